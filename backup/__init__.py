@@ -1,0 +1,1 @@
+"""Encrypted, deduplicated, multi-site backups and disaster-recovery drills."""

@@ -1,0 +1,1 @@
+"""Detection: parsers to ECS events, event stores, Sigma rules, alerts."""

@@ -1,0 +1,1 @@
+"""The zero-trust access proxy: a pure policy decision point and mitmproxy enforcement addons."""

@@ -1,0 +1,1 @@
+"""The security operations center: alert triage, cases, roles, audit trail, reports."""

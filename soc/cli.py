@@ -1,0 +1,15 @@
+"""The ``tulou soc`` and ``tulou report`` command groups."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def soc() -> None:
+    """Security operations center: serve the API and web UI, verify the audit trail."""
+
+
+@click.group()
+def report() -> None:
+    """Signed compliance reports for regulators."""

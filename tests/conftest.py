@@ -1,0 +1,71 @@
+"""Shared test configuration: fixtures plugins and the CI rule that listed suites never skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.elasticsearch"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+_MUST_NOT_SKIP = ROOT / "tests" / "must_not_skip.txt"
+
+
+def _rules() -> tuple[set[str], tuple[str, ...]]:
+    markers: set[str] = set()
+    paths: list[str] = []
+    for line in _MUST_NOT_SKIP.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kind, _, value = line.partition(":")
+        if kind == "marker":
+            markers.add(value)
+        elif kind == "path":
+            paths.append(value)
+        else:
+            raise pytest.UsageError(f"{_MUST_NOT_SKIP}: unknown entry {line!r}")
+    return markers, tuple(paths)
+
+
+def _enforced() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("TULOU_NO_SKIP") == "1"
+
+
+_protected: dict[str, bool] = {}
+_violations: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    markers, paths = _rules()
+    for item in items:
+        rel = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        named = {m.name for m in item.iter_markers()}
+        _protected[item.nodeid] = bool(named & markers) or rel.startswith(paths)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and _protected.get(report.nodeid) and not hasattr(report, "wasxfail"):
+        _violations.append(f"{report.nodeid}: {report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _violations and _enforced():
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "suites that must not skip in CI were skipped", red=True)
+            for line in _violations:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (public corpora); tests using it carry the ``corpus`` marker."""
+    path = SHARED / "data"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (the public corpora live beside the repository)")
+    return path
