@@ -21,6 +21,8 @@ from tulou.errors import VerificationError
 pytestmark = pytest.mark.openssl
 
 DISTID = "distid:1234567812345678"
+Ours = tuple[SM2PrivateKey, Path, Path]
+Theirs = tuple[Path, Path]
 PASS_ENV = {"TULOU_TEST_PASS": "interop passphrase"}
 
 
@@ -56,7 +58,7 @@ def theirs(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "theirs.pem", tmp_path / "theirs.pub"
 
 
-def test_our_signature_verifies_in_openssl(ours, tmp_path: Path) -> None:
+def test_our_signature_verifies_in_openssl(ours: Ours, tmp_path: Path) -> None:
     key, _, pub = ours
     message = tmp_path / "m"
     message.write_bytes(b"signed by tulou\n")
@@ -82,7 +84,7 @@ def test_our_signature_verifies_in_openssl(ours, tmp_path: Path) -> None:
     assert b"Verification failure" in failed
 
 
-def test_openssl_signature_verifies_in_ours(theirs, tmp_path: Path) -> None:
+def test_openssl_signature_verifies_in_ours(theirs: Theirs, tmp_path: Path) -> None:
     priv, pub_path = theirs
     message = tmp_path / "m"
     message.write_bytes(b"signed by openssl")
@@ -93,7 +95,7 @@ def test_openssl_signature_verifies_in_ours(theirs, tmp_path: Path) -> None:
         pub.verify((tmp_path / "s").read_bytes(), b"signed by openssl", uid=b"")
 
 
-def test_openssl_default_empty_id_matches_uid_empty(theirs, tmp_path: Path) -> None:
+def test_openssl_default_empty_id_matches_uid_empty(theirs: Theirs, tmp_path: Path) -> None:
     priv, pub_path = theirs
     message = tmp_path / "m"
     message.write_bytes(b"no distid")
@@ -103,7 +105,7 @@ def test_openssl_default_empty_id_matches_uid_empty(theirs, tmp_path: Path) -> N
     )
 
 
-def test_openssl_encryption_decrypts_in_ours_and_back(ours, tmp_path: Path) -> None:
+def test_openssl_encryption_decrypts_in_ours_and_back(ours: Ours, tmp_path: Path) -> None:
     key, priv, pub = ours
     (tmp_path / "pt").write_bytes(b"content key: 0123456789abcdef")
     openssl(
@@ -168,7 +170,7 @@ def test_sm4_ctr_and_sm3_and_hmac_match_openssl(tmp_path: Path) -> None:
     assert mac == hmac_sm3(key, data)
 
 
-def test_keys_load_both_ways(ours, theirs, tmp_path: Path) -> None:
+def test_keys_load_both_ways(ours: Ours, theirs: Theirs, tmp_path: Path) -> None:
     key, priv, _ = ours
     their_priv, their_pub = theirs
     loaded = SM2PrivateKey.from_pem(their_priv.read_bytes())
