@@ -1,0 +1,129 @@
+"""The audit record: one ECS JSON line per access decision, the format detect ingests.
+
+Every line is a flat JSON object (dotted ECS keys, like :mod:`tulou.events`), UTF-8, ending in
+``\\n``. The field list is documented in docs/gateway.md; the keys always present are
+``@timestamp``, ``event.kind`` (``event``), ``event.category`` (``["network", "web"]`` plus
+``authentication`` when a token was checked), ``event.type``, ``event.action``
+(``gateway-decision``), ``event.outcome`` (``success`` | ``failure``), ``event.dataset``
+(``tulou.gateway``), ``event.id``, ``event.reason``, ``rule.id``, ``event.duration`` (ns),
+``http.request.method``, ``url.domain``, ``url.path``, ``source.ip``,
+``http.response.status_code``. Identity, device and route fields appear when known.
+Secrets (the token itself, signatures, bodies) are never written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from tulou.events import format_timestamp
+
+DATASET = "tulou.gateway"
+
+
+def decision_event(
+    *,
+    moment: datetime,
+    allowed: bool,
+    rule_id: str,
+    reason: str,
+    status: int,
+    duration_ns: int,
+    method: str,
+    host: str,
+    path: str,
+    source_ip: str,
+    source_port: int | None = None,
+    route_id: str | None = None,
+    subject: str | None = None,
+    issuer: str | None = None,
+    token_id: str | None = None,
+    token_checked: bool = False,
+    device_fingerprint: str | None = None,
+    device_id: str | None = None,
+    posture: dict[str, Any] | None = None,
+    upstream: str | None = None,
+    user_agent: str | None = None,
+    tls_version: str | None = None,
+    http_version: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Build the ECS event of one decision (flat dotted keys)."""
+    categories = ["network", "web"]
+    if token_checked:
+        categories.append("authentication")
+    event: dict[str, Any] = {
+        "@timestamp": format_timestamp(moment),
+        "event.kind": "event",
+        "event.category": categories,
+        "event.type": ["access", "allowed" if allowed else "denied"],
+        "event.action": "gateway-decision",
+        "event.outcome": "success" if allowed else "failure",
+        "event.dataset": DATASET,
+        "event.module": "tulou",
+        "event.id": event_id or secrets.token_hex(16),
+        "event.reason": reason,
+        "event.duration": duration_ns,
+        "rule.id": rule_id,
+        "rule.ruleset": "tulou-gateway-policy",
+        "http.request.method": method,
+        "http.response.status_code": status,
+        "url.domain": host,
+        "url.path": path,
+        "source.ip": source_ip,
+        "observer.type": "proxy",
+        "observer.product": "tulou-gateway",
+    }
+    optional = {
+        "source.port": source_port,
+        "service.target.name": route_id,
+        "user.name": subject,
+        "user.id": subject,
+        "tulou.token.issuer": issuer,
+        "tulou.token.id": token_id,
+        "tls.client.hash.sha256": device_fingerprint.upper() if device_fingerprint else None,
+        "host.id": device_id,
+        "destination.address": upstream,
+        "user_agent.original": user_agent,
+        "tls.version": tls_version,
+        "http.version": http_version,
+    }
+    event.update({k: v for k, v in optional.items() if v is not None})
+    if posture is not None:
+        event.update({f"tulou.device.posture.{k}": v for k, v in posture.items()})
+    return event
+
+
+class AuditLog:
+    """Append-only JSON-lines writer; thread-safe; flushes every line (no silent loss)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")
+        self.written = 0
+
+    def write(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+            self.written += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,202 @@
+"""The gateway configuration file (YAML): typed, validated once, then frozen.
+
+Relative paths are resolved against the directory of the config file. The hot-reloadable
+inputs (policy, issuers, revocations, inventory) are separate files named here; everything else
+needs a restart. See gateway/examples/gateway.yaml and docs/gateway.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tulou.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Listen(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8443, ge=0, le=65535)
+
+
+class TlsFiles(_Frozen):
+    cert: Path = Field(description="PEM: the gateway's server certificate (chain allowed)")
+    key: Path = Field(description="PEM: its private key")
+
+
+class DeviceSection(_Frozen):
+    ca: Path = Field(description="PEM: the device CA(s) that client certificates must chain to")
+    crl: Path | None = Field(None, description="PEM CRL signed by the device CA")
+    inventory: Path | None = Field(None, description="YAML device inventory (hot-reloaded)")
+    freshness: float = Field(86400.0, gt=0, description="seconds a posture check-in stays fresh")
+
+
+class IdentitySection(_Frozen):
+    issuers: Path = Field(description="YAML issuers and keys (hot-reloaded)")
+    revocations: Path | None = Field(None, description="YAML revocation list (hot-reloaded)")
+    leeway: float = Field(30.0, ge=0, le=300, description="clock skew allowed, seconds")
+    replay_cache_size: int = Field(1_000_000, ge=1000)
+
+
+class Bucket(_Frozen):
+    rate: float = Field(gt=0)
+    burst: float = Field(ge=1)
+
+
+class RateLimits(_Frozen):
+    subject: Bucket | None = Bucket(rate=50, burst=100)
+    device: Bucket | None = Bucket(rate=50, burst=100)
+    ip: Bucket | None = Bucket(rate=100, burst=200)
+
+
+class AssertionSection(_Frozen):
+    key: Path = Field(description="PEM SM2 private key signing the identity assertion")
+    issuer: str = "tulou-gateway"
+    header: str = "X-Tulou-Identity"
+    ttl: int = Field(60, ge=5, le=600)
+    kid: str = "gateway"
+
+
+class EnvelopeSection(_Frozen):
+    """System-to-system sealing: this gateway's SM2 key pair and its peers' public keys."""
+
+    name: str = Field(description="this gateway's name in envelopes")
+    private_key: Path = Field(description="PEM SM2 private key (decrypts, signs)")
+    peers: dict[str, Path] = Field(description="peer name -> PEM SM2 public key")
+    max_age: float = Field(300.0, gt=0, description="seconds an envelope stays acceptable")
+
+
+class Route(_Frozen):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    host: str = Field(description="exact host (lowercase) or *.domain")
+    prefix: str = "/"
+    upstream: str = Field(description="http(s)://host:port of the app")
+    inter_system: Literal["off", "seal", "open"] = Field(
+        "off",
+        description="seal: encrypt+sign bodies to the peer gateway (sender side); "
+        "open: verify+decrypt envelopes from peers (receiver side)",
+    )
+    peer: str | None = Field(None, description="envelope peer for inter_system: seal")
+    assertion: bool = True
+
+    @field_validator("upstream")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            not in (
+                "",
+                "/",
+            )
+        ):
+            raise ValueError("must be http(s)://host[:port] without a path")
+        if parts.username or parts.password:
+            raise ValueError("must not contain credentials")
+        return value.rstrip("/")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @property
+    def upstream_parts(self) -> tuple[str, str, int]:
+        parts = urlsplit(self.upstream)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return parts.scheme, parts.hostname or "", port
+
+
+class GatewayConfig(_Frozen):
+    listen: Listen = Listen(host="127.0.0.1", port=8443)
+    admin: Listen = Listen(host="127.0.0.1", port=9090)
+    tls: TlsFiles
+    device: DeviceSection
+    identity: IdentitySection
+    policy: Path
+    routes: list[Route] = Field(min_length=1)
+    rate_limit: RateLimits = RateLimits()
+    assertion: AssertionSection | None = None
+    envelope: EnvelopeSection | None = None
+    audit: Path | None = Field(None, description="JSON-lines audit file; stdout-free if unset")
+    upstream_ca: Path | None = Field(None, description="PEM CA to verify https upstreams")
+    confdir: Path = Field(Path("var/gateway/mitmproxy"), description="mitmproxy state dir")
+    body_size_limit: str = "10m"
+    reload_interval: float = Field(2.0, gt=0, description="seconds between file checks")
+    drain_timeout: float = Field(10.0, ge=0, description="graceful shutdown drain, seconds")
+    strip_headers: list[str] = Field(
+        default_factory=lambda: [
+            "X-Tulou-Identity",
+            "X-Remote-User",
+            "X-User",
+            "X-Forwarded-User",
+            "X-Auth-Request-User",
+            "X-Auth-Request-Email",
+            "Remote-User",
+            "X-Client-Cert",
+            "X-SSL-Client-Cert",
+            "X-Tulou-Device",
+        ],
+        description="identity headers removed from every client request",
+    )
+
+    def resolve(self, base: Path) -> GatewayConfig:
+        """A copy with every relative path made absolute against ``base``."""
+
+        def fix(value: object) -> object:
+            if isinstance(value, Path):
+                return value if value.is_absolute() else (base / value)
+            if isinstance(value, BaseModel):
+                return value.model_copy(
+                    update={k: fix(getattr(value, k)) for k in type(value).model_fields}
+                )
+            if isinstance(value, dict):
+                return {k: fix(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [fix(v) for v in value]
+            return value
+
+        fixed = fix(self)
+        assert isinstance(fixed, GatewayConfig)
+        return fixed
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read, validate and resolve the gateway config. Raises :class:`ConfigError`."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read gateway config: {exc}", location=str(path)) from None
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(problems, location=str(path)) from None
+    ids = [r.id for r in config.routes]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("route ids must be unique", location=str(path))
+    for route in config.routes:
+        if route.inter_system != "off" and config.envelope is None:
+            raise ConfigError(
+                f"route {route.id} is inter-system but no envelope section", location=str(path)
+            )
+        if route.inter_system == "seal" and (
+            config.envelope is None or route.peer not in config.envelope.peers
+        ):
+            raise ConfigError(
+                f"route {route.id}: peer must name an envelope peer", location=str(path)
+            )
+    return config.resolve(path.parent.resolve())

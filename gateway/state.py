@@ -1,0 +1,73 @@
+"""What the addons share: the per-request state and the per-process runtime.
+
+The addons run in a fixed order on every request (``gateway.addons.gateway_addons``). Each
+reads and extends the :class:`RequestState` stored in ``flow.metadata`` under ``STATE_KEY``; the
+first addon that denies sets ``state.decision`` and a response, and the later ones do nothing.
+:class:`Runtime` holds what lives as long as the process: config, audit log, metrics, and
+the currently loaded (hot-reloadable) policy, verifiers and lists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from gateway.audit import AuditLog, now
+from gateway.metrics import Metrics
+from gateway.policy import Decision, DevicePosture, Policy
+from gateway.revocation import Revocations
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig, Route
+    from gateway.devices import DeviceVerifier, VerifiedDevice
+    from gateway.inventory import Inventory
+    from gateway.tokens import Identity, TokenVerifier
+
+STATE_KEY = "tulou"
+
+
+@dataclass
+class RequestState:
+    started_ns: int = field(default_factory=time.perf_counter_ns)
+    moment: datetime = field(default_factory=now)
+    host: str = ""
+    path: str = ""
+    route: Route | None = None
+    device_present: bool = False
+    device: VerifiedDevice | None = None
+    owners: frozenset[str] = frozenset()
+    posture: DevicePosture | None = None
+    token_checked: bool = False
+    identity: Identity | None = None
+    decision: Decision | None = None
+    decision_ns: int = 0
+    sealed: bool = False  # the body was sealed / opened with the envelope
+    audited: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.decision is not None and not self.decision.allowed
+
+
+@dataclass
+class Runtime:
+    """Process-wide state. Reloads replace whole objects, so readers never see half a reload."""
+
+    config: GatewayConfig
+    audit: AuditLog
+    metrics: Metrics = field(default_factory=Metrics)
+    policy: Policy | None = None
+    tokens: TokenVerifier | None = None
+    devices: DeviceVerifier | None = None
+    inventory: Inventory | None = None
+    revocations: Revocations = field(default_factory=Revocations)
+    ready: bool = False
+    draining: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_ready(self) -> bool:
+        loaded = self.policy is not None and self.tokens is not None and self.devices is not None
+        return self.ready and loaded and not self.draining
