@@ -1,0 +1,208 @@
+"""Compile a :class:`RuleSet` for one store: base rules to queries, correlations to specs.
+
+The result keeps, per base rule, the queries (one per Sigma condition), the fields they read,
+and the equalities every match must satisfy on partitioning fields (``event.dataset``,
+``winlog.channel``...), which the evaluator uses to skip rules whose log source has no event in
+the time range (the pre-filter). Problems are collected per rule, like loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionOR,
+)
+from sigma.conversion.base import Backend
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+from sigma.types import SigmaNumber, SigmaString
+
+from detect.rules.correlation import CorrelationSpec, spec_from_rule
+from detect.rules.loader import LoadedRule, RuleProblem, RuleSet
+from detect.rules.pipelines import has_known_source
+from tulou.errors import TulouError
+
+#: Fields whose few distinct values partition events by log source (the pre-filter).
+PARTITION_FIELDS = ("event.dataset", "winlog.channel", "network.protocol")
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A base rule ready to run on one store."""
+
+    rule: LoadedRule
+    queries: tuple[Any, ...]
+    fields: tuple[str, ...]
+    #: field -> allowed lowercase values; a match must have one of them (ANDed at the root).
+    requires: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: False when only correlations use it (Sigma's ``generate: false`` default).
+    generates: bool = True
+
+
+@dataclass
+class Compilation:
+    """A rule set compiled for one store."""
+
+    target: str
+    rules: dict[str, CompiledRule] = field(default_factory=dict)
+    correlations: dict[str, tuple[LoadedRule, CorrelationSpec]] = field(default_factory=dict)
+    problems: list[RuleProblem] = field(default_factory=list)
+
+    def fields(self) -> set[str]:
+        out = {f for rule in self.rules.values() for f in rule.fields}
+        for _, spec in self.correlations.values():
+            out.update(spec.needed_fields())
+        return out
+
+
+def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend]) -> Compilation:
+    """Compile every rule of ``ruleset`` with a fresh ``backend()``; problems per rule."""
+    result = Compilation(target=target)
+    hidden: set[str] = set()
+    for loaded in ruleset.rules:
+        if not loaded.is_correlation:
+            continue
+        try:
+            spec = _correlation(loaded, ruleset)
+        except (TulouError, SigmaError) as exc:
+            result.problems.append(_problem(loaded, target, exc))
+            continue
+        result.correlations[loaded.rule_id] = (loaded, spec)
+        if not loaded.data["correlation"].get("generate", False):
+            hidden.update(spec.rules)
+    converter = backend()
+    for loaded in ruleset.rules:
+        if loaded.is_correlation:
+            continue
+        sigma = loaded.sigma()
+        if not isinstance(sigma, SigmaRule):  # pragma: no cover - is_correlation said so
+            continue
+        try:
+            queries = converter.convert_rule(sigma)
+        except SigmaError as exc:
+            result.problems.append(_problem(loaded, target, exc))
+            continue
+        except (TypeError, ValueError, KeyError, AttributeError, NotImplementedError) as exc:
+            # pySigma lets a few plain exceptions out on odd rules: still one rule's problem.
+            result.problems.append(_problem(loaded, target, exc))
+            continue
+        if not has_known_source(sigma):
+            result.problems.append(
+                RuleProblem(
+                    str(loaded.path),
+                    loaded.line,
+                    f"{target}: no processing pipeline collects log source {loaded.logsource}",
+                    loaded.rule_id,
+                    "warning",
+                )
+            )
+            continue
+        if not queries:
+            result.problems.append(
+                RuleProblem(str(loaded.path), loaded.line, f"{target}: no query", loaded.rule_id)
+            )
+            continue
+        result.rules[loaded.rule_id] = CompiledRule(
+            rule=loaded,
+            queries=tuple(queries),
+            fields=tuple(sorted(rule_fields(sigma))),
+            requires=_requires(sigma),
+            generates=loaded.rule_id not in hidden,
+        )
+    for rule_id, (loaded, spec) in list(result.correlations.items()):
+        missing = [ref for ref in spec.rules if ref not in result.rules]
+        if missing:
+            del result.correlations[rule_id]
+            result.problems.append(
+                RuleProblem(
+                    str(loaded.path),
+                    loaded.line,
+                    f"{target}: correlation's base rules did not compile: {missing}",
+                    rule_id,
+                )
+            )
+    return result
+
+
+def _correlation(loaded: LoadedRule, ruleset: RuleSet) -> CorrelationSpec:
+    body = loaded.data["correlation"]
+    refs = body.get("rules") or []
+    if isinstance(refs, str):
+        refs = [refs]
+    ids = []
+    for ref in refs:
+        base = ruleset.resolve(str(ref))
+        if base is None or base.is_correlation:
+            raise TulouError(f"correlation refers to unknown base rule {ref!r}")
+        ids.append(base.rule_id)
+    return spec_from_rule(loaded.rule_id, body, ids)
+
+
+def _problem(loaded: LoadedRule, target: str, exc: BaseException) -> RuleProblem:
+    message = str(exc)
+    cut = message.find(" in rule ")
+    message = message[:cut] if cut > 0 else message
+    return RuleProblem(
+        str(loaded.path), loaded.line, f"{target}: {type(exc).__name__}: {message}", loaded.rule_id
+    )
+
+
+def rule_fields(rule: SigmaRule) -> set[str]:
+    """Every field a (processed) rule's conditions read."""
+    fields: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, ConditionFieldEqualsValueExpression) and node.field:
+            fields.add(node.field)
+        for arg in getattr(node, "args", None) or ():
+            walk(arg)
+
+    for condition in rule.detection.parsed_condition:
+        walk(condition.parsed)
+    return fields
+
+
+def _requires(rule: SigmaRule) -> dict[str, frozenset[str]]:
+    """Equalities on :data:`PARTITION_FIELDS` that every match of every condition needs."""
+    found: dict[str, frozenset[str]] | None = None
+    for condition in rule.detection.parsed_condition:
+        here: dict[str, frozenset[str]] = {}
+        _collect(condition.parsed, here)
+        found = here if found is None else {k: v | here[k] for k, v in found.items() if k in here}
+    return found or {}
+
+
+def _collect(node: ConditionItem | Any, into: dict[str, frozenset[str]]) -> None:
+    if isinstance(node, ConditionAND):
+        for arg in node.args:
+            _collect(arg, into)
+        return
+    values = _equalities(node)
+    if values is not None:
+        name, allowed = values
+        into[name] = into[name] & allowed if name in into else allowed
+
+
+def _equalities(node: Any) -> tuple[str, frozenset[str]] | None:
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        if node.field not in PARTITION_FIELDS:
+            return None
+        value = node.value
+        if isinstance(value, SigmaString) and not value.contains_special():
+            return node.field, frozenset({str(value.to_plain()).lower()})
+        if isinstance(value, SigmaNumber):
+            return node.field, frozenset({str(value.number).lower()})
+        return None
+    if isinstance(node, ConditionOR):
+        parts = [_equalities(arg) for arg in node.args]
+        if parts and all(p is not None for p in parts):
+            names = {p[0] for p in parts if p is not None}
+            if len(names) == 1:
+                return names.pop(), frozenset().union(*(p[1] for p in parts if p is not None))
+    return None
