@@ -1,0 +1,303 @@
+"""pcap / pcapng captures to ECS network events: flows, DNS, HTTP requests, TLS ClientHellos.
+
+Hot path: :mod:`detect.parsers.capture` (a struct-based reader and decoder; scapy is used only
+to craft test captures, its per-packet dissection being ~20x too slow). State is bounded:
+
+- flows live in a table keyed by the 5-tuple (the first packet's sender is ``source``); a flow
+  is emitted when both sides sent FIN or either sent RST, when it has been idle for
+  ``idle_timeout`` seconds of *capture* time, when the table holds ``max_flows`` (the least
+  recently seen goes), or at the end of the capture;
+- an HTTP request waits for its response status in its flow (at most ``MAX_PENDING_HTTP`` per
+  flow) and is emitted with it, or without it when the flow ends.
+
+Positions (and so event ids) are ``<kind>:<packet index>``: ``flow:`` the flow's first packet,
+``dns:``/``http:``/``tls:`` the packet carrying the message. A malformed DNS message, HTTP head,
+TLS hello or IP header is rejected with its packet index; non-IP frames (ARP, LLDP...) are not
+records and are only counted (``stats``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, ClassVar
+
+from detect.model import Rejected, Source, new_event
+from detect.parsers.base import Item
+from detect.parsers.capture import (
+    PCAP_MAGICS,
+    PCAPNG_MAGIC,
+    CaptureError,
+    Packet,
+    TruncatedCapture,
+    decode,
+    ip_text,
+    read_capture,
+)
+from detect.parsers.netproto import dns_fields, http_request, http_status, tls_client_hello
+from tulou.events import Event, format_timestamp
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+FLAG_NAMES = (
+    (TCP_SYN, "SYN"), (TCP_ACK, "ACK"), (TCP_PSH, "PSH"), (TCP_FIN, "FIN"), (TCP_RST, "RST"),
+    (TCP_URG, "URG"),
+)  # fmt: skip
+TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 47: "gre", 50: "esp"}
+MAX_PENDING_HTTP = 8
+SWEEP_EVERY = 4096
+DNS_PORTS = frozenset({53, 5353, 5355})
+
+type FlowKey = tuple[int, bytes, int, bytes, int]
+
+
+@dataclass(slots=True)
+class Flow:
+    key: FlowKey  # (proto, src, sport, dst, dport) as first seen
+    first_index: int
+    start: float
+    end: float
+    version: int
+    packets: list[int] = field(default_factory=lambda: [0, 0])
+    octets: list[int] = field(default_factory=lambda: [0, 0])
+    flags: list[int] = field(default_factory=lambda: [0, 0])
+    pending_http: deque[tuple[int, float, dict[str, Any]]] = field(default_factory=deque)
+
+
+def _moment(seconds: float) -> str:
+    try:
+        return format_timestamp(datetime.fromtimestamp(seconds, UTC))
+    except (OverflowError, OSError, ValueError):
+        return format_timestamp(datetime.fromtimestamp(0, UTC))
+
+
+def _flag_names(bits: int) -> list[str]:
+    return [name for bit, name in FLAG_NAMES if bits & bit]
+
+
+class PcapParser:
+    """Network captures (pcap, pcapng) to flow, DNS, HTTP and TLS events."""
+
+    id: ClassVar[str] = "pcap"
+    description: ClassVar[str] = "network captures (pcap, pcapng): flows, DNS, HTTP, TLS"
+
+    def __init__(self, idle_timeout: float = 120.0, max_flows: int = 65536) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_flows = max_flows
+        self.stats = {"packets": 0, "non_ip": 0, "flows": 0}
+
+    def sniff(self, head: bytes) -> int:
+        return 100 if head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC else 0
+
+    def parse(self, stream: BinaryIO, source: Source) -> Iterator[Item]:
+        flows: OrderedDict[FlowKey, Flow] = OrderedDict()
+        index = -1
+        now = 0.0
+        try:
+            for index, (now, linktype, frame) in enumerate(read_capture(stream)):
+                self.stats["packets"] += 1
+                try:
+                    packet = decode(linktype, frame)
+                except (ValueError, IndexError, struct.error) as exc:
+                    yield Rejected(f"packet:{index}", f"undecodable IP packet: {exc}", frame[:512])
+                    continue
+                if packet is None:
+                    self.stats["non_ip"] += 1
+                    continue
+                yield from self._packet(source, flows, index, now, packet)
+                if index % SWEEP_EVERY == 0:
+                    yield from self._expire(source, flows, now)
+        except TruncatedCapture as exc:
+            yield Rejected(f"packet:{index + 1}", f"truncated capture: {exc}", b"")
+        except CaptureError as exc:
+            yield Rejected(f"packet:{index + 1}", f"unreadable capture: {exc}", b"")
+        while flows:
+            yield from self._close(source, flows.popitem(last=False)[1])
+
+    def _packet(
+        self,
+        source: Source,
+        flows: OrderedDict[FlowKey, Flow],
+        index: int,
+        now: float,
+        packet: Packet,
+    ) -> Iterator[Item]:
+        forward: FlowKey = (packet.proto, packet.src, packet.sport, packet.dst, packet.dport)
+        flow = flows.get(forward)
+        direction = 0
+        if flow is None:
+            backward: FlowKey = (packet.proto, packet.dst, packet.dport, packet.src, packet.sport)
+            flow = flows.get(backward)
+            direction = 1
+            if flow is None:
+                flow = Flow(forward, index, now, now, packet.version)
+                flows[forward] = flow
+                direction = 0
+                if len(flows) > self.max_flows:
+                    yield from self._close(source, flows.popitem(last=False)[1])
+        flows.move_to_end(flow.key)
+        flow.end = now
+        flow.packets[direction] += 1
+        flow.octets[direction] += packet.length
+        flow.flags[direction] |= packet.flags
+        payload = packet.payload
+        if payload:
+            if packet.proto == 17 and (packet.sport in DNS_PORTS or packet.dport in DNS_PORTS):
+                yield self._app(source, index, now, packet, "dns", dns_fields, payload)
+            elif packet.proto == 6:
+                first = payload[0]
+                if first == 0x16:
+                    item = self._app(source, index, now, packet, "tls", tls_client_hello, payload)
+                    if item is not None:
+                        yield item
+                elif first == 0x48 and payload.startswith(b"HTTP/"):  # a response: "H"
+                    status = http_status(payload)
+                    if status is not None and flow.pending_http:
+                        at, when, fields = flow.pending_http.popleft()
+                        fields["http.response.status_code"] = status
+                        fields["event.outcome"] = "success" if status < 400 else "failure"
+                        yield self._http_event(source, at, when, fields)
+                elif 0x41 <= first <= 0x5A:  # a request starts with an upper-case method
+                    item = self._app(source, index, now, packet, "http", http_request, payload)
+                    if isinstance(item, Rejected):
+                        yield item
+                    elif item is not None:
+                        if len(flow.pending_http) >= MAX_PENDING_HTTP:
+                            at, when, fields = flow.pending_http.popleft()
+                            yield self._http_event(source, at, when, fields)
+                        flow.pending_http.append((index, now, item))
+        if packet.proto == 6 and (
+            packet.flags & TCP_RST or (flow.flags[0] & TCP_FIN and flow.flags[1] & TCP_FIN)
+        ):
+            del flows[flow.key]
+            yield from self._close(source, flow)
+
+    def _app(  # noqa: PLR0917
+        self,
+        source: Source,
+        index: int,
+        now: float,
+        packet: Packet,
+        kind: str,
+        decoder: Any,
+        payload: bytes,
+    ) -> Any:
+        try:
+            fields = decoder(payload)
+        except (ValueError, IndexError, struct.error, UnicodeError) as exc:
+            return Rejected(f"{kind}:{index}", f"malformed {kind}: {exc}", payload[:2048])
+        if fields is None:
+            return None
+        fields.update(self._endpoints(packet))
+        if kind == "http":
+            return fields
+        if kind == "dns":
+            fields.update(
+                {
+                    "event.category": ["network"],
+                    "event.type": ["protocol"],
+                    "network.protocol": "dns",
+                }
+            )
+            fields["event.action"] = "dns_" + fields["dns.type"]
+        else:
+            fields.update(
+                {
+                    "event.category": ["network"],
+                    "event.type": ["protocol"],
+                    "network.protocol": "tls",
+                }
+            )
+            fields["event.action"] = "tls_client_hello"
+            fields["destination.domain"] = fields.get("tls.client.server_name")
+        fields["event.kind"] = "event"
+        return new_event(
+            self.id,
+            source,
+            f"{kind}:{index}",
+            _moment(now),
+            f"{source.name}#packet={index}",
+            fields,
+        )
+
+    def _http_event(self, source: Source, index: int, when: float, fields: dict[str, Any]) -> Event:
+        fields.update(
+            {
+                "event.kind": "event",
+                "event.category": ["network", "web"],
+                "event.type": ["protocol", "access"],
+                "event.action": "http_request",
+                "network.protocol": "http",
+            }
+        )
+        return new_event(
+            self.id, source, f"http:{index}", _moment(when), f"{source.name}#packet={index}", fields
+        )
+
+    @staticmethod
+    def _endpoints(packet: Packet) -> dict[str, Any]:
+        src, dst = ip_text(packet.src), ip_text(packet.dst)
+        return {
+            "source.ip": src,
+            "source.port": packet.sport if packet.proto in (6, 17) else None,
+            "destination.ip": dst,
+            "destination.port": packet.dport if packet.proto in (6, 17) else None,
+            "network.transport": TRANSPORTS.get(packet.proto, str(packet.proto)),
+            "network.type": f"ipv{packet.version}",
+            "related.ip": [src, dst],
+        }
+
+    def _expire(
+        self, source: Source, flows: OrderedDict[FlowKey, Flow], now: float
+    ) -> Iterator[Item]:
+        while flows:
+            oldest = next(iter(flows.values()))
+            if now - oldest.end < self.idle_timeout:
+                return
+            flows.popitem(last=False)
+            yield from self._close(source, oldest)
+
+    def _close(self, source: Source, flow: Flow) -> Iterator[Item]:
+        for at, when, request in flow.pending_http:
+            yield self._http_event(source, at, when, request)
+        flow.pending_http.clear()
+        self.stats["flows"] += 1
+        proto, src, sport, dst, dport = flow.key
+        ports = proto in (6, 17)
+        src_ip, dst_ip = ip_text(src), ip_text(dst)
+        fields: dict[str, Any] = {
+            "event.kind": "event",
+            "event.category": ["network"],
+            "event.type": ["connection", "end"],
+            "event.action": "network_flow",
+            "event.start": _moment(flow.start),
+            "event.end": _moment(flow.end),
+            "event.duration": round((flow.end - flow.start) * 1e9),
+            "source.ip": src_ip,
+            "source.port": sport if ports else None,
+            "source.packets": flow.packets[0],
+            "source.bytes": flow.octets[0],
+            "destination.ip": dst_ip,
+            "destination.port": dport if ports else None,
+            "destination.packets": flow.packets[1],
+            "destination.bytes": flow.octets[1],
+            "network.transport": TRANSPORTS.get(proto, str(proto)),
+            "network.type": f"ipv{flow.version}",
+            "network.packets": flow.packets[0] + flow.packets[1],
+            "network.bytes": flow.octets[0] + flow.octets[1],
+            "related.ip": [src_ip, dst_ip] if src_ip != dst_ip else [src_ip],
+        }
+        if proto == 6:
+            fields["network.tcp_flags"] = _flag_names(flow.flags[0] | flow.flags[1])
+            fields["source.tcp_flags"] = _flag_names(flow.flags[0])
+            fields["destination.tcp_flags"] = _flag_names(flow.flags[1])
+        yield new_event(
+            self.id,
+            source,
+            f"flow:{flow.first_index}",
+            _moment(flow.start),
+            f"{source.name}#packets={flow.first_index}..",
+            fields,
+        )

@@ -1,0 +1,79 @@
+"""The EventStore seam: the protocol every store implements, its query and result types.
+
+Contract (the conformance suite in tests/unit/detect/store_conformance.py checks it):
+
+- ``write(events)`` MUST store each event at most once per ``event.id``: an event whose id is
+  already stored (or appears earlier in the same batch) is a *duplicate* and is not stored
+  again; an event the store cannot take (a value its mapping refuses) is *rejected* with a
+  reason and MUST NOT be stored. So ``len(events) == stored + duplicates + len(rejected)``.
+- When the store cannot be reached it MUST raise :class:`tulou.errors.UnavailableError`;
+  some of the batch may then have been stored, so callers retry the whole batch later, which
+  is safe because of the first rule.
+- ``search`` and ``count`` MUST see every write that has returned. ``search`` returns the
+  events as written (same keys and values), oldest first (ties by ``event.id``), at most
+  ``query.limit``. Filters are ANDed; a filter matches when the field equals the value, or
+  any of the values if a list is given; strings compare case-insensitively and ``*`` in a
+  string matches any run of characters; a list-valued field matches if any element does.
+  The time range is ``start <= @timestamp < end``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from tulou.events import Event
+
+type FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class Query:
+    """ECS field filters plus a time range (see the module docstring for the semantics)."""
+
+    filters: Mapping[str, FilterValue] = field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = 100
+
+
+@dataclass
+class WriteResult:
+    """What happened to a batch: ``len(batch) == stored + duplicates + len(rejected)``."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[Event, str]] = field(default_factory=list)
+
+    def add(self, other: WriteResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected.extend(other.rejected)
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Stores ECS events and finds them again (see the module docstring for the contract)."""
+
+    def write(self, events: Sequence[Event]) -> WriteResult: ...
+
+    def search(self, query: Query) -> list[Event]: ...
+
+    def count(self, query: Query | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def as_list(value: FilterValue) -> list[Any]:
+    if isinstance(value, str | int | float | bool):
+        return [value]
+    return list(value)
+
+
+def wildcard_regex(pattern: str) -> str:
+    """A ``*`` pattern as an anchored, case-insensitive regular expression."""
+    import re  # noqa: PLC0415 - only the in-memory store needs it
+
+    return "(?is)" + ".*".join(re.escape(part) for part in pattern.split("*")) + r"\Z"

@@ -1,0 +1,318 @@
+"""The embedded event store: one SQLite file, one column per ECS field.
+
+Schema (docs/detect.md has the rationale):
+
+- ``events``: ``rowid INTEGER PRIMARY KEY`` and one column per field name, named exactly as the
+  field (``"source.ip"``, ``"@timestamp"``), declared ``COLLATE NOCASE`` so ``=`` and ``LIKE``
+  compare strings case-insensitively as Sigma requires. A field first seen with a number gets
+  ``NUMERIC`` affinity (range comparisons work), otherwise ``TEXT``. Booleans are stored as
+  ``'true'``/``'false'``, one-element lists as their element, longer lists and objects as JSON
+  text. This is the table pySigma's sqlite backend queries (``table="events"``,
+  ``timestamp_field="@timestamp"``, ``event_id_field="rowid"``).
+- ``documents``: ``rowid`` -> the event as JSON, exactly as written (what search returns).
+- ``fields``: the catalogue of field names, whether each has a column, and its affinity.
+
+SQLite allows 2000 columns; the first :data:`MAX_COLUMNS` field names get one automatically.
+Later names live only in ``documents`` until :meth:`SQLiteStore.ensure_columns` promotes them
+(adds the column and fills it from the documents), which rules call for the fields they use.
+Indexes exist on ``event.id`` (unique), ``@timestamp`` and :data:`INDEXED_FIELDS`;
+:meth:`SQLiteStore.ensure_index` adds more.
+"""
+
+# Identifiers are field names, always passed through quote(); values are always bound
+# parameters. That is what S608 cannot see.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from detect.stores.base import Query, WriteResult, as_list
+from tulou.errors import InputError, UnavailableError
+from tulou.events import Event, format_timestamp
+
+MAX_COLUMNS = 1900
+INDEXED_FIELDS = (
+    "event.dataset",
+    "event.action",
+    "event.code",
+    "source.ip",
+    "destination.ip",
+    "destination.port",
+    "user.name",
+    "host.name",
+    "process.name",
+    "dns.question.name",
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    rowid INTEGER PRIMARY KEY,
+    "event.id" TEXT NOT NULL COLLATE BINARY,
+    "@timestamp" TEXT NOT NULL COLLATE NOCASE
+);
+CREATE UNIQUE INDEX IF NOT EXISTS "events_event.id" ON events ("event.id");
+CREATE INDEX IF NOT EXISTS "events_@timestamp" ON events ("@timestamp");
+CREATE TABLE IF NOT EXISTS documents (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fields (
+    name TEXT PRIMARY KEY,
+    affinity TEXT NOT NULL,
+    has_column INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO fields VALUES ('event.id', 'TEXT', 1), ('@timestamp', 'TEXT', 1);
+"""
+
+
+def quote(name: str) -> str:
+    """An SQL identifier for any field name (double quotes, embedded ones doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column_value(value: Any) -> Any:
+    """How a field value is stored in its column (see the module docstring)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        if len(value) == 1:
+            return column_value(value[0])
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return str(value)
+    return value
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    import re  # noqa: PLC0415
+
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
+class SQLiteStore:
+    """Events in a SQLite file (or ``:memory:``). One writer at a time; not thread-safe."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            # A double-quoted name that is not a column must be an error, not a string literal
+            # (SQLite's legacy behaviour would make a rule on an unknown field match text).
+            self.db.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DML, False)
+            self.db.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DDL, False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        self.db.create_function("REGEXP", 2, _regexp, deterministic=True)
+        self._fields: dict[str, tuple[str, bool]] = {
+            name: (affinity, bool(has))
+            for name, affinity, has in self.db.execute("SELECT * FROM fields")
+        }
+        self._columns = sum(1 for _, has in self._fields.values() if has)
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _add_fields(self, sample: dict[str, Any]) -> None:
+        for name, value in sample.items():
+            if name in self._fields:
+                continue
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            affinity = "NUMERIC" if numeric else "TEXT"
+            has = self._columns < MAX_COLUMNS
+            if has:
+                self.db.execute(
+                    f"ALTER TABLE events ADD COLUMN {quote(name)} {affinity} COLLATE NOCASE"
+                )
+                self._columns += 1
+                if name in INDEXED_FIELDS:
+                    self._index(name)
+            self.db.execute("INSERT INTO fields VALUES (?, ?, ?)", (name, affinity, int(has)))
+            self._fields[name] = (affinity, has)
+
+    def _index(self, name: str) -> None:
+        self.db.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote('events_' + name)} ON events ({quote(name)})"
+        )
+
+    def ensure_columns(self, names: Iterable[str]) -> None:
+        """Give each field name a column (filled from the stored documents if it had none).
+
+        Compiled Sigma SQL names columns; a field no event has ever carried gets an all-NULL
+        column, so such a rule simply matches nothing instead of failing.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for name in names:
+                affinity, has = self._fields.get(name, ("TEXT", False))
+                if has:
+                    continue
+                self.db.execute(
+                    f"ALTER TABLE events ADD COLUMN {quote(name)} {affinity} COLLATE NOCASE"
+                )
+                self._columns += 1
+                self.db.execute(
+                    f"UPDATE events SET {quote(name)} = (SELECT json_extract(doc, ?) "
+                    "FROM documents WHERE documents.rowid = events.rowid)",
+                    ('$."' + name.replace('"', '\\"') + '"',),
+                )
+                self.db.execute("INSERT OR REPLACE INTO fields VALUES (?, ?, 1)", (name, affinity))
+                self._fields[name] = (affinity, True)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def ensure_index(self, name: str) -> None:
+        """An index on a field's column (created if missing)."""
+        self.ensure_columns([name])
+        self._index(name)
+
+    def columns(self) -> list[str]:
+        return [name for name, (_, has) in self._fields.items() if has]
+
+    # -- EventStore --------------------------------------------------------------------------
+
+    def write(self, events: Sequence[Event]) -> WriteResult:
+        result = WriteResult()
+        fresh: dict[str, Event] = {}
+        for event in events:
+            ident = event.get("event.id")
+            if not isinstance(ident, str) or not isinstance(event.get("@timestamp"), str):
+                result.rejected.append((event, "event.id and @timestamp must be strings"))
+            elif ident in fresh:
+                result.duplicates += 1
+            else:
+                fresh[ident] = event
+        if not fresh:
+            return result
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = list(fresh)
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for (known,) in self.db.execute(
+                        f'SELECT "event.id" FROM events WHERE "event.id" IN ({marks})', chunk
+                    ):
+                        del fresh[known]
+                        result.duplicates += 1
+                self._insert(list(fresh.values()))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
+        result.stored += len(fresh)
+        return result
+
+    def _insert(self, events: list[Event]) -> None:
+        if not events:
+            return
+        union: dict[str, Any] = {}
+        for event in events:
+            for name, value in event.items():
+                if value is not None and name not in union:
+                    union[name] = value
+        self._add_fields(union)
+        names = [name for name in union if self._fields[name][1]]
+        (last,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
+        rows = []
+        docs = []
+        for offset, event in enumerate(events, start=last + 1):
+            rows.append([offset, *(column_value(event.get(name)) for name in names)])
+            docs.append((offset, json.dumps(event, ensure_ascii=False)))
+        columns = ", ".join(["rowid", *(quote(n) for n in names)])
+        marks = ", ".join("?" * (len(names) + 1))
+        self.db.executemany(f"INSERT INTO events ({columns}) VALUES ({marks})", rows)
+        self.db.executemany("INSERT INTO documents (rowid, doc) VALUES (?, ?)", docs)
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.start is not None:
+            clauses.append('e."@timestamp" >= ?')
+            params.append(format_timestamp(query.start))
+        if query.end is not None:
+            clauses.append('e."@timestamp" < ?')
+            params.append(format_timestamp(query.end))
+        for name, wanted in query.filters.items():
+            if name not in self._fields:
+                clauses.append("0")  # no event has this field
+                continue
+            if self._fields[name][1]:
+                target = f"e.{quote(name)}"
+            else:
+                path = '$."' + name.replace('"', '\\"') + '"'
+                literal = "'" + path.replace("'", "''") + "'"
+                doc = "(SELECT doc FROM documents d WHERE d.rowid = e.rowid)"
+                target = f"json_extract({doc}, {literal})"
+            alternatives = []
+            for value in as_list(wanted):
+                stored = column_value(value)
+                if isinstance(stored, str) and "*" in stored:
+                    op, arg = "LIKE ? ESCAPE '\\'", _like(stored)
+                else:
+                    op, arg = "= ? COLLATE NOCASE", stored
+                # A list-valued field is stored as JSON text: match any of its elements too.
+                elements = (
+                    f"SELECT 1 FROM json_each(CASE WHEN substr({target}, 1, 1) = '[' "
+                    f"AND json_valid({target}) THEN {target} END)"
+                )
+                alternatives.append(f"({target} {op} OR EXISTS ({elements} WHERE value {op}))")
+                params.extend([arg, arg])
+            clauses.append("(" + " OR ".join(alternatives) + ")")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def search(self, query: Query) -> list[Event]:
+        where, params = self._where(query)
+        sql = (
+            f"SELECT d.doc FROM events e JOIN documents d ON d.rowid = e.rowid{where} "
+            'ORDER BY e."@timestamp", e."event.id" LIMIT ?'
+        )
+        return [json.loads(doc) for (doc,) in self.db.execute(sql, [*params, query.limit])]
+
+    def count(self, query: Query | None = None) -> int:
+        where, params = self._where(query or Query())
+        (total,) = self.db.execute(f"SELECT count(*) FROM events e{where}", params).fetchone()
+        return int(total)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- for the rules engine ----------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run a read-only SQL statement (e.g. compiled Sigma) and return rows as dicts."""
+        try:
+            cursor = self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise InputError(f"SQL failed: {exc}") from exc
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def documents(self, rowids: Iterable[int]) -> list[Event]:
+        """The stored events with these rowids (in rowid order)."""
+        ids = list(rowids)
+        out: list[Event] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT doc FROM documents WHERE rowid IN ({marks}) ORDER BY rowid", chunk
+            )
+            out.extend(json.loads(doc) for (doc,) in rows)
+        return out
+
+
+def _like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")

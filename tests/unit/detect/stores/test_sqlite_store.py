@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from detect.stores import open_store
+from detect.stores.sqlite import SQLiteStore
+from tests.unit.detect.stores.store_conformance import StoreConformance, make, sample
+from tulou.errors import InputError
+
+
+class TestSQLiteStore(StoreConformance):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SQLiteStore]:
+        store = SQLiteStore(tmp_path / "events.db")
+        yield store
+        store.close()
+
+
+def test_open_store_by_url(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path}/x.db")
+    assert isinstance(store, SQLiteStore)
+    store.write(sample())
+    store.close()
+    reopened = SQLiteStore(tmp_path / "x.db")
+    assert reopened.count() == 5
+    assert reopened.write(sample()).duplicates == 5
+
+
+def test_columns_are_named_after_fields_and_nocase(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "e.db")
+    store.write(sample())
+    rows = store.query("SELECT rowid FROM events WHERE \"user.name\" = 'ALICE'")
+    assert len(rows) == 2
+    # what pySigma's sqlite backend emits: backtick-quoted fields, LIKE with ESCAPE
+    rows = store.query("SELECT rowid FROM events WHERE `url.path` LIKE '%login%' ESCAPE '\\'")
+    assert [e["event.original"] for e in store.documents(r["rowid"] for r in rows)] == ["line 2"]
+    rows = store.query("SELECT * FROM events WHERE `destination.port` > 100")
+    assert [r["user.name"] for r in rows] == ["bob"]
+    assert store.query("SELECT 1 AS x WHERE 'abc' REGEXP 'b.'") == [{"x": 1}]
+
+
+def test_sigma_sql_from_the_sqlite_backend_runs(tmp_path: Path) -> None:
+    from sigma.backends.sqlite import sqliteBackend
+    from sigma.collection import SigmaCollection
+
+    rule = SigmaCollection.from_yaml(
+        """
+title: admin login failures
+logsource: {category: webserver}
+detection:
+  sel:
+    url.path|contains: '/ADMIN/'
+    event.outcome: failure
+  condition: sel
+"""
+    )
+    backend = sqliteBackend(table="events", timestamp_field="@timestamp")
+    (sql,) = backend.convert(rule)
+    store = SQLiteStore(tmp_path / "e.db")
+    store.write(sample())
+    rows = store.query(sql)
+    assert [r["event.original"] for r in rows] == ["line 2"]
+
+
+def test_fields_beyond_the_column_cap_are_promoted_on_demand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("detect.stores.sqlite.MAX_COLUMNS", 5)
+    store = SQLiteStore(tmp_path / "e.db")
+    store.write([make(0, **{"late.field": "Value", "other": 3})])
+    assert "late.field" not in store.columns()
+    from detect.stores.base import Query
+
+    assert store.count(Query({"late.field": "VALUE"})) == 1  # served from the documents
+    with pytest.raises(InputError):
+        store.query('SELECT "late.field" FROM events')
+    store.ensure_columns(["late.field", "never.seen"])
+    assert store.query('SELECT "late.field", "never.seen" FROM events') == [
+        {"late.field": "Value", "never.seen": None}
+    ]
+    store.ensure_index("late.field")
+    plan = store.query("EXPLAIN QUERY PLAN SELECT rowid FROM events WHERE `late.field` = 'x'")
+    assert any("events_late.field" in str(row["detail"]) for row in plan)
