@@ -13,3 +13,8 @@ def soc() -> None:
 @click.group()
 def report() -> None:
     """Signed compliance reports for regulators."""
+
+
+from soc.reports.cli import attach as _attach_report_commands  # noqa: E402 - after the group
+
+_attach_report_commands(report)
