@@ -1,0 +1,100 @@
+"""The report engine: collectors over the configured sources -> judgements -> documents.
+
+:func:`default_collectors` wires the real collectors, in the order of the report's annex;
+:func:`compliance` runs them for a period and judges every clause of the catalogue. Tests build
+their own :class:`~soc.reports.evidence.CollectorRegistry` from fakes and call
+:func:`compliance_from` directly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from soc.db import Database, default_url
+from soc.reports.catalogue import Catalogue, load_catalogue
+from soc.reports.collectors.backup import BackupCollector
+from soc.reports.collectors.crypto import CryptoInventoryCollector
+from soc.reports.collectors.detection import RetentionCollector, RulesCollector
+from soc.reports.collectors.gateway import GatewayCollector
+from soc.reports.collectors.soc import SocCollector
+from soc.reports.document import Scope, compliance_document
+from soc.reports.evidence import CollectorRegistry
+from soc.reports.judge import RULES, judge_all
+from soc.reports.keys import load_public_key
+from soc.reports.period import Period
+from soc.reports.sources import Sources
+from tulou.errors import UnavailableError
+from tulou.settings import Settings
+
+
+def soc_database(settings: Settings, sources: Sources) -> Database:
+    url = sources.soc_db or (settings.db_url.get_secret_value() if settings.db_url else None)
+    return Database(url or default_url(settings.data_dir))
+
+
+def _event_store_opener(url: str, settings: Settings) -> Any:
+    def open_() -> Any:
+        from detect.stores import open_store  # noqa: PLC0415 - opened only when collecting
+
+        if url.startswith("sqlite:"):
+            rest = url.split(":", 1)[1]
+            path = Path(rest[2:] if rest.startswith("//") else rest)
+            # Opening a missing SQLite file would create it: a report never writes its sources.
+            if not path.is_file():
+                raise UnavailableError(f"no event store at {path}")
+        key = settings.es_api_key.get_secret_value() if settings.es_api_key else None
+        return open_store(url, key)
+
+    return open_
+
+
+def default_collectors(
+    settings: Settings, sources: Sources, *, signing_public_key: Path | None = None
+) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(GatewayCollector(sources))
+    registry.register(CryptoInventoryCollector(sources, signing_public_key=signing_public_key))
+    registry.register(RulesCollector(sources.rules or Path("rules")))
+    events = sources.events or ""
+    # The annex names the store without credentials (URLs never carry them, see detect.stores).
+    registry.register(
+        RetentionCollector(
+            _event_store_opener(events, settings),
+            where=events,
+            configured_days=sources.retention_days,
+        )
+    )
+    registry.register(SocCollector(soc_database(settings, sources)))
+    drill_key = sources.backup.drill_key
+    registry.register(
+        BackupCollector(
+            sources.backup.sites,
+            sources.backup.drills,
+            drill_key=load_public_key(drill_key) if drill_key else None,
+        )
+    )
+    return registry
+
+
+def compliance_from(
+    registry: CollectorRegistry,
+    period: Period,
+    *,
+    scope: Scope,
+    catalogue: Catalogue | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Collect, judge and assemble the compliance document for ``period``."""
+    catalogue = catalogue or load_catalogue(rules=RULES)
+    bag = registry.collect(period)
+    judgements = judge_all(catalogue, bag)
+    return compliance_document(
+        period=period,
+        catalogue=catalogue,
+        bag=bag,
+        judgements=judgements,
+        scope=scope,
+        generated_at=now or datetime.now(UTC),
+    )
