@@ -1,8 +1,23 @@
-"""The ``tulou detect`` and ``tulou rules`` command groups."""
+"""The ``tulou detect`` and ``tulou rules`` command groups.
+
+``detect ingest`` / ``tail`` / ``search`` are documented in docs/detect.md. Every ingesting
+command prints ``{read, stored, duplicates, dead_lettered, buffered}`` (``--json``) and exits
+7 when events are left buffered on disk because the store stayed unreachable.
+"""
 
 from __future__ import annotations
 
+import time
+from contextlib import nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import click
+
+from tulou.clikit import app, emit, json_option, stderr_is_tty
+from tulou.errors import UsageError
+from tulou.events import parse_timestamp
 
 
 @click.group()
@@ -13,3 +28,246 @@ def detect() -> None:
 @click.group()
 def rules() -> None:
     """Sigma rules: check, convert, list."""
+
+
+def _store_url(store: str | None) -> str:
+    if store:
+        return store
+    settings = app().settings
+    if settings.es_url:
+        return settings.es_url
+    return f"sqlite://{settings.path('detect', 'events.db').resolve()}"
+
+
+def _open(store: str | None) -> Any:
+    from detect.stores import open_store  # noqa: PLC0415 - keep `tulou --help` fast
+
+    key = app().settings.es_api_key
+    return open_store(_store_url(store), key.get_secret_value() if key else None)
+
+
+def _pipeline(store: str | None, dead_letter: Path | None, spool: Path | None, batch: int) -> Any:
+    from detect.deadletter import DeadLetterFile  # noqa: PLC0415
+    from detect.ingest import Ingestor  # noqa: PLC0415
+    from detect.spool import BufferedWriter, Spool  # noqa: PLC0415
+
+    settings = app().settings
+    writer = BufferedWriter(_open(store), Spool(spool or settings.path("detect", "spool")))
+    dead = DeadLetterFile(dead_letter or settings.path("detect", "dead-letter.ndjson"))
+    return Ingestor(writer, dead, batch_size=batch)
+
+
+def _finish(ctx: click.Context, ingestor: Any, drain_timeout: float) -> None:
+    summary = ingestor.finish(drain_timeout)
+    ingestor.dead_letters.close()
+    ingestor.writer.store.close()
+    data = summary.as_dict()
+    data["dead_letter_file"] = str(ingestor.dead_letters.path)
+    emit(
+        data,
+        human=(
+            f"read {summary.read}, stored {summary.stored}, duplicates {summary.duplicates}, "
+            f"dead-lettered {summary.dead_lettered} ({ingestor.dead_letters.path}), "
+            f"buffered {summary.buffered}"
+        ),
+    )
+    if summary.buffered:
+        click.echo(
+            f"tulou: warning: {summary.buffered} events stay buffered on disk: the store is "
+            f"unreachable ({ingestor.writer.last_error}); the next run replays them",
+            err=True,
+        )
+        ctx.exit(7)
+
+
+_common = [
+    click.option("--format", "fmt", help="Parser id (default: detected from the content)."),
+    click.option("--store", help="Store URL: sqlite:///path.db or http://es:9200/index."),
+    click.option(
+        "--dead-letter",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Dead-letter file (default: <data_dir>/detect/dead-letter.ndjson).",
+    ),
+    click.option(
+        "--spool",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Buffer directory used while the store is down (default: <data_dir>/detect/spool).",
+    ),
+    click.option("--batch-size", default=2000, show_default=True, help="Events per write."),
+]
+
+
+def _with_common(func: Any) -> Any:
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+@detect.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_with_common
+@click.option(
+    "--drain-timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds to keep retrying an unreachable store before leaving events buffered.",
+)
+@json_option
+@click.pass_context
+def ingest(  # noqa: PLR0917 - click passes options positionally
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    store: str | None,
+    dead_letter: Path | None,
+    spool: Path | None,
+    batch_size: int,
+    drain_timeout: float,
+) -> None:
+    """Parse PATHS (pcap, pcapng, logs, EVTX, JSON lines) into ECS events and store them."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn  # noqa: PLC0415
+
+    from detect.parsers import default_registry  # noqa: PLC0415
+
+    registry = default_registry()
+    if fmt is not None:
+        registry.get(fmt)  # unknown format: a usage error before any work
+    ingestor = _pipeline(store, dead_letter, spool, batch_size)
+    ingestor.writer.replay()
+    files = [p for path in paths for p in (sorted(path.rglob("*")) if path.is_dir() else [path])]
+    show = stderr_is_tty() and not app().json_output
+    progress = (
+        Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=True)
+        if show
+        else nullcontext()
+    )
+    with progress as bar:
+        for path in files:
+            if not path.is_file():
+                continue
+            if bar is None:
+                ingestor.ingest_path(path, registry, fmt)
+                continue
+            task = bar.add_task(path.name, total=path.stat().st_size)
+            ingestor.ingest_path(
+                path, registry, fmt, progress=lambda done, t=task: bar.update(t, completed=done)
+            )
+            bar.update(task, completed=path.stat().st_size)
+    _finish(ctx, ingestor, drain_timeout)
+
+
+@detect.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_with_common
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Read what is there now, then stop.")
+@click.option("--duration", type=float, help="Stop after this many seconds.")
+@json_option
+@click.pass_context
+def tail(  # noqa: PLR0917
+    ctx: click.Context,
+    file: Path,
+    fmt: str | None,
+    store: str | None,
+    dead_letter: Path | None,
+    spool: Path | None,
+    batch_size: int,
+    interval: float,
+    once: bool,
+    duration: float | None,
+) -> None:
+    """Follow a growing log FILE, surviving restarts (saved offset) and rotation."""
+    from detect.parsers import SNIFF_BYTES, default_registry  # noqa: PLC0415
+    from detect.tail import Follower  # noqa: PLC0415
+
+    registry = default_registry()
+    if fmt is None:
+        if not file.is_file():
+            raise UsageError(f"{file} does not exist yet: pass --format to wait for it")
+        with file.open("rb") as handle:
+            parser = registry.detect(handle.read(SNIFF_BYTES))
+    else:
+        parser = registry.get(fmt)
+    ingestor = _pipeline(store, dead_letter, spool, batch_size)
+    follower = Follower(file, app().settings.path("detect", "tail"), ingestor, parser)
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        while True:
+            follower.poll()
+            ingestor.writer.replay()
+            if once or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.close()
+    _finish(ctx, ingestor, 0.0 if not once else 5.0)
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise UsageError(f"not an ISO 8601 time: {text!r}") from exc
+
+
+def _filters(items: tuple[str, ...]) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"a filter is FIELD=VALUE, got {item!r}")
+        parsed: Any = int(value) if value.lstrip("-").isdigit() and len(value) < 16 else value
+        previous = filters.get(name)
+        if previous is None:
+            filters[name] = parsed
+        else:
+            filters[name] = [*(previous if isinstance(previous, list) else [previous]), parsed]
+    return filters
+
+
+@detect.command()
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    help="FIELD=VALUE (repeat: AND; same field twice: OR; * wildcard).",
+)
+@click.option("--since", help="Start of the time range (ISO 8601, inclusive).")
+@click.option("--until", help="End of the time range (ISO 8601, exclusive).")
+@click.option("--limit", default=50, show_default=True, help="Most events to print.")
+@click.option("--count", "count_only", is_flag=True, help="Print only how many events match.")
+@click.option("--store", help="Store URL (default: the configured store).")
+@json_option
+def search(  # noqa: PLR0917
+    filters: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    count_only: bool,
+    store: str | None,
+) -> None:
+    """Find stored events by ECS field values and time range (case-insensitive)."""
+    from detect.stores import Query  # noqa: PLC0415
+
+    query = Query(_filters(filters), _when(since), _when(until), limit)
+    opened = _open(store)
+    try:
+        if count_only:
+            total = opened.count(query)
+            emit({"count": total}, human=str(total))
+            return
+        events = opened.search(query)
+    finally:
+        opened.close()
+
+    def human() -> None:
+        for event in events:
+            summary = str(event.get("message") or event.get("event.action") or "")
+            click.echo(f"{event['@timestamp']}  {event['event.dataset']:<14} {summary[:100]}")
+
+    emit({"events": events, "count": len(events)}, human=human)

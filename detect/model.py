@@ -56,6 +56,12 @@ def file_identity(path: Path) -> str:
     """
     with path.open("rb") as handle:
         head = handle.read(IDENTITY_BYTES)
+    return identity_of_head(head)
+
+
+def identity_of_head(head: bytes) -> str:
+    """:func:`file_identity` from the first bytes of a file."""
+    head = head[:IDENTITY_BYTES]
     newline = head.find(b"\n")
     if newline >= 0:
         head = head[: newline + 1]
