@@ -10,6 +10,11 @@ def soc() -> None:
     """Security operations center: serve the API and web UI, verify the audit trail."""
 
 
+from soc.commands import attach as _attach_soc_commands  # noqa: E402 - after the group
+
+_attach_soc_commands(soc)
+
+
 @click.group()
 def report() -> None:
     """Signed compliance reports for regulators."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.elasticsearch"]
+pytest_plugins = ["tests.fixtures.elasticsearch", "tests.fixtures.postgres"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

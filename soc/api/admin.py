@@ -1,0 +1,97 @@
+"""``/api/v1``: the caller, users and tokens, metrics, audit verification, the rule catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from soc import audit, auth, metrics
+from soc.deps import (
+    AsAdmin,
+    AsAnyone,
+    AsRegulator,
+    AsService,
+    AsStaff,
+    ReadSession,
+    RuntimeDep,
+    WriteSession,
+)
+from soc.models import RuleInfo, User, utcnow
+from soc.schemas import Me, RulesIn, TokenCreate, TokenIssued, UserCreate, UserPublic
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+
+@router.get("/me", response_model=Me)
+def me(who: AsAnyone) -> Me:
+    return Me(username=who.username, role=who.role, via=who.via)
+
+
+@router.get("/users", response_model=list[UserPublic])
+def list_users(who: AsAdmin, session: ReadSession) -> Any:
+    return [UserPublic.model_validate(u) for u in session.scalars(select(User).order_by(User.id))]
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+def create_user(body: UserCreate, who: AsAdmin, session: WriteSession, rt: RuntimeDep) -> Any:
+    user = auth.create_user(session, body.username, body.role, body.password)
+    audit.append(
+        session,
+        rt.hash_fn,
+        actor=who.username,
+        action="user.create",
+        target=f"user:{user.username}",
+        detail={"role": user.role},
+    )
+    return UserPublic.model_validate(user)
+
+
+@router.post("/users/{username}/tokens", response_model=TokenIssued, status_code=201)
+def create_token(
+    username: str, body: TokenCreate, who: AsAdmin, session: WriteSession, rt: RuntimeDep
+) -> TokenIssued:
+    """Issue an API token (shown once, stored hashed)."""
+    token = auth.create_token(session, username, body.name)
+    audit.append(
+        session,
+        rt.hash_fn,
+        actor=who.username,
+        action="token.create",
+        target=f"user:{username}",
+        detail={"name": body.name},
+    )
+    return TokenIssued(username=username, name=body.name, token=token)
+
+
+@router.get("/metrics")
+def get_metrics(
+    who: AsStaff,
+    session: ReadSession,
+    rt: RuntimeDep,
+    days: Annotated[int, Query(ge=1, le=366)] = 7,
+) -> dict[str, Any]:
+    """MTTA/MTTR per severity, SLA breaches, volume, top rules, FP rates, ATT&CK coverage."""
+    return metrics.compute(session, now=utcnow(), days=days, sla=rt.sla_targets)
+
+
+@router.get("/audit/verify")
+def verify_audit(who: AsRegulator, session: ReadSession, rt: RuntimeDep) -> dict[str, Any]:
+    """Walk the SM3 audit chain and report where it breaks (``ok`` when it does not)."""
+    return audit.verify(session, rt.hash_fn).to_dict()
+
+
+@router.post("/rules")
+def register_rules(body: RulesIn, who: AsService, session: WriteSession) -> dict[str, int]:
+    """Register (or update) rules in the catalogue used by the ATT&CK coverage matrix."""
+    for rule in body.rules:
+        techniques = sorted(
+            {t.lower().replace("_", "-") for t in rule.tags if t.lower().startswith("attack.")}
+        )
+        row = session.get(RuleInfo, rule.rule_id)
+        if row is None:
+            session.add(RuleInfo(rule_id=rule.rule_id, title=rule.title, techniques=techniques))
+        else:
+            row.title, row.techniques, row.updated_at = rule.title, techniques, utcnow()
+    return {"rules": len(body.rules)}

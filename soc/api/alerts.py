@@ -1,0 +1,280 @@
+"""``/api/v1/alerts``: ingest (services), the triage queue, detail, evidence and analyst actions.
+
+Changes need the version the caller read: the ``If-Match`` header (the ``ETag`` of the alert,
+``"<version>"``; a stale one gives 412) or a ``version`` body field (a stale one gives 409).
+Neither gives 428.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from soc import evidence, queue, triage
+from soc.deps import AsAnalyst, AsService, ReadSession, RuntimeDep, WriteSession
+from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
+from soc.models import Alert, User
+from soc.schemas import (
+    AlertDetail,
+    AlertIn,
+    AlertPage,
+    AlertPublic,
+    AssignIn,
+    BulkIn,
+    BulkOut,
+    CommentIn,
+    CommentPublic,
+    EvidenceOut,
+    IngestIn,
+    IngestOut,
+    TransitionIn,
+)
+from tulou.alerts import Alert as DetectAlert
+from tulou.errors import UsageError
+from tulou.events import format_timestamp
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+IfMatch = Annotated[str | None, Header(description='The alert\'s ETag, e.g. "3"')]
+
+
+def expected_version(if_match: str | None, body_version: int | None) -> tuple[int, bool]:
+    """(version, came from If-Match)."""
+    if if_match is not None:
+        text = if_match.strip().removeprefix("W/").strip('"')
+        if not text.isdigit():
+            raise UsageError('If-Match must be an ETag like "3"')
+        return int(text), True
+    if body_version is not None:
+        return body_version, False
+    raise PreconditionRequiredError("send If-Match (the alert's ETag) or a version field")
+
+
+def run_versioned(from_header: bool, action: Any) -> Any:
+    try:
+        return action()
+    except ConflictError as exc:
+        if from_header and not isinstance(exc, PreconditionFailedError):
+            raise PreconditionFailedError(exc.message, current_version=exc.current_version) from exc
+        raise
+
+
+def public(
+    session: Session, alerts: list[Alert], model: type[AlertPublic] = AlertPublic
+) -> list[Any]:
+    ids = {a.assignee_id for a in alerts if a.assignee_id is not None}
+    names = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+        if ids
+        else {}
+    )
+    out = []
+    for alert in alerts:
+        item = model.model_validate(alert)
+        item.assignee = names.get(alert.assignee_id) if alert.assignee_id else None
+        out.append(item)
+    return out
+
+
+def _detect_alert(raw: dict[str, Any]) -> DetectAlert:
+    data = AlertIn.model_validate(raw)
+    alert = DetectAlert(
+        rule_id=data.rule_id,
+        rule_hash=data.rule_hash,
+        title=data.title,
+        level=data.level,
+        event_ids=tuple(data.event_ids),
+        dedup_key=data.dedup_key,
+        first_seen=format_timestamp(data.first_seen),
+        last_seen=format_timestamp(data.last_seen),
+        tags=tuple(data.tags),
+        description=data.description,
+        fields=data.fields,
+    )
+    if data.alert_id is not None and data.alert_id != alert.alert_id:
+        raise UsageError("alert_id does not match the rule, rule hash and event ids")
+    return alert
+
+
+@router.post("/ingest", response_model=IngestOut)
+def ingest(body: IngestIn, who: AsService, session: WriteSession) -> IngestOut:
+    """Store alerts from detect. Idempotent on ``alert_id``; invalid items are reported, the
+    valid ones stored."""
+    good: list[DetectAlert] = []
+    rejected: list[dict[str, Any]] = []
+    for index, raw in enumerate(body.alerts):
+        try:
+            good.append(_detect_alert(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "alert"
+            rejected.append({"index": index, "error": f"{where}: {first['msg']}"})
+        except UsageError as exc:
+            rejected.append({"index": index, "error": exc.message})
+    result = triage.ingest(session, good)
+    return IngestOut(**result.to_dict(), rejected=rejected)  # type: ignore[arg-type]
+
+
+@router.get("", response_model=AlertPage)
+def list_alerts(
+    *,
+    who: AsAnalyst,
+    session: ReadSession,
+    status: Annotated[list[str] | None, Query()] = None,
+    severity: Annotated[list[str] | None, Query()] = None,
+    rule_id: str | None = None,
+    tactic: str | None = None,
+    technique: str | None = None,
+    host: str | None = None,
+    source_ip: str | None = None,
+    assignee: str | None = None,
+    unassigned: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: str = "last_seen",
+    order: str = "desc",
+    limit: Annotated[int, Query(ge=1, le=queue.MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> AlertPage:
+    """The triage queue, filtered and sorted, one keyset page at a time."""
+    assignee_id = None
+    if assignee is not None:
+        assignee_id = session.scalar(select(User.id).where(User.username == assignee)) or -1
+    for moment in (since, until):
+        if moment is not None and moment.tzinfo is None:
+            raise UsageError("since/until need a time zone (e.g. a trailing Z)")
+    flt = queue.QueueFilter(
+        status=tuple(status or ()),
+        severity=tuple(severity or ()),
+        rule_id=rule_id,
+        tactic=tactic,
+        technique=technique,
+        host=host,
+        source_ip=source_ip,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        since=since,
+        until=until,
+    )
+    rows, next_cursor = queue.page(session, flt, sort=sort, order=order, limit=limit, cursor=cursor)
+    return AlertPage(items=public(session, rows), next_cursor=next_cursor)
+
+
+@router.get("/{alert_id}", response_model=AlertDetail)
+def get_alert(alert_id: int, who: AsAnalyst, session: ReadSession, response: Response) -> Any:
+    alert = triage.get(session, alert_id)
+    response.headers["ETag"] = f'"{alert.version}"'
+    return public(session, [alert], AlertDetail)[0]
+
+
+@router.get("/{alert_id}/events", response_model=EvidenceOut)
+def alert_events(
+    alert_id: int, who: AsAnalyst, session: ReadSession, rt: RuntimeDep
+) -> EvidenceOut:
+    """The raw events behind the alert (with ``event.original``), from the event store."""
+    triage.get(session, alert_id)
+    ids = triage.event_ids(session, alert_id, evidence.MAX_EVIDENCE)
+    return EvidenceOut(alert_id=alert_id, requested=len(ids), events=rt.events.fetch(ids))
+
+
+@router.post("/{alert_id}/transition", response_model=AlertPublic)
+def transition(
+    *,
+    alert_id: int,
+    body: TransitionIn,
+    who: AsAnalyst,
+    session: WriteSession,
+    rt: RuntimeDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Any:
+    """Move the alert along the workflow (new → acknowledged → investigating → resolved)."""
+    version, from_header = expected_version(if_match, body.version)
+    alert = run_versioned(
+        from_header,
+        lambda: triage.transition(
+            session,
+            rt.hash_fn,
+            who,
+            alert_id,
+            status=body.status,
+            reason=body.reason,
+            expected_version=version,
+        ),
+    )
+    response.headers["ETag"] = f'"{alert.version}"'
+    return public(session, [alert])[0]
+
+
+@router.post("/{alert_id}/assign", response_model=AlertPublic)
+def assign(
+    *,
+    alert_id: int,
+    body: AssignIn,
+    who: AsAnalyst,
+    session: WriteSession,
+    rt: RuntimeDep,
+    response: Response,
+    background: BackgroundTasks,
+    if_match: IfMatch = None,
+) -> Any:
+    """Assign (or with ``null`` unassign) the alert; the assignee is notified by webhook."""
+    version, from_header = expected_version(if_match, body.version)
+    alert = run_versioned(
+        from_header,
+        lambda: triage.assign(
+            session, rt.hash_fn, who, alert_id, assignee=body.assignee, expected_version=version
+        ),
+    )
+    response.headers["ETag"] = f'"{alert.version}"'
+    if body.assignee is not None:
+        background.add_task(
+            rt.notifier.send,
+            {
+                "event": "alert.assigned",
+                "alert_id": alert_id,
+                "title": alert.title,
+                "severity": alert.severity,
+                "assignee": body.assignee,
+                "by": who.username,
+            },
+        )
+    return public(session, [alert])[0]
+
+
+@router.get("/{alert_id}/comments", response_model=list[CommentPublic])
+def list_comments(alert_id: int, who: AsAnalyst, session: ReadSession) -> list[CommentPublic]:
+    triage.get(session, alert_id)
+    return [
+        CommentPublic(id=c.id, author=name, body=c.body, created_at=c.created_at)
+        for c, name in triage.comments(session, alert_id)
+    ]
+
+
+@router.post("/{alert_id}/comments", response_model=CommentPublic, status_code=201)
+def add_comment(
+    alert_id: int, body: CommentIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+) -> CommentPublic:
+    row = triage.comment(session, rt.hash_fn, who, alert_id, body.body)
+    return CommentPublic(id=row.id, author=who.username, body=row.body, created_at=row.created_at)
+
+
+@router.post("/bulk", response_model=BulkOut)
+def bulk(body: BulkIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep) -> BulkOut:
+    """One action on many alerts; each result says ok or why not (nothing else is undone)."""
+    results = triage.bulk(
+        session,
+        rt.hash_fn,
+        who,
+        [(i.id, i.version) for i in body.items],
+        status=body.status,
+        reason=body.reason,
+        assignee=body.assignee,
+        unassign=body.unassign,
+    )
+    return BulkOut.model_validate({"results": results})

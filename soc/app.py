@@ -1,0 +1,87 @@
+"""The SOC application factory: API routers, web pages, and the one error translation point.
+
+``create_app`` takes everything it needs (nothing is read at import time). Domain errors become
+HTTP statuses here and only here (:func:`soc.errors.http_status`): JSON ``{"detail": ...}`` for
+``/api`` paths; for web pages an unauthenticated caller is sent to ``/login`` and others get an
+HTML error page. The OpenAPI document is served at ``/api/openapi.json`` (docs at ``/api/docs``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from soc.api import admin, alerts, cases
+from soc.audit import HashFunction
+from soc.db import Database
+from soc.deps import Runtime
+from soc.errors import AuthenticationError, http_status
+from soc.evidence import EventSource, NoEventSource
+from soc.metrics import SlaTarget
+from soc.notify import Notifier, NullNotifier
+from soc.web import case_pages, pages
+from tulou import __version__
+from tulou.errors import TulouError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    db: Database,
+    *,
+    hash_fn: HashFunction,
+    events: EventSource | None = None,
+    notifier: Notifier | None = None,
+    cookie_secure: bool = True,
+    session_hours: int = 8,
+    sla: dict[str, SlaTarget] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="Tulou SOC",
+        version=__version__,
+        description="Alert ingest and triage, cases, metrics and the audit trail.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = Runtime(
+        db=db,
+        hash_fn=hash_fn,
+        events=events or NoEventSource(),
+        notifier=notifier or NullNotifier(),
+        cookie_secure=cookie_secure,
+        session_hours=session_hours,
+        sla=sla,
+    )
+    app.include_router(alerts.router)
+    app.include_router(cases.router)
+    app.include_router(admin.router)
+    app.include_router(pages.router)
+    app.include_router(case_pages.router)
+
+    @app.exception_handler(TulouError)
+    async def _domain_error(request: Request, exc: TulouError) -> Response:
+        status = http_status(exc)
+        if status >= 500:
+            log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        if not request.url.path.startswith("/api"):
+            if isinstance(exc, AuthenticationError):
+                return RedirectResponse("/login", status_code=303)
+            return pages.error_page(request, status, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        body: dict[str, object] = {"detail": exc.message}
+        current = getattr(exc, "current_version", None)
+        if current is not None:
+            body["current_version"] = current
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return pages.error_page(request, exc.status_code, str(exc.detail))
+
+    return app

@@ -1,0 +1,141 @@
+"""FastAPI dependencies: the runtime, database sessions, the caller, and one alias per role.
+
+Authentication: ``Authorization: Bearer <token>`` (API tokens, for services and scripts) or the
+``tulou_session`` cookie (the web UI). Requests authenticated by cookie that change anything
+(POST, PUT, PATCH, DELETE) must carry the session's CSRF token, as the ``X-CSRF-Token`` header
+or the ``csrf_token`` form field: the cookie is sent by the browser on cross-site requests too,
+a token in the page is not. Bearer requests need no CSRF token: browsers never add that header
+on their own.
+
+Role aliases (use exactly one per endpoint; admin passes every human check):
+
+=============  =======================================  =====================================
+alias          roles admitted                           used for
+=============  =======================================  =====================================
+AsAnalyst      analyst, admin                           alerts, cases, evidence
+AsOfficer      officer, admin                           drills, backups
+AsRegulator    regulator, officer, admin                reports, audit verification
+AsStaff        analyst, officer, regulator, admin       metrics, dashboard, own profile
+AsAdmin        admin                                    users, tokens
+AsService      service, admin                           alert ingest, rule catalogue
+AsAnyone       any authenticated caller                 ``/api/v1/me``
+=============  =======================================  =====================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from soc import auth, security
+from soc.audit import HashFunction
+from soc.db import Database
+from soc.errors import AuthenticationError
+from soc.evidence import EventSource
+from soc.metrics import DEFAULT_SLA, SlaTarget
+from soc.notify import Notifier
+from tulou.errors import PolicyDeniedError
+
+SESSION_COOKIE = "tulou_session"
+CSRF_HEADER = "X-CSRF-Token"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a request needs, built once by :func:`soc.app.create_app`."""
+
+    db: Database
+    hash_fn: HashFunction
+    events: EventSource
+    notifier: Notifier
+    cookie_secure: bool = True
+    session_hours: int = 8
+    sla: dict[str, SlaTarget] | None = None
+
+    @property
+    def sla_targets(self) -> dict[str, SlaTarget]:
+        return self.sla or DEFAULT_SLA
+
+
+def runtime(request: Request) -> Runtime:
+    value = request.app.state.runtime
+    assert isinstance(value, Runtime)
+    return value
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def read_session(rt: RuntimeDep) -> Iterator[Session]:
+    with rt.db.read() as session:
+        yield session
+
+
+def write_session(rt: RuntimeDep) -> Iterator[Session]:
+    with rt.db.write() as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+
+async def principal(request: Request, rt: RuntimeDep) -> auth.Principal:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        return await run_in_threadpool(_from_token, rt, token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise AuthenticationError("authentication required")
+    who = await run_in_threadpool(_from_session, rt, cookie)
+    if request.method in _UNSAFE:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+        if not sent or who.csrf_token is None or not security.tokens_equal(sent, who.csrf_token):
+            raise PolicyDeniedError("missing or wrong CSRF token")
+    return who
+
+
+def _from_token(rt: Runtime, token: str) -> auth.Principal:
+    with rt.db.read() as session:
+        return auth.principal_from_token(session, token)
+
+
+def _from_session(rt: Runtime, cookie: str) -> auth.Principal:
+    with rt.db.read() as session:
+        return auth.principal_from_session(session, cookie)
+
+
+def require(*roles: str) -> Callable[[auth.Principal], auth.Principal]:
+    """A dependency admitting only callers whose role is in ``roles``."""
+
+    def check(who: Annotated[auth.Principal, Depends(principal)]) -> auth.Principal:
+        if who.role not in roles:
+            raise PolicyDeniedError(f"the {who.role} role may not do this")
+        return who
+
+    check.__name__ = "require_" + "_or_".join(roles)
+    return check
+
+
+AsAnalyst = Annotated[auth.Principal, Depends(require("analyst", "admin"))]
+AsOfficer = Annotated[auth.Principal, Depends(require("officer", "admin"))]
+AsRegulator = Annotated[auth.Principal, Depends(require("regulator", "officer", "admin"))]
+AsStaff = Annotated[auth.Principal, Depends(require(*auth.HUMAN_ROLES))]
+AsAdmin = Annotated[auth.Principal, Depends(require("admin"))]
+AsService = Annotated[auth.Principal, Depends(require("service", "admin"))]
+AsAnyone = Annotated[auth.Principal, Depends(principal)]

@@ -1,0 +1,85 @@
+"""Evidence: the raw events behind an alert, fetched by id from an event store.
+
+The seam has the four parts every seam has (STYLE.md): the :class:`EventSource` protocol, a
+registry of factories keyed by stable ids (:data:`SOURCES`), an in-memory fake
+(:class:`MemoryEventSource`) and a conformance suite (tests/unit/soc/test_evidence.py) run
+against every registered implementation. detect's stores plug in through a small adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from tulou.errors import ConfigError
+from tulou.events import Event
+
+#: The most events one alert's evidence page shows.
+MAX_EVIDENCE = 500
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Fetch stored events by ``event.id``.
+
+    ``fetch(ids)`` MUST return the stored events whose ``event.id`` is in ``ids``, each at most
+    once, in the order of ``ids``; ids that are not stored MUST be skipped silently (an event
+    may have been expired by retention); it MUST NOT modify the events it returns' store, and
+    it MUST keep ``event.original``. It raises :class:`tulou.errors.UnavailableError` when the
+    store cannot be reached.
+    """
+
+    def fetch(self, ids: Sequence[str]) -> list[Event]: ...
+
+
+class MemoryEventSource:
+    """An in-memory event source (tests, demos)."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self._events: dict[str, Event] = {}
+        self.add(events)
+
+    def add(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self._events[str(event["event.id"])] = dict(event)
+
+    def fetch(self, ids: Sequence[str]) -> list[Event]:
+        seen: set[str] = set()
+        out: list[Event] = []
+        for event_id in ids:
+            if event_id in self._events and event_id not in seen:
+                seen.add(event_id)
+                out.append(dict(self._events[event_id]))
+        return out
+
+
+class NoEventSource:
+    """No event store configured: every alert has no retrievable evidence."""
+
+    def fetch(self, ids: Sequence[str]) -> list[Event]:
+        return []
+
+
+type SourceFactory = Callable[[dict[str, Any]], EventSource]
+
+SOURCES: dict[str, SourceFactory] = {}
+
+
+def register(name: str, factory: SourceFactory) -> None:
+    if name in SOURCES:
+        raise ValueError(f"event source {name!r} is registered twice")
+    SOURCES[name] = factory
+
+
+def build(name: str, options: dict[str, Any] | None = None) -> EventSource:
+    try:
+        factory = SOURCES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown event source {name!r}; known: {', '.join(sorted(SOURCES))}"
+        ) from None
+    return factory(options or {})
+
+
+register("none", lambda _options: NoEventSource())
+register("memory", lambda _options: MemoryEventSource())

@@ -1,0 +1,277 @@
+"""API schemas: what requests may contain and what responses show (never table-only fields).
+
+``*In`` models validate requests (unknown fields are refused); ``*Public`` models are built from
+rows with ``from_attributes`` and name every field a response may carry, so a column added to a
+table never leaks by accident (password hashes, token hashes, CSRF tokens).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from soc.workflow import ClosingReason, Status
+from tulou.alerts import Level
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AlertIn(_In):
+    """One alert as ``tulou.alerts.Alert.to_dict()`` produces it."""
+
+    rule_id: str = Field(min_length=1, max_length=128)
+    rule_hash: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=512)
+    level: Level
+    event_ids: list[str] = Field(max_length=10_000)
+    dedup_key: str = Field(min_length=1, max_length=255)
+    first_seen: datetime
+    last_seen: datetime
+    tags: list[str] = Field(default_factory=list, max_length=64)
+    description: str = Field(default="", max_length=20_000)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    alert_id: str | None = Field(default=None, max_length=64)
+
+
+class IngestIn(_In):
+    alerts: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+
+
+class IngestOut(BaseModel):
+    created: int
+    grouped: int
+    duplicates: int
+    rejected: list[Rejected]
+    alert_ids: list[int]
+
+
+class RuleIn(_In):
+    rule_id: str = Field(min_length=1, max_length=128)
+    title: str = Field(min_length=1, max_length=512)
+    tags: list[str] = Field(default_factory=list, max_length=64)
+
+
+class RulesIn(_In):
+    rules: list[RuleIn] = Field(min_length=1, max_length=10_000)
+
+
+class AlertPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    rule_id: str
+    rule_hash: str
+    title: str
+    severity: str
+    status: str
+    closing_reason: str | None
+    assignee: str | None = None
+    case_id: int | None
+    dedup_key: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    created_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    host: str | None
+    source_ip: str | None
+    tags: list[str]
+    version: int
+
+
+class AlertDetail(AlertPublic):
+    description: str
+    fields: dict[str, Any]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertPublic]
+    next_cursor: str | None
+
+
+class EvidenceOut(BaseModel):
+    alert_id: int
+    requested: int
+    events: list[dict[str, Any]]
+
+
+class TransitionIn(_In):
+    status: Status
+    reason: ClosingReason | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+class AssignIn(_In):
+    assignee: str | None = Field(max_length=64)
+    version: int | None = Field(default=None, ge=1)
+
+
+class CommentIn(_In):
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class CommentPublic(BaseModel):
+    id: int
+    author: str
+    body: str
+    created_at: datetime
+
+
+class BulkItem(_In):
+    id: int = Field(ge=1)
+    version: int | None = Field(default=None, ge=1)
+
+
+class BulkIn(_In):
+    items: list[BulkItem] = Field(min_length=1, max_length=500)
+    status: Status | None = None
+    reason: ClosingReason | None = None
+    assignee: str | None = Field(default=None, max_length=64)
+    unassign: bool = False
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    version: int | None = None
+    error: str | None = None
+
+
+class BulkOut(BaseModel):
+    results: list[BulkResult]
+
+
+class CaseCreate(_In):
+    title: str = Field(min_length=1, max_length=512)
+    alert_ids: list[int] = Field(default_factory=list, max_length=500)
+    category: str = Field(max_length=32)
+    grade: str = Field(max_length=16)
+    system_class: Literal["cii", "government", "other"] = "other"
+    description: str = Field(default="", max_length=20_000)
+
+
+class CasePatch(_In):
+    title: str | None = Field(default=None, min_length=1, max_length=512)
+    category: str | None = Field(default=None, max_length=32)
+    grade: str | None = Field(default=None, max_length=16)
+    system_class: Literal["cii", "government", "other"] | None = None
+    status: Literal["open", "closed"] | None = None
+    reported_at: datetime | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+class LinkIn(_In):
+    alert_ids: list[int] = Field(min_length=1, max_length=500)
+
+
+class ObservableIn(_In):
+    kind: Literal["ip", "domain", "hash", "user", "device", "url", "email"]
+    value: str = Field(min_length=1, max_length=512)
+    note: str = Field(default="", max_length=2000)
+
+
+class TaskIn(_In):
+    title: str = Field(min_length=1, max_length=512)
+
+
+class NoteIn(_In):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class DeadlineOut(BaseModel):
+    required: bool
+    hours: int | None
+    due: datetime | None
+    state: str
+
+
+class CasePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str
+    status: str
+    category: str
+    grade: str
+    system_class: str
+    detected_at: datetime
+    reported_at: datetime | None
+    created_at: datetime
+    version: int
+
+
+class ObservablePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    value: str
+    note: str
+
+
+class TaskPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    done: bool
+    done_at: datetime | None
+
+
+class TimelinePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    kind: str
+    text: str
+
+
+class CaseDetail(CasePublic):
+    deadline: DeadlineOut
+    alerts: list[AlertPublic]
+    observables: list[ObservablePublic]
+    tasks: list[TaskPublic]
+    timeline: list[TimelinePublic]
+
+
+class UserCreate(_In):
+    username: str = Field(min_length=1, max_length=64)
+    role: Literal["analyst", "officer", "regulator", "admin", "service"]
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: str
+    active: bool
+
+
+class TokenCreate(_In):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class TokenIssued(BaseModel):
+    username: str
+    name: str
+    token: str
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    via: str
