@@ -80,6 +80,7 @@ class Auditor:
     def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is not None and flow.response is not None:
+            flow.response.headers["X-Tulou-Request-Id"] = request_id(flow)
             self._record(flow, state, flow.response.status_code, "")
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from gateway.addons._common import state_of
+from gateway.addons._common import request_id, state_of
 from gateway.policy import encode_path
 
 
@@ -24,4 +24,5 @@ class Forwarder:
         flow.request.host = host
         flow.request.port = port
         flow.request.host_header = state.host
+        flow.request.headers["X-Tulou-Request-Id"] = request_id(flow)
         flow.request.path = encode_path(state.path) + (query[1] + query[2] if query[1] else "")

@@ -34,6 +34,7 @@ _FORWARDED = (
     "x-original-url",
     "x-rewrite-url",
     "x-original-uri",
+    "x-tulou-request-id",
 )
 
 

@@ -123,6 +123,14 @@ def make_leaf(
     return builder.sign(issuer_key, hashes.SHA256()), key
 
 
+class _H2OnlyContext(ssl.SSLContext):
+    """httpcore offers ALPN ["http/1.1", "h2"] and mitmproxy honours the client's first choice;
+    to test HTTP/2 through the gateway the client must offer h2 only."""
+
+    def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+        super().set_alpn_protocols(["h2"])
+
+
 @dataclass
 class Device:
     name: str
@@ -140,11 +148,12 @@ class Pki:
     assertion_public: Path | None = None
 
     def client(self, device: str | None = None, *, http2: bool = False) -> httpx.Client:
-        context = ssl.create_default_context(cafile=str(self.server_ca))
+        context = (_H2OnlyContext if http2 else ssl.SSLContext)(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=str(self.server_ca))
         if device is not None:
             entry = self.devices[device]
             context.load_cert_chain(str(entry.cert), str(entry.key))
-        return httpx.Client(verify=context, http2=http2, timeout=10)
+        return httpx.Client(verify=context, http1=not http2, http2=http2, timeout=10)
 
     def ssl_context(self, device: str | None = None) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.server_ca))
@@ -572,3 +581,27 @@ def raw_request(
         return 0, b""
     status = int(chunks.split(b" ", 2)[1])
     return status, chunks.partition(b"\r\n\r\n")[2]
+
+
+def call(
+    gateway: RunningGateway,
+    pki: Pki,
+    path: str = "/api/people",
+    *,
+    device: str | None = "alice-laptop",
+    token: str | None = None,
+    method: str = "GET",
+    host: str = "hr.city.test",
+    headers: dict[str, str] | None = None,
+    http2: bool = False,
+    content: bytes | None = None,
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """One request through the gateway; returns the response and its audit line."""
+    sent = {"Host": host, **(headers or {})}
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    with pki.client(device, http2=http2) as client:
+        response = client.request(method, f"{gateway.url}{path}", headers=sent, content=content)
+    request_id = response.headers.get("x-tulou-request-id", "")
+    event = gateway.audit_for(request_id) if request_id else {}
+    return response, event
