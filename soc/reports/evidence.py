@@ -137,6 +137,9 @@ class CollectorRegistry:
     def ids(self) -> list[str]:
         return list(self._collectors)
 
+    def collectors(self) -> list[Collector]:
+        return list(self._collectors.values())
+
     def collect(self, period: Period) -> EvidenceBag:
         """Run every collector; failures become unavailable evidence (problems are collected)."""
         items: list[Evidence] = []
