@@ -1,15 +1,347 @@
-"""The ``tulou backup`` and ``tulou drill`` command groups."""
+"""The ``tulou backup`` and ``tulou drill`` command groups.
+
+Sites and sources come from a policy file (``--policy``, or ``TULOU_BACKUP_POLICY``), or a
+single site from ``--repo URL``. The passphrase is read from the environment variable the
+policy names (default ``TULOU_BACKUP_PASSPHRASE``) or prompted for; never from argv.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from backup import policy as policy_mod
+from backup import service
+from backup.drill_cli import drill
+from backup.policy import Policy
+from tulou.clikit import app, emit, json_option
+from tulou.errors import UsageError, VerificationError
+
+__all__ = ["backup", "drill"]
+
+F = Callable[..., Any]
+
+
+def site_options(func: F) -> F:
+    func = click.option("--site", "site_name", help="Site to use (default: the first).")(func)
+    func = click.option(
+        "--repo", help="A single site URL instead of a policy (path, sftp://, s3://)."
+    )(func)
+    return click.option(
+        "--policy",
+        "policy_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="TULOU_BACKUP_POLICY",
+        help="Backup policy (TOML).",
+    )(func)
+
+
+def load_policy(policy_file: Path | None, repo: str | None) -> Policy:
+    if repo:
+        return policy_mod.single_site(repo)
+    if policy_file is None:
+        raise UsageError("give --policy FILE (or TULOU_BACKUP_POLICY) or --repo URL")
+    return policy_mod.load(policy_file)
+
+
+def passphrase(policy: Policy, *, confirm: bool = False) -> str:
+    value = policy.passphrase()
+    if value:
+        return value
+    if not os.isatty(0):
+        raise UsageError(f"set {policy.passphrase_env} (the repository passphrase)")
+    return str(
+        click.prompt(
+            "Repository passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+        )
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    console = Console(stderr=True)
+    disabled = app().json_output or not console.is_terminal
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        disable=disabled,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 @click.group()
 def backup() -> None:
-    """Encrypted, deduplicated, multi-site backups."""
+    """Encrypted, deduplicated, multi-site backups (SM3 ids, SM4-GCM, SM2-signed snapshots)."""
 
 
-@click.group()
-def drill() -> None:
-    """Disaster-recovery drills with measured RTO/RPO."""
+@backup.command()
+@site_options
+@click.option("--kdf-iterations", type=click.IntRange(1000), default=None, hidden=True)
+@json_option
+def init(
+    policy_file: Path | None, repo: str | None, site_name: str | None, kdf_iterations: int | None
+) -> None:
+    """Create the repository at every site of the policy."""
+    policy = load_policy(policy_file, repo)
+    result = service.init(policy, passphrase(policy, confirm=True), kdf_iterations=kdf_iterations)
+    emit(
+        result,
+        f"created repository {result['repository'][:16]} at "
+        f"{', '.join(result['sites'])}\nsigning key fingerprint (pin it in the policy): "
+        f"{result['signing_key_fingerprint']}",
+    )
+
+
+@backup.command()
+@site_options
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
+@json_option
+def run(
+    policy_file: Path | None,
+    repo: str | None,
+    site_name: str | None,
+    paths: tuple[Path, ...],
+    tags: tuple[str, ...],
+) -> None:
+    """Back up the policy's sources (and PATHS) to the first site, then copy to the others."""
+    policy = load_policy(policy_file, repo)
+    with progress_bar("backup") as tick:
+        result = service.run(
+            policy, passphrase(policy), paths=list(paths), tags=list(tags), progress=tick
+        )
+    s = result["summary"]
+    emit(
+        result,
+        f"snapshot {result['snapshot'][:16]} saved at {result['site']}: "
+        f"{s['files']} files, {s['bytes']} bytes, {result['new_bytes']} new, "
+        f"{result['stored_bytes']} stored\n"
+        + "\n".join(f"  {k}: {v}" for k, v in result["sites"].items()),
+    )
+
+
+@backup.command()
+@site_options
+@click.option("--no-key", is_flag=True, help="Verify signatures with the public key only.")
+@json_option
+def snapshots(
+    policy_file: Path | None, repo: str | None, site_name: str | None, no_key: bool
+) -> None:
+    """List snapshots (every SM2 signature is verified)."""
+    policy = load_policy(policy_file, repo)
+    site = policy.site(site_name) if site_name else policy.sites[0]
+    rows = service.snapshots(policy, site, None if no_key else passphrase(policy))
+    emit(
+        rows,
+        "\n".join(f"{r['id'][:16]}  {r['time']}  {' '.join(r.get('sources', []))}" for r in rows)
+        or "no snapshots",
+    )
+
+
+@backup.command()
+@site_options
+@click.option("--read-data", is_flag=True, help="Read and verify every byte of every pack.")
+@json_option
+def verify(
+    policy_file: Path | None, repo: str | None, site_name: str | None, read_data: bool
+) -> None:
+    """Check the repository at a site; exit 5 if anything is damaged."""
+    policy = load_policy(policy_file, repo)
+    site = policy.site(site_name) if site_name else policy.sites[0]
+    with progress_bar("verify") as tick:
+        result = service.verify(
+            policy, site, passphrase(policy), read_data=read_data, progress=tick
+        )
+    emit(
+        result,
+        f"{site.name}: {result['snapshots']} snapshots, {result['trees']} trees, "
+        f"{result['blobs']} blob refs, {result['packs_read']} packs read: "
+        + ("ok" if result["ok"] else "DAMAGED\n  " + "\n  ".join(result["errors"])),
+    )
+    if not result["ok"]:
+        raise VerificationError(f"{len(result['errors'])} problem(s) at site {site.name}")
+
+
+@backup.command()
+@site_options
+@click.argument("snapshot")
+@click.option(
+    "--target",
+    "dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Empty directory to restore into.",
+)
+@click.option("--include", help="Restore only this path (e.g. a source name).")
+@json_option
+def restore(  # noqa: PLR0917 - click passes options positionally
+    policy_file: Path | None,
+    repo: str | None,
+    site_name: str | None,
+    snapshot: str,
+    dest: Path,
+    include: str | None,
+) -> None:
+    """Restore SNAPSHOT (an id prefix or 'latest'), verifying every blob."""
+    policy = load_policy(policy_file, repo)
+    site = policy.site(site_name) if site_name else policy.sites[0]
+    with progress_bar("restore") as tick:
+        result = service.restore(
+            policy,
+            site,
+            passphrase(policy),
+            snapshot=snapshot,
+            dest=dest,
+            include=include,
+            progress=tick,
+        )
+    emit(
+        result,
+        f"restored {result['files']} files ({result['bytes']} bytes) of snapshot "
+        f"{result['snapshot'][:16]} into {dest}; {result['blobs_verified']} blobs verified",
+    )
+
+
+@backup.command()
+@site_options
+@click.option("--from", "src", required=True, help="Source site name.")
+@click.option("--to", "dst", required=True, help="Destination site name.")
+@click.argument("snapshot_ids", nargs=-1)
+@json_option
+def copy(  # noqa: PLR0917 - click passes options positionally
+    policy_file: Path | None,
+    repo: str | None,
+    site_name: str | None,
+    src: str,
+    dst: str,
+    snapshot_ids: tuple[str, ...],
+) -> None:
+    """Copy snapshots (default: all) and their data from one site to another."""
+    policy = load_policy(policy_file, repo)
+    with progress_bar("copy") as tick:
+        result = service.copy(
+            policy,
+            policy.site(src),
+            policy.site(dst),
+            passphrase(policy),
+            snapshot_ids=list(snapshot_ids) or None,
+            progress=tick,
+        )
+    emit(
+        result,
+        f"copied {result['snapshots']} snapshots, {result['packs']} packs "
+        f"({result['bytes']} bytes) from {src} to {dst}",
+    )
+
+
+@backup.command()
+@site_options
+@click.option("--keep-last", type=click.IntRange(0), default=0)
+@click.option("--keep-hourly", type=click.IntRange(0), default=0)
+@click.option("--keep-daily", type=click.IntRange(0), default=0)
+@click.option("--keep-weekly", type=click.IntRange(0), default=0)
+@click.option("--keep-monthly", type=click.IntRange(0), default=0)
+@click.option("--keep-yearly", type=click.IntRange(0), default=0)
+@click.option("--prune", "prune_after", is_flag=True, help="Prune afterwards.")
+@click.option("--dry-run", is_flag=True)
+@json_option
+def forget(  # noqa: PLR0917 - click passes options positionally
+    policy_file: Path | None,
+    repo: str | None,
+    site_name: str | None,
+    keep_last: int,
+    keep_hourly: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_yearly: int,
+    prune_after: bool,
+    dry_run: bool,
+) -> None:
+    """Remove snapshots outside the retention policy (refused on append-only sites)."""
+    policy = load_policy(policy_file, repo)
+    site = policy.site(site_name) if site_name else policy.sites[0]
+    keep = {
+        "hourly": keep_hourly,
+        "daily": keep_daily,
+        "weekly": keep_weekly,
+        "monthly": keep_monthly,
+        "yearly": keep_yearly,
+    }
+    if not keep_last and not any(keep.values()):
+        raise UsageError("give at least one --keep-* option")
+    result = service.forget(
+        policy,
+        site,
+        passphrase(policy),
+        keep_last=keep_last,
+        keep=keep,
+        dry_run=dry_run,
+        prune_after=prune_after,
+    )
+    emit(
+        result,
+        f"{'would remove' if dry_run else 'removed'} {len(result['removed'])}, "
+        f"kept {len(result['kept'])} snapshots at {site.name}",
+    )
+
+
+@backup.command()
+@site_options
+@click.option("--dry-run", is_flag=True)
+@json_option
+def prune(policy_file: Path | None, repo: str | None, site_name: str | None, dry_run: bool) -> None:
+    """Delete data no snapshot references (exclusive lock; refused on append-only sites)."""
+    policy = load_policy(policy_file, repo)
+    site = policy.site(site_name) if site_name else policy.sites[0]
+    result = service.prune(policy, site, passphrase(policy), dry_run=dry_run)
+    emit(
+        result,
+        f"{site.name}: {result['packs_deleted']} packs deleted, "
+        f"{result['packs_written']} written, {result['bytes_freed']} bytes freed",
+    )
+
+
+@backup.command()
+@site_options
+@click.option("--from", "src", required=True, help="The healthy site to copy good files from.")
+@json_option
+def repair(policy_file: Path | None, repo: str | None, site_name: str | None, src: str) -> None:
+    """Verify --site fully and replace its damaged packs with verified copies from --from."""
+    policy = load_policy(policy_file, repo)
+    if not site_name:
+        raise UsageError("give --site (the damaged site)")
+    result = service.repair(policy, policy.site(site_name), policy.site(src), passphrase(policy))
+    emit(result, f"{site_name}: repaired {len(result['repaired'])} file(s) from {src}")
+
+
+@backup.command()
+@site_options
+@click.option("--all", "all_locks", is_flag=True, help="Remove every lock, not only stale ones.")
+@json_option
+def unlock(
+    policy_file: Path | None, repo: str | None, site_name: str | None, all_locks: bool
+) -> None:
+    """Remove stale locks left by crashed processes."""
+    from backup import lock  # noqa: PLC0415
+
+    policy = load_policy(policy_file, repo)
+    site = policy.site(site_name) if site_name else policy.sites[0]
+    target = service.open_site(site)
+    try:
+        removed = lock.unlock(target, all_locks=all_locks)
+    finally:
+        target.close()
+    emit({"site": site.name, "removed": removed}, f"removed {removed} lock(s)")

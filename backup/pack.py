@@ -1,0 +1,154 @@
+"""Blobs and packs: how chunks and trees are compressed, sealed and grouped into pack files.
+
+A *blob* is one plaintext chunk of file content (type ``data``) or one serialised directory
+(type ``tree``). Stored form::
+
+    sealed_blob = SM4-seal(data_key, flag || payload, aad = "tulou-backup/blob/v1" || type || id)
+
+where ``flag`` is 0x00 (payload is the plaintext) or 0x01 (payload is zstd(plaintext)), ``type``
+is one byte (0 data, 1 tree) and ``id`` the 32-byte blob id. Binding the id and type into the
+associated data means a blob can never be served in place of another, even by someone who
+swaps sealed bytes between packs.
+
+A *pack* concatenates sealed blobs, then a sealed header, then the header's length::
+
+    pack = sealed_blob_1 || ... || sealed_blob_n || sealed_header || uint32_le(len(sealed_header))
+    header = n x (type u8 || sealed_length u32_le || plaintext_length u32_le || id 32 bytes)
+
+Blob offsets follow from the order. The pack's file name is SM3(pack) in hex.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import zstandard
+
+from backup.keys import MasterKeys
+from crypto import sm3, sm4
+from tulou.errors import InputError, VerificationError
+
+BLOB_TYPES = {"data": 0, "tree": 1}
+BLOB_NAMES = {v: k for k, v in BLOB_TYPES.items()}
+_BLOB_AAD = b"tulou-backup/blob/v1"
+_HEADER_AAD = b"tulou-backup/pack-header/v1"
+_ENTRY = struct.Struct("<BII32s")
+_RAW, _ZSTD = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class BlobEntry:
+    """Where one blob lives: pack, offset and sealed length, plus its plaintext length."""
+
+    blob_id: bytes
+    blob_type: str
+    pack_id: str
+    offset: int
+    length: int
+    raw_length: int
+
+
+class BlobCodec:
+    """Compresses, seals, opens and verifies blobs under one master key set."""
+
+    def __init__(self, keys: MasterKeys, zstd_level: int = 3) -> None:
+        self._keys = keys
+        self._cctx = zstandard.ZstdCompressor(level=zstd_level)
+        self._dctx = zstandard.ZstdDecompressor()
+
+    def blob_id(self, plaintext: bytes) -> bytes:
+        return self._keys.blob_id(plaintext)
+
+    def seal(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> bytes:
+        packed = self._cctx.compress(plaintext)
+        body = bytes([_ZSTD]) + packed if len(packed) < len(plaintext) else b"\0" + plaintext
+        return sm4.seal(self._keys.data_key, body, aad=_aad(blob_type, blob_id))
+
+    def open(self, blob_type: str, blob_id: bytes, sealed: bytes) -> bytes:
+        """Decrypt, decompress and check the id; :class:`VerificationError` on any mismatch."""
+        try:
+            body = sm4.open(self._keys.data_key, sealed, aad=_aad(blob_type, blob_id))
+        except (VerificationError, InputError) as exc:
+            raise VerificationError(f"{blob_type} blob {blob_id.hex()[:16]} is damaged") from exc
+        if not body or body[0] not in (_RAW, _ZSTD):
+            raise VerificationError(f"blob {blob_id.hex()[:16]} has an unknown encoding")
+        if body[0] == _ZSTD:
+            try:
+                plaintext = self._dctx.decompress(body[1:])
+            except zstandard.ZstdError as exc:
+                raise VerificationError(f"blob {blob_id.hex()[:16]} does not decompress") from exc
+        else:
+            plaintext = body[1:]
+        if self._keys.blob_id(plaintext) != blob_id:
+            raise VerificationError(f"blob {blob_id.hex()[:16]} does not match its id")
+        return plaintext
+
+    def seal_header(self, entries: list[tuple[str, bytes, int, int]]) -> bytes:
+        raw = b"".join(
+            _ENTRY.pack(BLOB_TYPES[t], length, raw_len, bid) for t, bid, length, raw_len in entries
+        )
+        sealed = sm4.seal(self._keys.data_key, raw, aad=_HEADER_AAD)
+        return sealed + struct.pack("<I", len(sealed))
+
+    def read_header(self, pack_id: str, pack: bytes) -> list[BlobEntry]:
+        """Parse a whole pack's header (used by verify and index rebuilds)."""
+        if len(pack) < 4:
+            raise VerificationError(f"pack {pack_id[:16]} is truncated")
+        (hlen,) = struct.unpack("<I", pack[-4:])
+        if hlen + 4 > len(pack):
+            raise VerificationError(f"pack {pack_id[:16]} has an impossible header length")
+        try:
+            raw = sm4.open(self._keys.data_key, pack[-4 - hlen : -4], aad=_HEADER_AAD)
+        except (VerificationError, InputError) as exc:
+            raise VerificationError(f"pack {pack_id[:16]}: header is damaged") from exc
+        if len(raw) % _ENTRY.size:
+            raise VerificationError(f"pack {pack_id[:16]}: header has a partial entry")
+        entries, offset = [], 0
+        for type_code, length, raw_len, bid in _ENTRY.iter_unpack(raw):
+            if type_code not in BLOB_NAMES:
+                raise VerificationError(f"pack {pack_id[:16]}: unknown blob type {type_code}")
+            entries.append(BlobEntry(bid, BLOB_NAMES[type_code], pack_id, offset, length, raw_len))
+            offset += length
+        if offset != len(pack) - 4 - hlen:
+            raise VerificationError(f"pack {pack_id[:16]}: header does not cover the blobs")
+        return entries
+
+
+def _aad(blob_type: str, blob_id: bytes) -> bytes:
+    return _BLOB_AAD + bytes([BLOB_TYPES[blob_type]]) + blob_id
+
+
+class PackWriter:
+    """Accumulates sealed blobs until the pack is big enough, then yields the finished bytes."""
+
+    def __init__(self, codec: BlobCodec, target_size: int = 16 << 20) -> None:
+        self.codec = codec
+        self.target_size = target_size
+        self._parts: list[bytes] = []
+        self._entries: list[tuple[str, bytes, int, int]] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def full(self) -> bool:
+        return self._size >= self.target_size
+
+    def add(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> None:
+        sealed = self.codec.seal(blob_type, blob_id, plaintext)
+        self._parts.append(sealed)
+        self._entries.append((blob_type, blob_id, len(sealed), len(plaintext)))
+        self._size += len(sealed)
+
+    def finish(self) -> tuple[str, bytes, list[BlobEntry]]:
+        """Return (pack id, pack bytes, entries) and reset the writer."""
+        data = b"".join([*self._parts, self.codec.seal_header(self._entries)])
+        pack_id = sm3.sm3(data).hex()
+        entries, offset = [], 0
+        for blob_type, bid, length, raw_len in self._entries:
+            entries.append(BlobEntry(bid, blob_type, pack_id, offset, length, raw_len))
+            offset += length
+        self._parts, self._entries, self._size = [], [], 0
+        return pack_id, data, entries
