@@ -226,7 +226,10 @@ def _documents(path: Path) -> Iterator[LoadedRule | RuleProblem]:
             continue
         start = node.start_mark.line
         end = nodes[index + 1].start_mark.line if index + 1 < len(nodes) else len(lines)
-        yield _one(path, start + 1, "".join(lines[start:end]).rstrip() + "\n", node)
+        chunk = lines[start:end]
+        while chunk and chunk[-1].strip() in ("", "---", "..."):
+            chunk.pop()  # the next document's separator is not part of this rule
+        yield _one(path, start + 1, "".join(chunk).rstrip() + "\n", node)
 
 
 def _one(path: Path, line: int, text: str, node: yaml.Node) -> LoadedRule | RuleProblem:

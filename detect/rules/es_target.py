@@ -1,0 +1,132 @@
+"""Run compiled Query DSL on an Elasticsearch event index (or index pattern / data stream).
+
+Needs only an ``elasticsearch.Elasticsearch`` client and the index name. Fields are resolved
+from the index's mapping (``_field_caps``) so a rule addresses a ``keyword`` field directly and
+a ``text`` field through its ``keyword`` subfield; matches are paged with ``search_after``
+sorted on (``@timestamp``, ``event.id``) so every hit is read once, whatever the count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from sigma.processing.pipeline import ProcessingPipeline
+
+from detect.rules.correlation import Match
+from detect.rules.es_backend import EsDslBackend
+from tulou.errors import InputError, UnavailableError
+from tulou.events import format_timestamp, parse_timestamp
+
+PAGE = 2000
+_NUMERIC = ("long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float")
+
+
+class EsRuleTarget:
+    """Base-rule matching on an Elasticsearch index (see :class:`RuleTarget`)."""
+
+    name = "elasticsearch"
+
+    def __init__(self, client: Elasticsearch, index: str, pipeline: ProcessingPipeline) -> None:
+        self.client = client
+        self.index = index
+        self.pipeline = pipeline
+        self._types: dict[str, set[str]] | None = None
+
+    def backend(self) -> EsDslBackend:
+        return EsDslBackend(self.pipeline, resolve=self.resolve)
+
+    def prepare(self, fields: Sequence[str]) -> None:
+        self._types = None  # re-read the mapping: ingest may have added fields
+
+    def _mapping(self) -> dict[str, set[str]]:
+        if self._types is None:
+            try:
+                caps = self.client.field_caps(
+                    index=self.index, fields="*", ignore_unavailable=True, allow_no_indices=True
+                )
+            except (ApiError, TransportError) as exc:
+                raise UnavailableError(f"Elasticsearch field caps: {exc}") from exc
+            self._types = {name: set(kinds) for name, kinds in caps.get("fields", {}).items()}
+        return self._types
+
+    def resolve(self, name: str) -> tuple[str, str]:
+        """(the path to query, its type) for a field name."""
+        kinds = self._mapping().get(name, set())
+        for kind in ("keyword", "constant_keyword", "wildcard", "ip", "boolean", *_NUMERIC):
+            if kind in kinds:
+                return name, "keyword" if kind in ("constant_keyword", "wildcard") else kind
+        if "text" in kinds or "match_only_text" in kinds:
+            for sub in (f"{name}.keyword", f"{name}.raw"):
+                if "keyword" in self._mapping().get(sub, set()):
+                    return sub, "keyword"
+            return name, "text"
+        return name, "keyword"
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return dict(self.client.search(index=self.index, **body))
+        except TransportError as exc:
+            raise UnavailableError(f"Elasticsearch search: {exc}") from exc
+        except ApiError as exc:
+            raise InputError(f"Elasticsearch refused the query: {exc}") from exc
+
+    def _range(self, start: datetime, end: datetime) -> dict[str, Any]:
+        return {
+            "range": {"@timestamp": {"gte": format_timestamp(start), "lt": format_timestamp(end)}}
+        }
+
+    def matches(
+        self, rule_id: str, query: Any, start: datetime, end: datetime, fields: Sequence[str]
+    ) -> list[Match]:
+        wanted = list(dict.fromkeys(fields))
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": [query, self._range(start, end)]}},
+            "sort": [{"@timestamp": "asc"}, {"event.id": "asc"}],
+            "source": ["event.id", "@timestamp", *wanted],
+            "size": PAGE,
+            "track_total_hits": False,
+        }
+        out: list[Match] = []
+        while True:
+            hits = self._search(body)["hits"]["hits"]
+            for hit in hits:
+                source = _flat(hit.get("_source", {}))
+                out.append(
+                    Match(
+                        rule_id=rule_id,
+                        event_id=str(source.get("event.id", hit["_id"])),
+                        timestamp=parse_timestamp(str(source["@timestamp"])),
+                        values={name: source.get(name) for name in wanted},
+                    )
+                )
+            if len(hits) < PAGE:
+                return out
+            body["search_after"] = hits[-1]["sort"]
+
+    def distinct(self, field: str, start: datetime, end: datetime) -> set[str]:
+        path, _ = self.resolve(field)
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": [self._range(start, end)]}},
+            "size": 0,
+            "aggs": {"values": {"terms": {"field": path, "size": 10000}}},
+        }
+        try:
+            buckets = self._search(body)["aggregations"]["values"]["buckets"]
+        except InputError:
+            return {"*"}  # the field cannot be aggregated: never skip rules on it
+        return {str(b.get("key_as_string", b["key"])).lower() for b in buckets}
+
+
+def _flat(source: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``_source`` may hold dotted keys or nested objects: read both as dotted keys."""
+    out: dict[str, Any] = {}
+    for key, value in source.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = value
+    return out

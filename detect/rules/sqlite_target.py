@@ -1,0 +1,106 @@
+"""Run compiled Sigma SQL on the ingest engineer's SQLite event store.
+
+Uses the store's public surface only: ``db`` (the connection), ``ensure_columns`` (gives a
+field a column, filled from the stored documents) and ``ensure_index``. Queries are the WHERE
+conditions :class:`~detect.rules.sqlite_backend.TulouSqliteBackend` produces; this module adds
+the time range, the columns it reads and the ordering.
+"""
+
+# Identifiers go through quote(); values are bound parameters; the condition is compiled from
+# a rule by pySigma (rules are trusted configuration, reviewed like code).
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sigma.backends.sqlite.correlation import quote
+from sigma.processing.pipeline import ProcessingPipeline
+
+from detect.rules.correlation import Match
+from detect.rules.regex import register_sqlite_functions
+from detect.rules.sqlite_backend import TulouSqliteBackend
+from tulou.errors import InputError
+from tulou.events import format_timestamp, parse_timestamp
+
+
+class SqliteEventTable(Protocol):
+    """What we use of ``detect.stores.sqlite.SQLiteStore``."""
+
+    db: sqlite3.Connection
+
+    def ensure_columns(self, names: Sequence[str]) -> None: ...
+
+    def ensure_index(self, name: str) -> None: ...
+
+
+class SqliteRuleTarget:
+    """Base-rule matching on a SQLite event store (see :class:`RuleTarget`)."""
+
+    name = "sqlite"
+
+    def __init__(self, store: SqliteEventTable, pipeline: ProcessingPipeline) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        register_sqlite_functions(store.db)
+
+    def backend(self) -> TulouSqliteBackend:
+        return TulouSqliteBackend(self.pipeline)
+
+    def prepare(self, fields: Sequence[str]) -> None:
+        self.store.ensure_columns(sorted(set(fields) | {"event.original"}))
+
+    def matches(
+        self, rule_id: str, query: Any, start: datetime, end: datetime, fields: Sequence[str]
+    ) -> list[Match]:
+        wanted = list(dict.fromkeys(fields))
+        columns = ", ".join(quote(f) for f in ["event.id", "@timestamp", *wanted])
+        sql = (
+            f"SELECT {columns} FROM events "
+            f'WHERE "@timestamp" >= ? AND "@timestamp" < ? AND ({query}) '
+            'ORDER BY "@timestamp", "event.id"'
+        )
+        params = (format_timestamp(start), format_timestamp(end))
+        try:
+            rows = self.store.db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise InputError(f"rule {rule_id}: SQL failed: {exc}") from exc
+        return [
+            Match(
+                rule_id=rule_id,
+                event_id=row[0],
+                timestamp=parse_timestamp(row[1]),
+                values={name: _decode(value) for name, value in zip(wanted, row[2:], strict=True)},
+            )
+            for row in rows
+        ]
+
+    def distinct(self, field: str, start: datetime, end: datetime) -> set[str]:
+        self.store.ensure_columns([field])
+        sql = (
+            f"SELECT DISTINCT lower({quote(field)}) FROM events "
+            'WHERE "@timestamp" >= ? AND "@timestamp" < ?'
+        )
+        rows = self.store.db.execute(sql, (format_timestamp(start), format_timestamp(end)))
+        out: set[str] = set()
+        for (value,) in rows:
+            decoded = _decode(value)
+            for item in decoded if isinstance(decoded, list) else [decoded]:
+                if item is not None:
+                    out.add(str(item).lower())
+        return out
+
+
+def _decode(value: Any) -> Any:
+    """The store keeps multi-element lists as JSON text: give them back as lists."""
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, list) else value
+    return value
