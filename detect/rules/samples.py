@@ -53,7 +53,9 @@ def load_samples(path: Path) -> Samples:
             raise InputError(f"'{kind}' must be a non-empty list of events", location=str(path))
         for index, raw in enumerate(events):
             if not isinstance(raw, dict) or "@timestamp" not in raw:
-                raise InputError(f"{kind}[{index}] must be an event with @timestamp", str(path))
+                raise InputError(
+                    f"{kind}[{index}] must be an event with @timestamp", location=str(path)
+                )
             event = dict(raw)
             event.setdefault("event.id", event_id(f"sample:{out.slug}:{kind}", index))
             event.setdefault("event.original", json.dumps(raw, sort_keys=True, default=str))
