@@ -41,6 +41,7 @@ from gateway.assertion import AssertionSigner
 from gateway.audit import AuditLog
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceVerifier
+from gateway.sealing import Sealer
 from gateway.sm2jwt import load_private_key
 from gateway.state import Runtime
 from tulou.errors import ConfigError, UnavailableError
@@ -75,6 +76,13 @@ def build_runtime(config: GatewayConfig) -> Runtime:
         key = load_private_key(data, str(config.assertion.key))
         runtime.extras["assertion_signer"] = AssertionSigner(
             key, config.assertion.issuer, config.assertion.kid, config.assertion.ttl
+        )
+    if config.envelope is not None:
+        runtime.extras["sealer"] = Sealer.from_files(
+            config.envelope.name,
+            config.envelope.private_key,
+            dict(config.envelope.peers),
+            config.envelope.max_age,
         )
     return runtime
 

@@ -58,7 +58,7 @@ class Auditor:
             upstream=state.route.upstream if state.route and decision.allowed else None,
             user_agent=flow.request.headers.get("user-agent"),
             tls_version=flow.client_conn.tls_version,
-            http_version=flow.request.http_version,
+            http_version=flow.request.http_version.removeprefix("HTTP/"),
             event_id=request_id(flow),
         )
         self.runtime.audit.write(event)
