@@ -274,7 +274,7 @@ class PcapParser:
             "event.action": "network_flow",
             "event.start": _moment(flow.start),
             "event.end": _moment(flow.end),
-            "event.duration": round((flow.end - flow.start) * 1e9),
+            "event.duration": round((flow.end - flow.start) * 1e6) * 1000,  # µs: pcap precision
             "source.ip": src_ip,
             "source.port": sport if ports else None,
             "source.packets": flow.packets[0],
