@@ -159,15 +159,19 @@ def event_ids(session: Session, alert_id: int, limit: int) -> list[str]:
     return ids
 
 
-def _conditional_update(
-    session: Session, alert: Alert, expected_version: int, values: dict[str, Any]
-) -> None:
+def _check_version(alert: Alert, expected_version: int) -> None:
     if alert.version != expected_version:
         raise ConflictError(
             f"alert {alert.id} changed since version {expected_version} "
             f"(now version {alert.version}): reload and try again",
             current_version=alert.version,
         )
+
+
+def _conditional_update(
+    session: Session, alert: Alert, expected_version: int, values: dict[str, Any]
+) -> None:
+    _check_version(alert, expected_version)
     done = session.execute(
         update(Alert)
         .where(Alert.id == alert.id, Alert.version == expected_version)
@@ -195,6 +199,8 @@ def transition(
 ) -> Alert:
     """Move an alert along the workflow (see :mod:`soc.workflow`)."""
     alert = get(session, alert_id)
+    # A stale version is reported before the workflow check: the caller's view is out of date.
+    _check_version(alert, expected_version)
     check_transition(alert.status, status, reason)
     now = utcnow()
     values: dict[str, Any] = {"status": status, "closing_reason": reason}
