@@ -38,8 +38,20 @@ class EsRuleTarget:
     def backend(self) -> EsDslBackend:
         return EsDslBackend(self.pipeline, resolve=self.resolve)
 
+    @classmethod
+    def for_store(cls, store: Any, pipeline: ProcessingPipeline) -> EsRuleTarget:
+        """On a ``detect.stores.elasticsearch.ElasticsearchStore`` (its client and index)."""
+        return cls(store.client, store.index, pipeline)
+
     def prepare(self, fields: Sequence[str]) -> None:
-        self._types = None  # re-read the mapping: ingest may have added fields
+        """See every write that returned (refresh), and re-read the mapping."""
+        try:
+            self.client.indices.refresh(index=self.index, ignore_unavailable=True)
+        except TransportError as exc:
+            raise UnavailableError(f"Elasticsearch refresh: {exc}") from exc
+        except ApiError as exc:
+            raise InputError(f"Elasticsearch refresh: {exc}") from exc
+        self._types = None
 
     def _mapping(self) -> dict[str, set[str]]:
         if self._types is None:

@@ -103,8 +103,8 @@ def _translate(pattern: str) -> str:
         if in_class:
             if char == "]":
                 in_class = False
-            elif char in '"<>#@&~':
-                out.append("\\")
+            elif char in '"<>#@&~' or (char == "-" and pattern[i + 1 : i + 2] == "]"):
+                out.append("\\")  # a trailing "-" is literal in PCRE, a range in Lucene
             out.append(char)
             i += 1
             continue
