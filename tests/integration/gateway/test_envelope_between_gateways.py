@@ -146,7 +146,7 @@ def _refused_at_b(
     response = _post_to_b(b, pki, path, body, ctype)
     assert response.status_code == 403, response.text
     assert len(upstream.received) == before
-    event = b.audit_for(response.headers["x-tulou-request-id"])
+    event: dict[str, Any] = b.audit_for(response.headers["x-tulou-request-id"])
     assert event["rule.id"] == "builtin:envelope-invalid"
     return event
 
