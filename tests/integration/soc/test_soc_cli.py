@@ -99,7 +99,7 @@ def test_audit_verify_finds_and_locates_tampering(env, capsys, tamper, where):
     assert run(capsys, "soc", "audit", "verify")[0] == 0
     with sqlite3.connect(env / "soc" / "soc.db") as conn:
         conn.executescript(tamper)
-    code, out, err = run(capsys, "soc", "audit", "verify")
+    code, _, err = run(capsys, "soc", "audit", "verify")
     assert code == 5
     assert where in err, err
 
