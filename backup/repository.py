@@ -108,6 +108,11 @@ class Repository:
             return repo
         raise VerificationError(f"cannot open {target.location}: {last}")
 
+    def set_pack_size(self, size: int) -> None:
+        """Target pack size in bytes (default 16 MiB); call before adding blobs."""
+        for writer in self._writers.values():
+            writer.target_size = size
+
     def chunker(self) -> Chunker:
         return Chunker(
             self.keys.chunker_seed,

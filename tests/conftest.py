@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.elasticsearch", "tests.fixtures.postgres"]
+pytest_plugins = [
+    "tests.fixtures.elasticsearch",
+    "tests.fixtures.postgres",
+    "tests.fixtures.sshd",
+    "tests.fixtures.s3",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
