@@ -1,0 +1,1 @@
+"""Alert delivery: the AlertSink seam, its registry and implementations."""
