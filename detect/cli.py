@@ -2,11 +2,13 @@
 
 ``detect ingest`` / ``tail`` / ``search`` are documented in docs/detect.md. Every ingesting
 command prints ``{read, stored, duplicates, dead_lettered, buffered}`` (``--json``) and exits
-7 when events are left buffered on disk because the store stayed unreachable.
+7 (unavailable, the counts in the message) when events are left buffered on disk because the
+store stayed unreachable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from contextlib import nullcontext
 from datetime import datetime
@@ -16,7 +18,7 @@ from typing import Any
 import click
 
 from tulou.clikit import app, emit, json_option, stderr_is_tty
-from tulou.errors import UsageError
+from tulou.errors import UnavailableError, UsageError
 from tulou.events import parse_timestamp
 
 
@@ -52,32 +54,31 @@ def _pipeline(store: str | None, dead_letter: Path | None, spool: Path | None, b
     from detect.spool import BufferedWriter, Spool  # noqa: PLC0415
 
     settings = app().settings
-    writer = BufferedWriter(_open(store), Spool(spool or settings.path("detect", "spool")))
+    # One spool per store: events buffered for one store are never replayed into another.
+    url_digest = hashlib.sha256(_store_url(store).encode()).hexdigest()[:16]
+    default_spool = settings.path("detect", "spool", url_digest)
+    writer = BufferedWriter(_open(store), Spool(spool or default_spool))
     dead = DeadLetterFile(dead_letter or settings.path("detect", "dead-letter.ndjson"))
     return Ingestor(writer, dead, batch_size=batch)
 
 
-def _finish(ctx: click.Context, ingestor: Any, drain_timeout: float) -> None:
+def _finish(ingestor: Any, drain_timeout: float) -> None:
     summary = ingestor.finish(drain_timeout)
     ingestor.dead_letters.close()
     ingestor.writer.store.close()
     data = summary.as_dict()
     data["dead_letter_file"] = str(ingestor.dead_letters.path)
-    emit(
-        data,
-        human=(
-            f"read {summary.read}, stored {summary.stored}, duplicates {summary.duplicates}, "
-            f"dead-lettered {summary.dead_lettered} ({ingestor.dead_letters.path}), "
-            f"buffered {summary.buffered}"
-        ),
+    counts = (
+        f"read {summary.read}, stored {summary.stored}, duplicates {summary.duplicates}, "
+        f"dead-lettered {summary.dead_lettered}, buffered {summary.buffered}"
     )
     if summary.buffered:
-        click.echo(
-            f"tulou: warning: {summary.buffered} events stay buffered on disk: the store is "
-            f"unreachable ({ingestor.writer.last_error}); the next run replays them",
-            err=True,
+        # One JSON document per run: under --json the error document carries the counts.
+        raise UnavailableError(
+            f"{summary.buffered} events stay buffered on disk because the store is unreachable "
+            f"({ingestor.writer.last_error}); the next run replays them ({counts})"
         )
-        ctx.exit(7)
+    emit(data, human=f"{counts} (dead letters: {ingestor.dead_letters.path})")
 
 
 _common = [
@@ -91,7 +92,7 @@ _common = [
     click.option(
         "--spool",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Buffer directory used while the store is down (default: <data_dir>/detect/spool).",
+        help="Buffer used while the store is down (default: <data_dir>/detect/spool/<store>).",
     ),
     click.option("--batch-size", default=2000, show_default=True, help="Events per write."),
 ]
@@ -113,9 +114,7 @@ def _with_common(func: Any) -> Any:
     help="Seconds to keep retrying an unreachable store before leaving events buffered.",
 )
 @json_option
-@click.pass_context
 def ingest(  # noqa: PLR0917 - click passes options positionally
-    ctx: click.Context,
     paths: tuple[Path, ...],
     fmt: str | None,
     store: str | None,
@@ -153,7 +152,7 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
                 path, registry, fmt, progress=lambda done, t=task: bar.update(t, completed=done)
             )
             bar.update(task, completed=path.stat().st_size)
-    _finish(ctx, ingestor, drain_timeout)
+    _finish(ingestor, drain_timeout)
 
 
 @detect.command()
@@ -163,9 +162,7 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
 @click.option("--once", is_flag=True, help="Read what is there now, then stop.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @json_option
-@click.pass_context
 def tail(  # noqa: PLR0917
-    ctx: click.Context,
     file: Path,
     fmt: str | None,
     store: str | None,
@@ -202,7 +199,7 @@ def tail(  # noqa: PLR0917
         pass
     finally:
         follower.close()
-    _finish(ctx, ingestor, 0.0 if not once else 5.0)
+    _finish(ingestor, 0.0 if not once else 5.0)
 
 
 def _when(text: str | None) -> datetime | None:

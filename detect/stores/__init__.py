@@ -2,7 +2,8 @@
 
 URLs: ``sqlite:///abs/path.db`` or ``sqlite:relative.db`` (the embedded default, under the data
 dir), ``memory:`` (the in-memory fake, for tests), ``http(s)://host:port[/index]`` or
-``elasticsearch+http(s)://...`` (Elasticsearch; the index defaults to ``tulou-events``).
+``elasticsearch+http(s)://...`` (Elasticsearch; the index defaults to ``tulou-events``;
+``?retry=S`` sets how long an unreachable cluster is retried before giving up, default 30).
 Credentials never go in the URL: the Elasticsearch API key comes from settings.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from detect.stores.base import EventStore, Query, WriteResult
 from tulou.errors import UsageError
@@ -66,7 +67,14 @@ def _elasticsearch(url: str, api_key: str | None) -> EventStore:
     if parts.username or parts.password:
         raise UsageError("store URLs must not carry credentials; set TULOU_ES_API_KEY")
     index = parts.path.strip("/") or DEFAULT_INDEX
-    return ElasticsearchStore(f"{parts.scheme}://{parts.netloc}", index=index, api_key=api_key)
+    options = parse_qs(parts.query)
+    try:
+        retry_for = float(options.get("retry", ["30"])[0])
+    except ValueError:
+        raise UsageError("store URL option retry must be a number of seconds") from None
+    return ElasticsearchStore(
+        f"{parts.scheme}://{parts.netloc}", index=index, api_key=api_key, retry_for=retry_for
+    )
 
 
 def default_registry() -> StoreRegistry:
