@@ -164,14 +164,21 @@ def verify(
         result = service.verify(
             policy, site, passphrase(policy), read_data=read_data, progress=tick
         )
-    emit(
-        result,
+    human = (
         f"{site.name}: {result['snapshots']} snapshots, {result['trees']} trees, "
         f"{result['blobs']} blob refs, {result['packs_read']} packs read: "
-        + ("ok" if result["ok"] else "DAMAGED\n  " + "\n  ".join(result["errors"])),
+        + ("ok" if result["ok"] else "DAMAGED\n  " + "\n  ".join(result["errors"]))
     )
     if not result["ok"]:
-        raise VerificationError(f"{len(result['errors'])} problem(s) at site {site.name}")
+        # One JSON document: under --json the error document (with every problem) is it.
+        if not app().json_output:
+            click.echo(human)
+        raise VerificationError(
+            f"{len(result['errors'])} problem(s) at site {site.name}: "
+            + "; ".join(result["errors"][:20])
+            + f"; damaged packs: {', '.join(result['damaged_packs']) or 'none'}"
+        )
+    emit(result, human)
 
 
 @backup.command()

@@ -11,8 +11,8 @@ import click
 from backup import drill_record, soc_report
 from backup import policy as policy_mod
 from backup.drill import SCENARIOS, Drill, run_and_sign
-from tulou.clikit import emit, json_option
-from tulou.errors import UsageError
+from tulou.clikit import app, emit, json_option
+from tulou.errors import UsageError, VerificationError
 
 
 @click.group()
@@ -87,11 +87,15 @@ def run(  # noqa: PLR0917 - click passes options positionally
     )
     path = drill_record.write(record, records_dir)
     soc = soc_report.report(record, soc_url or policy.soc_url, policy.soc_token_env)
-    emit({"record": str(path), "soc": soc, **record}, lambda: _print(record, path, soc))
     if record["outcome"] != "passed":
-        from tulou.errors import VerificationError  # noqa: PLC0415
-
-        raise VerificationError(f"drill {scenario} {record['outcome']}: {record['error'] or ''}")
+        # One JSON document: under --json the error document names the record and SOC result.
+        if not app().json_output:
+            _print(record, path, soc)
+        raise VerificationError(
+            f"drill {scenario} {record['outcome']}: {record['error'] or 'see the record'}; "
+            f"record: {path}; SOC report: {soc}"
+        )
+    emit({"record": str(path), "soc": soc, **record}, lambda: _print(record, path, soc))
 
 
 def _print(record: dict[str, object], path: Path, soc: dict[str, object]) -> None:
