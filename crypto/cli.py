@@ -21,7 +21,7 @@ import click
 from crypto import envelope
 from crypto.filekeystore import FileKeyStore
 from crypto.keystore import KeyDecrypter, KeySigner
-from crypto.sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey, signature_from_raw
+from crypto.sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey
 from crypto.sm3 import PBKDF2_ITERATIONS
 from tulou.clikit import app, emit, json_option
 from tulou.errors import ConfigError, InputError, UsageError
@@ -179,12 +179,16 @@ def sign(
 @_UID
 @click.option("-i", "--in", "src", type=_IN, required=True, help="Signed data.")
 @click.option("-s", "--signature", type=_IN, required=True, help="Signature file (DER or raw).")
+@click.option("--raw", is_flag=True, help="The signature is 64-byte r||s (default: DER).")
 @json_option
-def verify(pub_ref: str, uid: str | None, src: Path, signature: Path) -> None:
+def verify(*, pub_ref: str, uid: str | None, src: Path, signature: Path, raw: bool) -> None:
     """Verify an SM2 signature; exit 5 if it does not verify."""
     sig = _read(signature)
-    der = signature_from_raw(sig) if len(sig) == 64 and sig[0] != 0x30 else sig
-    _public(pub_ref).verify(der, _read(src), uid=_uid(uid))
+    pub = _public(pub_ref)
+    if raw:
+        pub.verify_raw(sig, _read(src), uid=_uid(uid))
+    else:
+        pub.verify(sig, _read(src), uid=_uid(uid))
     emit({"ok": True, "verified": True}, "signature OK")
 
 
@@ -192,9 +196,13 @@ def verify(pub_ref: str, uid: str | None, src: Path, signature: Path) -> None:
 @click.option("--pub", "pub_ref", required=True, help="Recipient public key file or store:NAME.")
 @click.option("-i", "--in", "src", type=_IN, required=True)
 @click.option("-o", "--out", "out", type=_OUT, required=True)
+@json_option
 def encrypt(pub_ref: str, src: Path, out: Path) -> None:
     """SM2-encrypt a (small) file: GM/T 0009 C1C3C2 DER. Use seal for bulk data."""
-    _write(out, _public(pub_ref).encrypt(_read(src)))
+    ciphertext = _public(pub_ref).encrypt(_read(src))
+    _write(out, ciphertext)
+    if str(out) != "-":
+        emit({"ok": True, "bytes": len(ciphertext)}, f"encrypted to {len(ciphertext)} bytes")
 
 
 @crypto.command()
@@ -202,10 +210,14 @@ def encrypt(pub_ref: str, src: Path, out: Path) -> None:
 @_PASS
 @click.option("-i", "--in", "src", type=_IN, required=True)
 @click.option("-o", "--out", "out", type=_OUT, required=True)
+@json_option
 def decrypt(key_ref: str, passphrase_env: str | None, src: Path, out: Path) -> None:
     """SM2-decrypt a file; exit 5 on a wrong key or tampered ciphertext (C3 is checked)."""
     decrypter, _ = _decrypter(key_ref, passphrase_env, "cli decrypt")
-    _write(out, decrypter.decrypt(_read(src)), private=True)
+    plaintext = decrypter.decrypt(_read(src))
+    _write(out, plaintext, private=True)
+    if str(out) != "-":
+        emit({"ok": True, "bytes": len(plaintext)}, f"decrypted {len(plaintext)} bytes")
 
 
 def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, SM2PublicKey]]:
@@ -265,6 +277,11 @@ def seal_cmd(
 )
 @click.option("-i", "--in", "src", type=_IN, required=True)
 @click.option("-o", "--out", "out", type=_OUT, required=True)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=1),
+    help="Refuse envelopes created more than this many seconds ago (or ahead).",
+)
 @json_option
 def open_cmd(
     *,
@@ -274,6 +291,7 @@ def open_cmd(
     trust: tuple[str, ...],
     src: Path,
     out: Path,
+    max_age: float | None,
 ) -> None:
     """Verify and open an envelope; exit 5 if the sender, signature or content do not verify."""
     decrypter, key_id = _decrypter(key_ref, passphrase_env, "cli open")
@@ -285,7 +303,7 @@ def open_cmd(
         recipient_id=ident,
         decrypter=decrypter,
         trusted_senders=dict(_pairs(trust, "--trust")),
-        replay=None,
+        replay=None if max_age is None else envelope.MemoryReplayGuard(window=max_age),
     )
     _write(out, opened.payload, private=True)
     emit(

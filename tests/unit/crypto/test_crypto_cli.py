@@ -65,10 +65,11 @@ def test_keygen_sign_verify_and_tamper(capsys: pytest.CaptureFixture[str], tmp_p
             "m.txt",
             "-s",
             "raw.sig",
+            "--raw",
         )[0]
         == 0
     )
-    assert run(capsys, "verify", "--pub", "p.pem", "-i", "m.txt", "-s", "raw.sig")[0] == 5
+    assert run(capsys, "verify", "--pub", "p.pem", "-i", "m.txt", "-s", "raw.sig", "--raw")[0] == 5
 
 
 def test_encrypted_key_file_and_pubkey(capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,6 +127,21 @@ def test_key_store_seal_open_and_rotate(capsys: pytest.CaptureFixture[str]) -> N
         "--json",
     )
     assert code == 0 and json.loads(out)["sender_id"] == "gateway@v1"
+    code, _, _ = run(
+        capsys,
+        "open",
+        "--key",
+        "store:backup",
+        "--trust",
+        "store:gateway",
+        "--max-age",
+        "60",
+        "-i",
+        "env.bin",
+        "-o",
+        "opened",
+    )
+    assert code == 0
     assert Path("opened").read_bytes() == b'{"alert": 1}'
     data = bytearray(Path("env.bin").read_bytes())
     data[-70] ^= 4
