@@ -26,7 +26,7 @@ def bars(
     slot = (width - 40) / len(values)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f'width="100%" viewBox="0 0 {width} {height}">',
         f'<line x1="30" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" '
         'stroke="#333"/>',
     ]
@@ -62,7 +62,7 @@ def hbars(values: Sequence[tuple[str, float]], *, width: int = 640, unit: str = 
     peak = max(v for _, v in values) or 1.0
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'width="100%" viewBox="0 0 {width} {height}">'
     ]
     for i, (label, value) in enumerate(values):
         y = 5 + i * row

@@ -34,11 +34,11 @@ def test_login_logout_and_cookie_flags(soc_sqlite):
     assert login(client, username="nobody").headers["location"] == "/login?failed=true"
     r = login(client)
     assert r.status_code == 303 and r.headers["location"] == "/alerts"
-    cookie = [
+    cookie = next(
         v
         for k, v in r.headers.multi_items()
         if k == "set-cookie" and v.startswith("tulou_session=")
-    ][0]
+    )
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
     page = client.get("/alerts")
     assert page.status_code == 200 and "Alert queue" in page.text
