@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.backup.conftest import Sandbox
 
 
-def _init(sb: Sandbox) -> dict[str, object]:
+def _init(sb: Sandbox) -> Any:
     result = sb.tulou("backup", "init", "--policy", str(sb.policy), "--kdf-iterations", "2000")
     assert set(result["sites"]) == {"primary", "secondary"}
     return result
