@@ -268,3 +268,9 @@ def search(  # noqa: PLR0917
             click.echo(f"{event['@timestamp']}  {event['event.dataset']:<14} {summary[:100]}")
 
     emit({"events": events, "count": len(events)}, human=human)
+
+
+# The rule commands (check/convert/list, run/watch) live in detect.rules_cli.
+from detect.rules_cli import register as _register_rule_commands  # noqa: E402
+
+_register_rule_commands(detect, rules)

@@ -48,6 +48,7 @@ class RuleStat:
 class RunResult:
     alerts: list[Alert] = field(default_factory=list)
     suppressed: int = 0
+    repeated: int = 0
     stats: dict[str, RuleStat] = field(default_factory=dict)
     floors: Floors = field(default_factory=dict)
 
@@ -55,6 +56,7 @@ class RunResult:
         return {
             "alerts": len(self.alerts),
             "suppressed": self.suppressed,
+            "repeated": self.repeated,
             "rules_run": sum(1 for s in self.stats.values() if not s.skipped),
             "rules_skipped": sum(1 for s in self.stats.values() if s.skipped),
             "matches": sum(s.matches for s in self.stats.values()),
@@ -69,12 +71,14 @@ def run_rules(
     *,
     floors: Floors | None = None,
     last_alerted: dict[str, str] | None = None,
+    already: set[str] | None = None,
     prefilter: bool = True,
 ) -> RunResult:
     """Alerts of every rule in ``compilation`` over ``[start, end)`` on ``target``.
 
     ``floors`` (correlations) and ``last_alerted`` (suppression, dedup key -> last first_seen)
-    carry state between runs; both are updated in place and returned in the result.
+    carry state between runs; both are updated in place and returned in the result. Alerts
+    whose id is in ``already`` (delivered by an earlier, overlapping run) are dropped first.
     """
     result = RunResult(floors=floors if floors is not None else {})
     last_alerted = last_alerted if last_alerted is not None else {}
@@ -124,6 +128,9 @@ def run_rules(
     rules.update({rid: loaded for rid, (loaded, _) in compilation.correlations.items()})
     candidates.sort(key=lambda a: (a.first_seen, a.rule_id, a.alert_id))
     for alert in candidates:
+        if already is not None and alert.alert_id in already:
+            result.repeated += 1
+            continue
         window = _suppression(rules[alert.rule_id])
         previous = last_alerted.get(alert.dedup_key)
         if (
