@@ -11,23 +11,31 @@ key, tampered data, replay); 6 key not found. A failure prints one line: ``tulou
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import secrets
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import click
+from rich.console import Console
+from rich.progress import Progress
 
 from crypto import envelope
 from crypto.filekeystore import FileKeyStore
 from crypto.keystore import KeyDecrypter, KeySigner
 from crypto.sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey
 from crypto.sm3 import PBKDF2_ITERATIONS
-from tulou.clikit import app, emit, json_option
+from tulou.clikit import app, emit, json_option, stderr_is_tty
 from tulou.errors import ConfigError, InputError, UsageError
 
 _IN = click.Path(dir_okay=False, path_type=Path, allow_dash=True)
 _OUT = click.Path(dir_okay=False, path_type=Path, allow_dash=True)
+#: Show a progress bar for inputs at least this big (when stderr is a terminal).
+_PROGRESS_FROM = 64 << 20
 
 
 def _read(path: Path) -> bytes:
@@ -235,6 +243,59 @@ def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, SM2PublicKey]]
     return out
 
 
+@contextlib.contextmanager
+def _source(path: Path) -> Iterator[BinaryIO]:
+    """Open an input for streaming, with a progress bar for big files on a terminal."""
+    if str(path) == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < _PROGRESS_FROM or not stderr_is_tty():
+            yield handle
+            return
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(path.name, total=size)
+            yield cast(BinaryIO, _ProgressReader(handle, lambda n: progress.advance(task, n)))
+
+
+class _ProgressReader(io.RawIOBase):
+    def __init__(self, inner: BinaryIO, advance: Callable[[int], None]) -> None:
+        self._inner, self._advance = inner, advance
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self._advance(len(data))
+        return data
+
+
+@contextlib.contextmanager
+def _sink(path: Path, *, private: bool) -> Iterator[BinaryIO]:
+    """A temporary file renamed onto ``path`` only if the block succeeds (else removed).
+
+    For stdout (``-``) the output is held in memory and written only on success, so nothing
+    unverified ever reaches a pipe.
+    """
+    if str(path) == "-":
+        buffer = io.BytesIO()
+        yield buffer
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        return
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @crypto.command("seal")
 @_KEY
 @_PASS
@@ -254,18 +315,20 @@ def seal_cmd(
     src: Path,
     out: Path,
 ) -> None:
-    """Seal a file in an envelope: SM4-GCM, key wrapped per recipient, SM2-signed."""
+    """Seal a file in an envelope: SM4-GCM, key wrapped per recipient, SM2-signed (streams)."""
     signer, key_id = _signer(key_ref, passphrase_env, "cli seal")
     ident = sender_id or key_id or "sender"
-    data = envelope.seal(
-        _read(src),
-        sender=signer,
-        sender_id=ident,
-        recipients=_pairs(recipients, "--to"),
-        content_type=content_type,
-    )
-    _write(out, data)
-    emit({"ok": True, "bytes": len(data), "sender_id": ident}, f"sealed {len(data)} bytes")
+    to = _pairs(recipients, "--to")
+    with _source(src) as reader, _sink(out, private=False) as writer:
+        size = envelope.seal_stream(
+            reader,
+            writer,
+            sender=signer,
+            sender_id=ident,
+            recipients=to,
+            content_type=content_type,
+        )
+    emit({"ok": True, "payload_bytes": size, "sender_id": ident}, f"sealed {size} bytes")
 
 
 @crypto.command("open")
@@ -293,19 +356,24 @@ def open_cmd(
     out: Path,
     max_age: float | None,
 ) -> None:
-    """Verify and open an envelope; exit 5 if the sender, signature or content do not verify."""
+    """Verify and open an envelope; exit 5 if the sender, signature or content do not verify.
+
+    Output appears only once everything verified (a temporary file is renamed on success).
+    """
     decrypter, key_id = _decrypter(key_ref, passphrase_env, "cli open")
     ident = recipient_id or key_id
     if ident is None:
         raise UsageError("--recipient-id is required with a key file")
-    opened = envelope.open(
-        _read(src),
-        recipient_id=ident,
-        decrypter=decrypter,
-        trusted_senders=dict(_pairs(trust, "--trust")),
-        replay=None if max_age is None else envelope.MemoryReplayGuard(window=max_age),
-    )
-    _write(out, opened.payload, private=True)
+    trusted = dict(_pairs(trust, "--trust"))
+    with _source(src) as reader, _sink(out, private=True) as writer:
+        opened = envelope.open_stream(
+            reader,
+            writer,
+            recipient_id=ident,
+            decrypter=decrypter,
+            trusted_senders=trusted,
+            replay=None if max_age is None else envelope.MemoryReplayGuard(window=max_age),
+        )
     emit(
         {
             "ok": True,
