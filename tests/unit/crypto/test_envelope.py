@@ -130,3 +130,12 @@ def test_streaming_large_payload_with_key_store_keys() -> None:
     assert out.getvalue() == payload
     assert opened.sender_id == "gateway@v1"
     assert [e["event.action"] for e in store.events][-2:] == ["key-sign", "key-decrypt"]
+
+
+@settings(deadline=None)
+@given(st.binary(max_size=400))
+def test_parsers_fail_with_typed_errors_only(junk: bytes) -> None:
+    """Fuzz: arbitrary bytes never crash the parsers with an untyped exception."""
+    for data in (junk, b"TLEV\x01" + junk):
+        with pytest.raises((InputError, VerificationError)):
+            _open(data)

@@ -271,3 +271,14 @@ def test_no_secret_in_reprs_or_errors(key: SM2PrivateKey) -> None:
     with pytest.raises(VerificationError) as excinfo:
         SM2PrivateKey.from_pem(pem, b"hunter2-wrong")
     assert "hunter2" not in str(excinfo.value)
+
+
+@settings(deadline=None)
+@given(st.binary(max_size=200))
+def test_key_and_ciphertext_parsers_fail_with_typed_errors_only(junk: bytes) -> None:
+    with pytest.raises(InputError):
+        SM2PublicKey.from_der(junk)
+    with pytest.raises((InputError, VerificationError, UsageError)):
+        SM2PrivateKey.from_der(junk)
+    with pytest.raises(VerificationError):
+        SM2PrivateKey.from_private_bytes(STD_D).decrypt(junk)
