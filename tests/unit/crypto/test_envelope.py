@@ -65,7 +65,10 @@ def test_header_layout_matches_the_documented_format() -> None:
 
 
 def test_every_bit_flip_is_rejected() -> None:
-    sealed = _seal(b"transfer 100 to account 42")
+    # One recipient keeps the run short; every bit of header, body and signature is flipped.
+    sealed = envelope.seal(
+        b"transfer 100 to account 42", sender=SENDER, sender_id="gateway@v1", recipients=TO_BOTH[:1]
+    )
     for i in range(len(sealed) * 8):
         flipped = bytearray(sealed)
         flipped[i // 8] ^= 1 << (i % 8)
