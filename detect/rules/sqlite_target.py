@@ -37,6 +37,8 @@ class SqliteEventTable(Protocol):
 
     def ensure_index(self, name: str) -> None: ...
 
+    def columns(self) -> list[str]: ...
+
 
 class SqliteRuleTarget:
     """Base-rule matching on a SQLite event store (see :class:`RuleTarget`)."""
@@ -52,7 +54,14 @@ class SqliteRuleTarget:
         return TulouSqliteBackend(self.pipeline)
 
     def prepare(self, fields: Sequence[str]) -> None:
-        self.store.ensure_columns(sorted(set(fields) | {"event.original"}))
+        # SQLite column names are case-insensitive: "Payload" and "payload" are one column,
+        # which is also what a case-insensitive Sigma field lookup means.
+        known = {name.lower() for name in self.store.columns()}
+        wanted: dict[str, str] = {}
+        for name in sorted(set(fields) | {"event.original"}):
+            if name.lower() not in known:
+                wanted.setdefault(name.lower(), name)
+        self.store.ensure_columns(list(wanted.values()))
 
     def matches(
         self, rule_id: str, query: Any, start: datetime, end: datetime, fields: Sequence[str]
