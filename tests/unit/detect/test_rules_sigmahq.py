@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,27 @@ from detect.rules.loader import load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.stores.sqlite import SQLiteStore
+
+KINDS: list[dict[str, Any]] = [
+    {
+        "event.dataset": "auditd",
+        "event.category": ["process"],
+        "event.type": ["start"],
+        "process.command_line": "id",
+    },
+    {
+        "event.dataset": "web",
+        "url.query": "a=1",
+        "http.response.status_code": 200,
+    },
+    {
+        "event.dataset": "evtx",
+        "winlog.channel": "Security",
+        "winlog.event_id": 4624,
+    },
+    {"network.protocol": "dns", "dns.question.name": "a.example"},
+]
+
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -44,7 +66,7 @@ def test_sigmahq_rules_convert_and_run(shared_data: Path) -> None:
             "windows/security",
         ):
             assert per_source.get(source, 0) > 0, source
-        failed = {p.rule_id for p in sqlite.problems if p.severity == "error"}
+        failed = {str(p.rule_id) for p in sqlite.problems if p.severity == "error"}
         assert len(failed) < 0.01 * len(ruleset.rules), sorted(failed)[:10]
         assert len(es.rules) > 0.97 * len(sqlite.rules)
         # Every converted query must execute: a store holding one event of each kind.
@@ -56,27 +78,7 @@ def test_sigmahq_rules_convert_and_run(shared_data: Path) -> None:
                     "event.original": "x",
                     **fields,
                 }
-                for i, fields in enumerate(
-                    [
-                        {
-                            "event.dataset": "auditd",
-                            "event.category": ["process"],
-                            "event.type": ["start"],
-                            "process.command_line": "id",
-                        },
-                        {
-                            "event.dataset": "web",
-                            "url.query": "a=1",
-                            "http.response.status_code": 200,
-                        },
-                        {
-                            "event.dataset": "evtx",
-                            "winlog.channel": "Security",
-                            "winlog.event_id": 4624,
-                        },
-                        {"network.protocol": "dns", "dns.question.name": "a.example"},
-                    ]
-                )
+                for i, fields in enumerate(KINDS)
             ]
         )
         start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 2, tzinfo=UTC)
