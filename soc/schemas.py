@@ -8,12 +8,18 @@ table never leaks by accident (password hashes, token hashes, CSRF tokens).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from soc.workflow import ClosingReason, Status
 from tulou.alerts import Level
+
+#: The largest id or version a request may name (fits a signed 64-bit column everywhere).
+MAX_ID = 2**62
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class _In(BaseModel):
@@ -51,7 +57,7 @@ class IngestOut(BaseModel):
     grouped: int
     duplicates: int
     rejected: list[Rejected]
-    alert_ids: list[int]
+    alert_ids: list[Id]
 
 
 class RuleIn(_In):
@@ -108,12 +114,12 @@ class EvidenceOut(BaseModel):
 class TransitionIn(_In):
     status: Status
     reason: ClosingReason | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class AssignIn(_In):
     assignee: str | None = Field(max_length=64)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class CommentIn(_In):
@@ -128,8 +134,8 @@ class CommentPublic(BaseModel):
 
 
 class BulkItem(_In):
-    id: int = Field(ge=1)
-    version: int | None = Field(default=None, ge=1)
+    id: int = Field(ge=1, le=MAX_ID)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class BulkIn(_In):
@@ -153,7 +159,7 @@ class BulkOut(BaseModel):
 
 class CaseCreate(_In):
     title: str = Field(min_length=1, max_length=512)
-    alert_ids: list[int] = Field(default_factory=list, max_length=500)
+    alert_ids: list[Id] = Field(default_factory=list, max_length=500)
     category: str = Field(max_length=32)
     grade: str = Field(max_length=16)
     system_class: Literal["cii", "government", "other"] = "other"
@@ -167,11 +173,11 @@ class CasePatch(_In):
     system_class: Literal["cii", "government", "other"] | None = None
     status: Literal["open", "closed"] | None = None
     reported_at: datetime | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class LinkIn(_In):
-    alert_ids: list[int] = Field(min_length=1, max_length=500)
+    alert_ids: list[Id] = Field(min_length=1, max_length=500)
 
 
 class ObservableIn(_In):

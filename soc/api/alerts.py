@@ -30,6 +30,7 @@ from soc.schemas import (
     CommentIn,
     CommentPublic,
     EvidenceOut,
+    IdPath,
     IngestIn,
     IngestOut,
     TransitionIn,
@@ -166,7 +167,7 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
-def get_alert(alert_id: int, who: AsAnalyst, session: ReadSession, response: Response) -> Any:
+def get_alert(alert_id: IdPath, who: AsAnalyst, session: ReadSession, response: Response) -> Any:
     alert = triage.get(session, alert_id)
     response.headers["ETag"] = f'"{alert.version}"'
     return public(session, [alert], AlertDetail)[0]
@@ -174,7 +175,7 @@ def get_alert(alert_id: int, who: AsAnalyst, session: ReadSession, response: Res
 
 @router.get("/{alert_id}/events", response_model=EvidenceOut)
 def alert_events(
-    alert_id: int, who: AsAnalyst, session: ReadSession, rt: RuntimeDep
+    alert_id: IdPath, who: AsAnalyst, session: ReadSession, rt: RuntimeDep
 ) -> EvidenceOut:
     """The raw events behind the alert (with ``event.original``), from the event store."""
     triage.get(session, alert_id)
@@ -185,7 +186,7 @@ def alert_events(
 @router.post("/{alert_id}/transition", response_model=AlertPublic)
 def transition(
     *,
-    alert_id: int,
+    alert_id: IdPath,
     body: TransitionIn,
     who: AsAnalyst,
     session: WriteSession,
@@ -214,7 +215,7 @@ def transition(
 @router.post("/{alert_id}/assign", response_model=AlertPublic)
 def assign(
     *,
-    alert_id: int,
+    alert_id: IdPath,
     body: AssignIn,
     who: AsAnalyst,
     session: WriteSession,
@@ -248,7 +249,7 @@ def assign(
 
 
 @router.get("/{alert_id}/comments", response_model=list[CommentPublic])
-def list_comments(alert_id: int, who: AsAnalyst, session: ReadSession) -> list[CommentPublic]:
+def list_comments(alert_id: IdPath, who: AsAnalyst, session: ReadSession) -> list[CommentPublic]:
     triage.get(session, alert_id)
     return [
         CommentPublic(id=c.id, author=name, body=c.body, created_at=c.created_at)
@@ -258,7 +259,7 @@ def list_comments(alert_id: int, who: AsAnalyst, session: ReadSession) -> list[C
 
 @router.post("/{alert_id}/comments", response_model=CommentPublic, status_code=201)
 def add_comment(
-    alert_id: int, body: CommentIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    alert_id: IdPath, body: CommentIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> CommentPublic:
     row = triage.comment(session, rt.hash_fn, who, alert_id, body.body)
     return CommentPublic(id=row.id, author=who.username, body=row.body, created_at=row.created_at)

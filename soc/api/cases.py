@@ -15,6 +15,7 @@ from soc.schemas import (
     CasePatch,
     CasePublic,
     DeadlineOut,
+    IdPath,
     LinkIn,
     NoteIn,
     ObservableIn,
@@ -27,7 +28,7 @@ from soc.schemas import (
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
-def case_detail(session: Any, case_id: int) -> CaseDetail:
+def case_detail(session: Any, case_id: IdPath) -> CaseDetail:
     data = cases.detail(session, case_id)
     case = data["case"]
     due = data["deadline"]
@@ -65,7 +66,7 @@ def create_case(body: CaseCreate, who: AsAnalyst, session: WriteSession, rt: Run
 
 
 @router.get("/{case_id}", response_model=CaseDetail)
-def get_case(case_id: int, who: AsAnalyst, session: ReadSession, response: Response) -> Any:
+def get_case(case_id: IdPath, who: AsAnalyst, session: ReadSession, response: Response) -> Any:
     detail = case_detail(session, case_id)
     response.headers["ETag"] = f'"{detail.version}"'
     return detail
@@ -74,7 +75,7 @@ def get_case(case_id: int, who: AsAnalyst, session: ReadSession, response: Respo
 @router.patch("/{case_id}", response_model=CaseDetail)
 def patch_case(
     *,
-    case_id: int,
+    case_id: IdPath,
     body: CasePatch,
     who: AsAnalyst,
     session: WriteSession,
@@ -99,7 +100,7 @@ def patch_case(
 
 @router.post("/{case_id}/alerts", response_model=CaseDetail)
 def link_alerts(
-    case_id: int, body: LinkIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    case_id: IdPath, body: LinkIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> Any:
     cases.link_alerts(session, rt.hash_fn, who, case_id, body.alert_ids)
     return case_detail(session, case_id)
@@ -107,7 +108,7 @@ def link_alerts(
 
 @router.post("/{case_id}/observables", response_model=ObservablePublic, status_code=201)
 def add_observable(
-    case_id: int, body: ObservableIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    case_id: IdPath, body: ObservableIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> Any:
     row = cases.add_observable(
         session, rt.hash_fn, who, case_id, kind=body.kind, value=body.value, note=body.note
@@ -117,14 +118,14 @@ def add_observable(
 
 @router.post("/{case_id}/tasks", response_model=TaskPublic, status_code=201)
 def add_task(
-    case_id: int, body: TaskIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    case_id: IdPath, body: TaskIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> Any:
     return TaskPublic.model_validate(cases.add_task(session, rt.hash_fn, who, case_id, body.title))
 
 
 @router.post("/{case_id}/tasks/{task_id}/done", response_model=TaskPublic)
 def complete_task(
-    case_id: int, task_id: int, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    case_id: IdPath, task_id: IdPath, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> Any:
     return TaskPublic.model_validate(
         cases.complete_task(session, rt.hash_fn, who, case_id, task_id)
@@ -133,7 +134,7 @@ def complete_task(
 
 @router.post("/{case_id}/notes", response_model=CaseDetail)
 def add_note(
-    case_id: int, body: NoteIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    case_id: IdPath, body: NoteIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> Any:
     cases.add_note(session, rt.hash_fn, who, case_id, body.text)
     return case_detail(session, case_id)

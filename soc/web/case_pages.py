@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from soc import cases, grading
 from soc.deps import AsAnalyst, ReadSession, RuntimeDep, WriteSession
 from soc.models import utcnow
+from soc.schemas import MAX_ID, IdPath
 from soc.web.pages import back, render
 
 router = APIRouter(include_in_schema=False)
@@ -18,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 @router.post("/alerts/{alert_id}/case")
 def case_from_alert(
     *,
-    alert_id: int,
+    alert_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
@@ -48,7 +49,7 @@ def case_list(request: Request, who: AsAnalyst, session: ReadSession) -> Respons
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: int, who: AsAnalyst, session: ReadSession) -> Response:
+def case_page(request: Request, case_id: IdPath, who: AsAnalyst, session: ReadSession) -> Response:
     data = cases.detail(session, case_id)
     return render(
         request,
@@ -64,7 +65,7 @@ def case_page(request: Request, case_id: int, who: AsAnalyst, session: ReadSessi
 @router.post("/cases/{case_id}/observable")
 def case_observable(
     *,
-    case_id: int,
+    case_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
@@ -77,7 +78,7 @@ def case_observable(
 
 @router.post("/cases/{case_id}/task")
 def case_task(
-    case_id: int,
+    case_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
@@ -89,7 +90,7 @@ def case_task(
 
 @router.post("/cases/{case_id}/task/{task_id}/done")
 def case_task_done(
-    case_id: int, task_id: int, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
+    case_id: IdPath, task_id: IdPath, who: AsAnalyst, session: WriteSession, rt: RuntimeDep
 ) -> Response:
     cases.complete_task(session, rt.hash_fn, who, case_id, task_id)
     return back(f"/cases/{case_id}")
@@ -97,7 +98,7 @@ def case_task_done(
 
 @router.post("/cases/{case_id}/note")
 def case_note(
-    case_id: int,
+    case_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
@@ -109,11 +110,11 @@ def case_note(
 
 @router.post("/cases/{case_id}/link")
 def case_link(
-    case_id: int,
+    case_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
-    alert_id: Annotated[int, Form()],
+    alert_id: Annotated[int, Form(ge=1, le=MAX_ID)],
 ) -> Response:
     cases.link_alerts(session, rt.hash_fn, who, case_id, [alert_id])
     return back(f"/cases/{case_id}")
@@ -121,11 +122,11 @@ def case_link(
 
 @router.post("/cases/{case_id}/reported")
 def case_reported(
-    case_id: int,
+    case_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
-    version: Annotated[int, Form()],
+    version: Annotated[int, Form(ge=1, le=MAX_ID)],
 ) -> Response:
     """Record that the incident was reported to the regulator now."""
     cases.update_case(

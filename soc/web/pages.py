@@ -32,6 +32,7 @@ from soc.deps import (
 )
 from soc.errors import AuthenticationError
 from soc.models import User, utcnow
+from soc.schemas import MAX_ID, IdPath
 from soc.web import charts
 from soc.workflow import CLOSING_REASONS, TRANSITIONS
 from tulou.errors import PolicyDeniedError
@@ -161,7 +162,7 @@ def alert_queue(
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_page(
-    request: Request, alert_id: int, who: AsAnalyst, session: ReadSession, rt: RuntimeDep
+    request: Request, alert_id: IdPath, who: AsAnalyst, session: ReadSession, rt: RuntimeDep
 ) -> Response:
     alert = triage.get(session, alert_id)
     from soc.api.alerts import public  # noqa: PLC0415 - shared presenter
@@ -192,12 +193,12 @@ def alert_page(
 @router.post("/alerts/{alert_id}/transition")
 def alert_transition(
     *,
-    alert_id: int,
+    alert_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
     status: Annotated[str, Form(max_length=32)],
-    version: Annotated[int, Form()],
+    version: Annotated[int, Form(ge=1, le=MAX_ID)],
     reason: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     triage.transition(
@@ -215,11 +216,11 @@ def alert_transition(
 @router.post("/alerts/{alert_id}/assign")
 def alert_assign(
     *,
-    alert_id: int,
+    alert_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
-    version: Annotated[int, Form()],
+    version: Annotated[int, Form(ge=1, le=MAX_ID)],
     assignee: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     alert = triage.assign(
@@ -241,7 +242,7 @@ def alert_assign(
 
 @router.post("/alerts/{alert_id}/comment")
 def alert_comment(
-    alert_id: int,
+    alert_id: IdPath,
     who: AsAnalyst,
     session: WriteSession,
     rt: RuntimeDep,
