@@ -4,8 +4,10 @@
   in ``~/.pgpass`` or ``PGPASSWORD``, not the URL) or SQLite at ``<data_dir>/soc/soc.db``.
 - Webhook for notifications: ``TULOU_SOC_WEBHOOK_URL`` (environment only: it may embed a
   secret token, so it never goes on a command line).
-- Event source for evidence: ``TULOU_SOC_EVENTS`` = ``sqlite`` (detect's store at
-  ``<data_dir>/events.db`` unless ``TULOU_SOC_EVENTS_PATH`` says otherwise) or ``none``.
+- Event source for evidence: detect's event store, the same one ``tulou detect`` uses:
+  ``TULOU_SOC_EVENTS_URL`` if set (a detect store URL), else ``TULOU_ES_URL`` (Elasticsearch,
+  with ``TULOU_ES_API_KEY``), else the SQLite store at ``<data_dir>/detect/events.db`` if it
+  exists, else none.
 """
 
 from __future__ import annotations
@@ -32,9 +34,14 @@ def notifier(environ: Mapping[str, str] | None = None) -> Notifier:
 
 def event_source(settings: Settings, environ: Mapping[str, str] | None = None) -> EventSource:
     env = environ if environ is not None else os.environ
-    name = env.get("TULOU_SOC_EVENTS", "none")
-    path = env.get("TULOU_SOC_EVENTS_PATH") or str(settings.path("events.db"))
-    return build(name, {"path": path})
+    key = settings.es_api_key.get_secret_value() if settings.es_api_key else None
+    url = env.get("TULOU_SOC_EVENTS_URL") or settings.es_url
+    if url is None:
+        default = settings.path("detect", "events.db").resolve()
+        if not default.is_file():
+            return build("none")
+        url = f"sqlite://{default}"
+    return build("store", {"url": url, "api_key": key})
 
 
 def audit_hash() -> HashFunction:

@@ -60,6 +60,35 @@ class NoEventSource:
         return []
 
 
+class StoreEventSource:
+    """Evidence from one of detect's event stores (SQLite or Elasticsearch), by ``event.id``.
+
+    Uses only the EventStore protocol (``search`` with an ``event.id`` filter), so every store
+    that passes detect's conformance suite works. Store filters treat ``*`` as a wildcard, so
+    ids containing one are skipped, and results are re-checked for exact ids.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def fetch(self, ids: Sequence[str]) -> list[Event]:
+        from detect.stores.base import Query  # noqa: PLC0415 - detect loads only when used
+
+        wanted = [i for i in dict.fromkeys(ids) if "*" not in i]
+        found: dict[str, Event] = {}
+        for start in range(0, len(wanted), 200):
+            chunk = wanted[start : start + 200]
+            for event in self._store.search(Query(filters={"event.id": chunk}, limit=len(chunk))):
+                found.setdefault(str(event.get("event.id")), event)
+        return [found[i] for i in wanted if i in found]
+
+
+def _detect_store(options: dict[str, Any]) -> EventSource:
+    from detect.stores import open_store  # noqa: PLC0415 - detect loads only when used
+
+    return StoreEventSource(open_store(str(options["url"]), options.get("api_key")))
+
+
 type SourceFactory = Callable[[dict[str, Any]], EventSource]
 
 SOURCES: dict[str, SourceFactory] = {}
@@ -83,3 +112,4 @@ def build(name: str, options: dict[str, Any] | None = None) -> EventSource:
 
 register("none", lambda _options: NoEventSource())
 register("memory", lambda _options: MemoryEventSource())
+register("store", _detect_store)
