@@ -37,8 +37,7 @@ def _db() -> Database:
     is_flag=True,
     help="Send session cookies over plain HTTP too (local development only; behind TLS never).",
 )
-@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
-def serve(host: str, port: int, insecure_cookies: bool, workers: int) -> None:
+def serve(host: str, port: int, insecure_cookies: bool) -> None:
     """Serve the SOC API (OpenAPI at /api/openapi.json) and web UI."""
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
@@ -54,7 +53,7 @@ def serve(host: str, port: int, insecure_cookies: bool, workers: int) -> None:
         cookie_secure=not insecure_cookies,
     )
     click.echo(f"tulou soc: serving on http://{host}:{port} ({db.dialect})", err=True)
-    uvicorn.run(application, host=host, port=port, workers=workers, log_level="warning")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 @click.group("db")

@@ -1,0 +1,216 @@
+"""SOC latency benchmark (not a test): seed N alerts, then p50/p95 of list, filter, detail and
+metrics with C concurrent clients against a real ``tulou soc serve`` on loopback.
+
+    .venv/bin/python bench/soc_bench.py --alerts 1000000 --clients 50 --seconds 20
+
+Seeding writes rows with bulk INSERTs (the ingest API's per-alert grouping logic is measured by
+the tests, not here); the server is a separate process so client and server do not share a GIL.
+Results are printed as a table and as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random  # noqa: TID251 - synthetic benchmark data, not secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from soc import auth  # noqa: E402
+from soc.db import Database  # noqa: E402
+from soc.models import Alert, AlertTag, utcnow  # noqa: E402
+
+LEVELS = ["informational", "low", "medium", "high", "critical"]
+STATUSES = ["new", "acknowledged", "investigating", "resolved"]
+TAGS = ["attack.t1110", "attack.t1046", "attack.t1078", "attack.t1059", "attack.t1190"]
+
+
+def seed(db: Database, count: int, batch: int = 20_000) -> None:
+    rng = random.Random(7)
+    now = utcnow()
+    done = 0
+    started = time.monotonic()
+    while done < count:
+        n = min(batch, count - done)
+        rows, tags = [], []
+        for i in range(done, done + n):
+            created = now - timedelta(seconds=rng.randint(0, 90 * 86400))
+            status = rng.choice(STATUSES)
+            level = rng.randrange(5)
+            ack = created + timedelta(seconds=rng.randint(30, 7200)) if status != "new" else None
+            res = (
+                ack + timedelta(seconds=rng.randint(60, 86400))
+                if status == "resolved" and ack
+                else None
+            )
+            rows.append(
+                {
+                    "id": i + 1,
+                    "dedup_key": f"dk-{i}",
+                    "rule_id": f"rule-{rng.randrange(300)}",
+                    "rule_hash": "0" * 64,
+                    "title": f"bench alert {i}",
+                    "description": "",
+                    "severity": LEVELS[level],
+                    "severity_rank": level,
+                    "tags": [],
+                    "host": f"host-{rng.randrange(2000)}",
+                    "source_ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(9)}",
+                    "fields": {},
+                    "status": status,
+                    "closing_reason": rng.choice(["true_positive", "false_positive"])
+                    if res
+                    else None,
+                    "assignee_id": None,
+                    "case_id": None,
+                    "count": 1,
+                    "first_seen": created,
+                    "last_seen": created,
+                    "created_at": created,
+                    "acknowledged_at": ack,
+                    "resolved_at": res,
+                    "version": 1,
+                }
+            )
+            tags.append({"alert_id": i + 1, "tag": rng.choice(TAGS)})
+        with db.write() as session:
+            session.execute(insert(Alert), rows)
+            session.execute(insert(AlertTag), tags)
+        done += n
+        print(
+            f"\rseeded {done}/{count} ({time.monotonic() - started:.0f} s)", end="", file=sys.stderr
+        )
+    print(file=sys.stderr)
+
+
+async def client_loop(  # noqa: PLR0917 - a private helper
+    base: str,
+    token: str,
+    name: str,
+    paths: list[str],
+    until: float,
+    samples: list[float],
+    errors: list[str],
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        rng = random.Random(name)
+        while time.monotonic() < until:
+            path = rng.choice(paths)
+            t0 = time.perf_counter()
+            r = await client.get(path)
+            samples.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                errors.append(f"{path} -> {r.status_code}")
+
+
+async def measure(
+    base: str, token: str, clients: int, seconds: float, count: int
+) -> dict[str, dict[str, float]]:
+    rng = random.Random(1)
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    workloads = {
+        "list": ["/api/v1/alerts?limit=50"],
+        "filter": [
+            "/api/v1/alerts?status=new&severity=critical&limit=50",
+            f"/api/v1/alerts?host=host-{rng.randrange(2000)}&limit=50",
+            f"/api/v1/alerts?rule_id=rule-{rng.randrange(300)}&limit=50",
+            "/api/v1/alerts?technique=T1110&limit=50",
+            f"/api/v1/alerts?since={since.replace('+', '%2B')}&limit=50",
+        ],
+        "detail": [f"/api/v1/alerts/{rng.randrange(1, count + 1)}" for _ in range(200)],
+        "metrics": ["/api/v1/metrics?days=7"],
+    }
+    results = {}
+    for name, paths in workloads.items():
+        samples: list[float] = []
+        errors: list[str] = []
+        until = time.monotonic() + seconds
+        await asyncio.gather(
+            *(
+                client_loop(base, token, f"{name}{i}", paths, until, samples, errors)
+                for i in range(clients)
+            )
+        )
+        qs = statistics.quantiles(samples, n=100)
+        results[name] = {
+            "requests": len(samples),
+            "rps": round(len(samples) / seconds, 1),
+            "p50_ms": round(qs[49], 1),
+            "p95_ms": round(qs[94], 1),
+            "errors": len(errors),
+        }
+        print(f"{name:8} {results[name]}", file=sys.stderr)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--dir", type=Path, default=None, help="reuse a seeded data dir")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    data_dir = args.dir or Path(tempfile.mkdtemp(prefix="tulou-soc-bench-"))
+    db = Database(f"sqlite:///{data_dir / 'soc' / 'soc.db'}")
+    db.upgrade()
+    with db.write() as session:
+        fresh = session.get(Alert, 1) is None
+    if fresh:
+        seed(db, args.alerts)
+    with db.write() as session:
+        try:
+            auth.create_user(session, "bench", "admin", "bench password long enough")
+        except Exception:  # noqa: BLE001 - reused dir: the user exists
+            session.rollback()
+    with db.write() as session:
+        token = auth.create_token(session, "bench", f"bench-{time.time()}")
+    db.dispose()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TULOU_DATA_DIR": str(data_dir)}
+    env.pop("TULOU_DB_URL", None)
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/tulou"), "soc", "serve", "--port", str(port)], env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/api/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        results = asyncio.run(measure(base, token, args.clients, args.seconds, args.alerts))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report = {
+        "alerts": args.alerts,
+        "clients": args.clients,
+        "server_processes": 1,
+        "database": "sqlite",
+        "results": results,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
