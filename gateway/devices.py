@@ -91,13 +91,16 @@ class DeviceVerifier:
             raise DeviceError("no-certificate", "no client certificate")
         moment = now or datetime.now(UTC)
         leaf, intermediates = chain[0], list(chain[1:])
+        # Dates first, for a precise audit reason; path validation checks them again (all certs).
+        if moment > leaf.not_valid_after_utc:
+            raise DeviceError("expired", "device certificate has expired")
+        if moment < leaf.not_valid_before_utc:
+            raise DeviceError("not-yet-valid", "device certificate is not valid yet")
         verifier = PolicyBuilder().store(self.store).time(moment).build_client_verifier()
         try:
             verifier.verify(leaf, intermediates)
         except VerificationError as exc:
-            text = str(exc).lower()
-            code = "expired" if "expired" in text or "not yet valid" in text else "untrusted"
-            raise DeviceError(code, f"device certificate rejected: {exc}") from None
+            raise DeviceError("untrusted", f"device certificate rejected: {exc}") from None
         print_ = fingerprint(leaf)
         if print_ in self.revoked_fingerprints:
             raise DeviceError("revoked", "device certificate is on the revocation list")

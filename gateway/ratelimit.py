@@ -9,6 +9,7 @@ so memory follows the number of active clients, not the number ever seen.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -52,7 +53,7 @@ class RateLimiter:
         for key in full:
             del self._buckets[key]
 
-    def take(self, keys: dict[str, str | None], now: float) -> float | None:
+    def take(self, keys: Mapping[str, str | None], now: float) -> float | None:
         """Take one token from each applicable bucket; all-or-nothing."""
         with self._lock:
             if len(self._buckets) >= self._max_keys:
