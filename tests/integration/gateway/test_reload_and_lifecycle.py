@@ -142,3 +142,45 @@ def test_refuses_to_start_with_a_broken_policy(tmp_path: Path, pki: Pki) -> None
     assert result.returncode == 3
     assert "effect must be" in result.stderr
     assert yaml.safe_load(config.read_text())["policy"] == "policy.yaml"
+
+
+def test_issuer_key_rotation_and_broken_issuers_file(
+    start_gateway: Any, pki: Pki, upstream: Any
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    gateway = start_gateway()
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    pem = gateway.directory / "es-2.pub.pem"
+    pem.write_bytes(
+        new_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    rotated = pki.token("es-1", key=new_key, headers={"kid": "es-2"})
+    response, event = call(gateway, pki, token=rotated)
+    assert response.status_code == 401 and "unknown-kid" in event["event.reason"]
+    issuers_file = gateway.directory / "issuers.yaml"
+    issuers = yaml.safe_load(issuers_file.read_text())
+    issuers["issuers"][0]["keys"].append({"kid": "es-2", "alg": "ES256", "public_key": str(pem)})
+    ok = reloads(gateway, "issuers", "ok")
+    issuers_file.write_text(yaml.safe_dump(issuers))
+    wait_for(gateway, "issuers", "ok", ok)
+    assert (
+        call(gateway, pki, token=pki.token("es-1", key=new_key, headers={"kid": "es-2"}))[
+            0
+        ].status_code
+        == 200
+    )
+    # A broken issuers file (a key that does not fit its algorithm) keeps the rotated key set.
+    failed = reloads(gateway, "issuers", "failed")
+    issuers["issuers"][0]["keys"][-1]["alg"] = "RS256"
+    issuers_file.write_text(yaml.safe_dump(issuers))
+    wait_for(gateway, "issuers", "failed", failed)
+    assert (
+        call(gateway, pki, token=pki.token("es-1", key=new_key, headers={"kid": "es-2"}))[
+            0
+        ].status_code
+        == 200
+    )
