@@ -93,11 +93,16 @@ def run_rules(
         {name: target.distinct(name, start, end) for name in PARTITION_FIELDS} if prefilter else {}
     )
     matches: dict[str, list[Match]] = {}
+    batch = getattr(target, "matches_batch", None) if prefilter else None
+    groups: dict[tuple[tuple[str, frozenset[str]], ...], list[CompiledRule]] = defaultdict(list)
     for rule_id, compiled in compilation.rules.items():
         stat = result.stats[rule_id] = RuleStat(rule_id)
         if prefilter and _absent(compiled, present):
             stat.skipped = True
             matches[rule_id] = []
+            continue
+        if batch is not None and compiled.requires:
+            groups[tuple(sorted(compiled.requires.items()))].append(compiled)
             continue
         began = time.perf_counter()
         found: dict[str, Match] = {}
@@ -107,6 +112,18 @@ def run_rules(
         stat.seconds = time.perf_counter() - began
         stat.matches = len(found)
         matches[rule_id] = sorted(found.values(), key=lambda m: (m.timestamp, m.event_id))
+    for requires, members in groups.items():
+        # Rules of one log source in shared scans (SQLite); cost is split evenly among them.
+        began = time.perf_counter()
+        items = [(c.rule.rule_id, q) for c in members for q in c.queries]
+        fields = sorted({f for c in members for f in needed[c.rule.rule_id]})
+        found_by_rule = batch(items, dict(requires), start, end, fields) if batch else {}
+        share = (time.perf_counter() - began) / len(members)
+        for compiled in members:
+            rule_id = compiled.rule.rule_id
+            matches[rule_id] = found_by_rule.get(rule_id, [])
+            result.stats[rule_id].seconds = share
+            result.stats[rule_id].matches = len(matches[rule_id])
     candidates: list[Alert] = []
     for rule_id, compiled in compilation.rules.items():
         if compiled.generates:

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from sigma.backends.sqlite.correlation import quote
 from sigma.processing.pipeline import ProcessingPipeline
 
+from detect.rules.compile import PARTITION_FIELDS
 from detect.rules.correlation import Match
 from detect.rules.regex import register_sqlite_functions
 from detect.rules.sqlite_backend import TulouSqliteBackend
 from tulou.errors import InputError
 from tulou.events import format_timestamp, parse_timestamp
+
+#: Conditions per batched statement (SQLite's expression depth and result width stay small).
+BATCH = 100
 
 
 class SqliteEventTable(Protocol):
@@ -62,6 +66,57 @@ class SqliteRuleTarget:
             if name.lower() not in known:
                 wanted.setdefault(name.lower(), name)
         self.store.ensure_columns(list(wanted.values()))
+        for name in PARTITION_FIELDS:
+            self.store.ensure_index(name)  # the pre-filter and batches seek on these
+
+    def matches_batch(
+        self,
+        items: Sequence[tuple[str, Any]],
+        requires: Mapping[str, frozenset[str]],
+        start: datetime,
+        end: datetime,
+        fields: Sequence[str],
+    ) -> dict[str, list[Match]]:
+        """Many rules in one scan: ``items`` are (rule id, query) sharing ``requires``.
+
+        One statement per :data:`BATCH` conditions reads the rows of the rules' log source
+        (an index seek on the partition fields), keeps those matching any condition, and
+        reports which conditions matched each row. Same result as :meth:`matches` per rule.
+        """
+        wanted = list(dict.fromkeys(fields))
+        out: dict[str, dict[str, Match]] = {rule_id: {} for rule_id, _ in items}
+        partition = "".join(
+            f" AND {quote(name)} IN ({', '.join('?' * len(values))})"
+            for name, values in sorted(requires.items())
+        )
+        partition_params = [v for _, values in sorted(requires.items()) for v in sorted(values)]
+        columns = ", ".join(quote(f) for f in ["event.id", "@timestamp", *wanted])
+        for offset in range(0, len(items), BATCH):
+            chunk = items[offset : offset + BATCH]
+            flags = " || ".join(
+                f"CASE WHEN ({query}) THEN '{i},' ELSE '' END" for i, (_, query) in enumerate(chunk)
+            )
+            anyof = " OR ".join(f"({query})" for _, query in chunk)
+            sql = (
+                f"SELECT {columns}, {flags} FROM events "
+                f'WHERE "@timestamp" >= ? AND "@timestamp" < ?{partition} AND ({anyof})'
+            )
+            params = [format_timestamp(start), format_timestamp(end), *partition_params]
+            try:
+                rows = self.store.db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise InputError(f"rule batch: SQL failed: {exc}") from exc
+            for row in rows:
+                values = {n: _decode(v) for n, v in zip(wanted, row[2:-1], strict=True)}
+                for index in row[-1].split(",")[:-1]:
+                    rule_id = chunk[int(index)][0]
+                    out[rule_id].setdefault(
+                        row[0], Match(rule_id, row[0], parse_timestamp(row[1]), values)
+                    )
+        return {
+            rule_id: sorted(found.values(), key=lambda m: (m.timestamp, m.event_id))
+            for rule_id, found in out.items()
+        }
 
     def matches(
         self, rule_id: str, query: Any, start: datetime, end: datetime, fields: Sequence[str]
