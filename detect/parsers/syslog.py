@@ -137,7 +137,7 @@ def _year_for(month: int, day: int, clock: str, year: int | None) -> datetime:
 
 def parse_header(line: str, year: int | None = None) -> SyslogHeader:
     """Parse any supported syslog flavour; :class:`InputError` if the line is none of them."""
-    found = _RFC5424.match(line)
+    found = _RFC5424.match(line) if line[:1] == "<" else None
     if found is not None:
         fields = _priority_fields(found["pri"])
         fields["log.syslog.version"] = found["version"]
@@ -161,7 +161,7 @@ def parse_header(line: str, year: int | None = None) -> SyslogHeader:
             message=message,
             fields=fields,
         )
-    found = _ISO.match(line)
+    found = _ISO.match(line) if line[:1] in "<0123456789" else None
     if found is not None:
         moment = parse_timestamp(found["ts"])
     else:

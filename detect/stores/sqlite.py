@@ -71,6 +71,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: Value types stored as they are (the fast path of :func:`column_value`).
+_PLAIN = frozenset({str, int, float, type(None)})
+
+
 def column_value(value: Any) -> Any:
     """How a field value is stored in its column (see the module docstring)."""
     if isinstance(value, bool):
@@ -107,6 +111,8 @@ class SQLiteStore:
             self.db.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DDL, False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # 64 MiB of page cache: the unique event.id index takes random inserts.
+            self.db.execute("PRAGMA cache_size=-65536")
             self.db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise UnavailableError(f"cannot open SQLite store {self.path}: {exc}") from exc
@@ -225,14 +231,23 @@ class SQLiteStore:
         self._add_fields(union)
         names = [name for name in union if self._fields[name][1]]
         (last,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
+        plain = _PLAIN
         rows = []
         docs = []
         for offset, event in enumerate(events, start=last + 1):
-            rows.append([offset, *(column_value(event.get(name)) for name in names)])
+            row: list[Any] = [offset]
+            for value in map(event.get, names):
+                row.append(value if type(value) in plain else column_value(value))
+            rows.append(row)
             docs.append((offset, json.dumps(event, ensure_ascii=False)))
         columns = ", ".join(["rowid", *(quote(n) for n in names)])
         marks = ", ".join("?" * (len(names) + 1))
-        self.db.executemany(f"INSERT INTO events ({columns}) VALUES ({marks})", rows)
+        sql = f"INSERT INTO events ({columns}) VALUES ({marks})"
+        try:
+            self.db.executemany(sql, rows)
+        except OverflowError:  # an integer beyond 64 bits: store those as text
+            rows = [[column_value(v) for v in row] for row in rows]
+            self.db.executemany(sql, rows)
         self.db.executemany("INSERT INTO documents (rowid, doc) VALUES (?, ?)", docs)
 
     def _where(self, query: Query) -> tuple[str, list[Any]]:
