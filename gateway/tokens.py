@@ -79,16 +79,51 @@ class TokenVerifier:
         leeway: float = 30.0,
         revocations: Revocations | None = None,
         replay: ReplayCache | None = None,
+        cache_size: int = 100_000,
     ) -> None:
         self.issuers = dict(issuers)
         self.leeway = leeway
         self.revocations = revocations or Revocations()
         self.replay = replay or ReplayCache()
+        self.cache_size = cache_size
+        self._cache: dict[str, tuple[Issuer, Identity]] = {}
         self._codec = make_codec()
 
     def verify(self, token: str, *, binding: str, now: float | None = None) -> Identity:
-        """Verify ``token`` presented by ``binding`` (device fingerprint or source address)."""
+        """Verify ``token`` presented by ``binding`` (device fingerprint or source address).
+
+        Signature and claim checks run once per distinct token; the result is cached until
+        the token expires (bounded, dropped with this verifier on an issuers reload).
+        Expiry, revocation and the replay binding are checked on every call.
+        """
         moment = time.time() if now is None else now
+        cached = self._cache.get(token)
+        if cached is not None and moment <= cached[1].expires + self.leeway:
+            issuer, identity = cached
+        else:
+            identity, issuer = self._verify_fresh(token)
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()  # crude but bounded; a refill costs one verification each
+            self._cache[token] = (issuer, identity)
+        revoked = self.revocations.reason(
+            token_id=identity.token_id, subject=identity.subject, device=None
+        )
+        if revoked:
+            raise TokenError("revoked", revoked)
+        try:
+            self.replay.check(
+                identity.token_id,
+                binding,
+                identity.expires + self.leeway,
+                moment,
+                issuer.single_use,
+            )
+        except ReplayError as exc:
+            raise TokenError("replayed", exc.message) from None
+        return identity
+
+    def _verify_fresh(self, token: str) -> tuple[Identity, Issuer]:
+        """Every check that depends on the token alone (signature, claims, lifetime)."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = self._codec.decode(token, options={"verify_signature": False})
@@ -112,7 +147,7 @@ class TokenVerifier:
         if header.get("alg") != key.alg:
             raise TokenError("wrong-alg", f"token alg does not match the key's {key.alg}")
         try:
-            claims = self._decode(token, key.key, key.alg, issuer, moment)
+            claims = self._decode(token, key.key, key.alg, issuer)
         except jwt.ExpiredSignatureError:
             raise TokenError("expired", "token has expired") from None
         except jwt.ImmatureSignatureError:
@@ -132,15 +167,7 @@ class TokenVerifier:
         subject, token_id = claims["sub"], claims["jti"]
         if not isinstance(subject, str) or not subject or not isinstance(token_id, str):
             raise TokenError("missing-claim", "sub and jti must be non-empty strings")
-        revoked = self.revocations.reason(token_id=token_id, subject=subject, device=None)
-        if revoked:
-            raise TokenError("revoked", revoked)
-        expires = float(claims["exp"]) + self.leeway
-        try:
-            self.replay.check(token_id, binding, expires, moment, issuer.single_use)
-        except ReplayError as exc:
-            raise TokenError("replayed", exc.message) from None
-        return Identity(
+        identity = Identity(
             subject=subject,
             issuer=issuer.name,
             token_id=token_id,
@@ -149,11 +176,10 @@ class TokenVerifier:
             roles=_string_set(claims.get("roles")),
             claims=claims,
         )
+        return identity, issuer
 
-    def _decode(self, token: str, key: Any, alg: str, issuer: Issuer, now: float) -> dict[str, Any]:
-        # PyJWT validates time claims against the wall clock; ``now`` is only for the replay
-        # cache (tests pass real times, so the two agree).
-        del now
+    def _decode(self, token: str, key: Any, alg: str, issuer: Issuer) -> dict[str, Any]:
+        # PyJWT checks exp, nbf and iat against the wall clock (with the leeway).
         claims: dict[str, Any] = self._codec.decode(
             token,
             key=key,

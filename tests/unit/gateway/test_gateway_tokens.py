@@ -170,3 +170,22 @@ def test_issuer_file_errors(setup: Any) -> None:
         bad.write_text(yaml.safe_dump(content))
         with pytest.raises(ConfigError):
             load_issuers(bad)
+
+
+def test_cached_tokens_are_still_revoked_and_expire(setup: Any) -> None:
+    verifier, keys, path = setup
+    token = mint(keys)
+    verifier.verify(token, binding="d")  # now cached
+    verifier.revocations = Revocations(
+        tokens=frozenset({verifier.verify(token, binding="d").token_id})
+    )
+    with pytest.raises(TokenError) as info:
+        verifier.verify(token, binding="d")
+    assert info.value.code == "revoked"
+    strict = TokenVerifier(load_issuers(path / "issuers.yaml"), leeway=0)
+    short = mint(keys, exp=int(time.time()) + 1)
+    strict.verify(short, binding="d")
+    time.sleep(1.2)
+    with pytest.raises(TokenError) as info:
+        strict.verify(short, binding="d")
+    assert info.value.code == "expired"
