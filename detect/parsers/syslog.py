@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from detect.model import Source, new_event
@@ -124,6 +125,12 @@ def _structured_data(text: str) -> dict[str, Any]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _stamp_3164(month: int, day: int, clock: str, year: int | None) -> str:
+    """Formatted RFC 3164 time; cached because consecutive lines share their second."""
+    return format_timestamp(_year_for(month, day, clock, year))
+
+
 def _year_for(month: int, day: int, clock: str, year: int | None) -> datetime:
     hour, minute, second = (int(part) for part in clock.split(":"))
     if year is not None:
@@ -163,14 +170,19 @@ def parse_header(line: str, year: int | None = None) -> SyslogHeader:
         )
     found = _ISO.match(line) if line[:1] in "<0123456789" else None
     if found is not None:
-        moment = parse_timestamp(found["ts"])
+        stamp = format_timestamp(parse_timestamp(found["ts"]))
     else:
         found = _RFC3164.match(line)
         if found is None or found["mon"] not in MONTHS:
             raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
-        moment = _year_for(MONTHS[found["mon"]], int(found["day"]), found["time"], year)
+        if year is None:  # "this year" moves: not cached
+            stamp = format_timestamp(
+                _year_for(MONTHS[found["mon"]], int(found["day"]), found["time"], None)
+            )
+        else:
+            stamp = _stamp_3164(MONTHS[found["mon"]], int(found["day"]), found["time"], year)
     return SyslogHeader(
-        timestamp=format_timestamp(moment),
+        timestamp=stamp,
         host=found["host"],
         program=found["tag"],
         pid=int(found["pid"]) if found["pid"] else None,

@@ -235,10 +235,8 @@ class SQLiteStore:
         rows = []
         docs = []
         for offset, event in enumerate(events, start=last + 1):
-            row: list[Any] = [offset]
-            for value in map(event.get, names):
-                row.append(value if type(value) in plain else column_value(value))
-            rows.append(row)
+            values = map(event.get, names)
+            rows.append([offset, *[v if type(v) in plain else column_value(v) for v in values]])
             docs.append((offset, json.dumps(event, ensure_ascii=False)))
         columns = ", ".join(["rowid", *(quote(n) for n in names)])
         marks = ", ".join("?" * (len(names) + 1))
