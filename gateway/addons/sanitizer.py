@@ -44,6 +44,7 @@ class Sanitizer:
         self.strip = tuple(h.lower() for h in runtime.config.strip_headers)
         if runtime.config.assertion is not None:
             self.strip += (runtime.config.assertion.header.lower(),)
+        self.remove = frozenset((*self.strip, *_FORWARDED))
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -65,7 +66,8 @@ class Sanitizer:
         except PathError as exc:
             deny(flow, state, Decision.deny(BUILTIN_BAD_REQUEST, exc.message, 400))
             return
-        for name in (*self.strip, *_FORWARDED):
+        present = {name.lower() for name in request.headers}
+        for name in self.remove & present:
             request.headers.pop(name, None)
         request.headers["X-Forwarded-For"] = flow.client_conn.peername[0]
         request.headers["X-Forwarded-Proto"] = "https"
