@@ -24,9 +24,15 @@ from sigma.processing.pipeline import ProcessingPipeline
 from detect.rules.compile import PARTITION_FIELDS
 from detect.rules.correlation import Match
 from detect.rules.regex import register_sqlite_functions
-from detect.rules.sqlite_backend import TulouSqliteBackend
+from detect.rules.sqlite_backend import SCALAR_FIELDS, FieldLayout, TulouSqliteBackend
 from tulou.errors import InputError
 from tulou.events import format_timestamp, parse_timestamp
+
+#: ECS fields that are lists by definition: always matched element-wise.
+LIST_FIELDS = frozenset(
+    {"event.category", "event.type", "related.ip", "related.user", "related.hosts", "tags"}
+    | {"process.args", "auditd.log.record_types", "dns.answers.data", "dns.resolved_ip"}
+)
 
 #: Conditions per batched statement (SQLite's expression depth and result width stay small).
 BATCH = 100
@@ -52,10 +58,32 @@ class SqliteRuleTarget:
     def __init__(self, store: SqliteEventTable, pipeline: ProcessingPipeline) -> None:
         self.store = store
         self.pipeline = pipeline
+        self._layout: FieldLayout | None = None
         register_sqlite_functions(store.db)
 
     def backend(self) -> TulouSqliteBackend:
-        return TulouSqliteBackend(self.pipeline)
+        return TulouSqliteBackend(self.pipeline, layout=self.layout())
+
+    def layout(self) -> FieldLayout:
+        """Fields that hold no JSON array in the store get plain (cheap, indexable) predicates.
+
+        Read once per compilation with one scan; fields the store has not seen yet, and ECS
+        fields that are lists by definition, keep the element-wise form. A field that starts
+        holding arrays after a compilation is seen as such by the next one (``watch``
+        recompiles on restart; ``run`` compiles every time).
+        """
+        if self._layout is None:
+            columns = [c for c in self.store.columns() if c not in LIST_FIELDS]
+            scalars: set[str] = set(SCALAR_FIELDS)
+            for offset in range(0, len(columns), 500):
+                chunk = columns[offset : offset + 500]
+                probes = ", ".join(
+                    f"max(substr({quote(c)}, 1, 1) = '[' AND json_valid({quote(c)}))" for c in chunk
+                )
+                row = self.store.db.execute(f"SELECT {probes} FROM events").fetchone()
+                scalars.update(c for c, has_list in zip(chunk, row, strict=True) if not has_list)
+            self._layout = FieldLayout(frozenset(scalars))
+        return self._layout
 
     def prepare(self, fields: Sequence[str]) -> None:
         # SQLite column names are case-insensitive: "Payload" and "payload" are one column,
