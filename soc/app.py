@@ -21,6 +21,7 @@ from soc.deps import Runtime
 from soc.errors import AuthenticationError, http_status
 from soc.evidence import EventSource, NoEventSource
 from soc.metrics import SlaTarget
+from soc.metrics_cache import MetricsCache
 from soc.notify import Notifier, NullNotifier
 from soc.web import case_pages, pages
 from tulou import __version__
@@ -38,6 +39,7 @@ def create_app(
     cookie_secure: bool = True,
     session_hours: int = 8,
     sla: dict[str, SlaTarget] | None = None,
+    metrics_ttl: float = 0,
 ) -> FastAPI:
     app = FastAPI(
         title="Tulou SOC",
@@ -56,6 +58,7 @@ def create_app(
         cookie_secure=cookie_secure,
         session_hours=session_hours,
         sla=sla,
+        metrics_cache=MetricsCache(metrics_ttl),
     )
     app.include_router(alerts.router)
     app.include_router(cases.router)

@@ -37,7 +37,14 @@ def _db() -> Database:
     is_flag=True,
     help="Send session cookies over plain HTTP too (local development only; behind TLS never).",
 )
-def serve(host: str, port: int, insecure_cookies: bool) -> None:
+@click.option(
+    "--metrics-cache",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Seconds the metrics may be reused (0: compute on every request).",
+)
+def serve(host: str, port: int, insecure_cookies: bool, metrics_cache: float) -> None:
     """Serve the SOC API (OpenAPI at /api/openapi.json) and web UI."""
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
@@ -51,6 +58,7 @@ def serve(host: str, port: int, insecure_cookies: bool) -> None:
         events=config.event_source(settings),
         notifier=config.notifier(),
         cookie_secure=not insecure_cookies,
+        metrics_ttl=metrics_cache,
     )
     click.echo(f"tulou soc: serving on http://{host}:{port} ({db.dialect})", err=True)
     uvicorn.run(application, host=host, port=port, log_level="warning")

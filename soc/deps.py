@@ -25,7 +25,7 @@ AsAnyone       any authenticated caller                 ``/api/v1/me``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,6 +38,7 @@ from soc.db import Database
 from soc.errors import AuthenticationError
 from soc.evidence import EventSource
 from soc.metrics import DEFAULT_SLA, SlaTarget
+from soc.metrics_cache import MetricsCache
 from soc.notify import Notifier
 from tulou.errors import PolicyDeniedError
 
@@ -57,6 +58,7 @@ class Runtime:
     cookie_secure: bool = True
     session_hours: int = 8
     sla: dict[str, SlaTarget] | None = None
+    metrics_cache: MetricsCache = field(default_factory=lambda: MetricsCache(0))
 
     @property
     def sla_targets(self) -> dict[str, SlaTarget]:

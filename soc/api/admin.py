@@ -73,7 +73,9 @@ def get_metrics(
     days: Annotated[int, Query(ge=1, le=366)] = 7,
 ) -> dict[str, Any]:
     """MTTA/MTTR per severity, SLA breaches, volume, top rules, FP rates, ATT&CK coverage."""
-    return metrics.compute(session, now=utcnow(), days=days, sla=rt.sla_targets)
+    return rt.metrics_cache.get(
+        days, lambda: metrics.compute(session, now=utcnow(), days=days, sla=rt.sla_targets)
+    )
 
 
 @router.get("/audit/verify")

@@ -256,7 +256,10 @@ def alert_comment(
 def dashboard(
     request: Request, who: AsStaff, session: ReadSession, rt: RuntimeDep, days: int = 7
 ) -> Response:
-    data = metrics.compute(session, now=utcnow(), days=max(1, min(days, 366)), sla=rt.sla_targets)
+    window = max(1, min(days, 366))
+    data = rt.metrics_cache.get(
+        window, lambda: metrics.compute(session, now=utcnow(), days=window, sla=rt.sla_targets)
+    )
     volume = [(b["bucket"], b["alerts"]) for b in data["volume"]["buckets"]]
     top = [(r["rule_id"], r["alerts"]) for r in data["top_rules"]]
     fp = [(r["rule_id"], round(100 * r["fp_rate"], 1)) for r in data["false_positive_rates"]]
