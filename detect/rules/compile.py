@@ -29,7 +29,13 @@ from detect.rules.pipelines import has_known_source
 from tulou.errors import TulouError
 
 #: Fields whose few distinct values partition events by log source (the pre-filter).
-PARTITION_FIELDS = ("event.dataset", "winlog.channel", "network.protocol", "observer.product")
+PARTITION_FIELDS = (
+    "event.dataset",
+    "winlog.channel",
+    "winlog.event_id",
+    "network.protocol",
+    "observer.product",
+)
 
 
 @dataclass(frozen=True)
