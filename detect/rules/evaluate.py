@@ -31,6 +31,7 @@ from detect.rules.correlation import CorrelationHit, Match, evaluate, parse_time
 from detect.rules.loader import LoadedRule
 from detect.rules.targets import RuleTarget
 from tulou.alerts import LEVELS, Alert, Level
+from tulou.errors import InputError
 from tulou.events import format_timestamp, parse_timestamp
 
 type Floors = dict[str, dict[str, str]]  # correlation id -> group (JSON) -> last used timestamp
@@ -49,6 +50,7 @@ class RunResult:
     alerts: list[Alert] = field(default_factory=list)
     suppressed: int = 0
     repeated: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # rule id -> why the store refused it
     stats: dict[str, RuleStat] = field(default_factory=dict)
     floors: Floors = field(default_factory=dict)
 
@@ -57,6 +59,7 @@ class RunResult:
             "alerts": len(self.alerts),
             "suppressed": self.suppressed,
             "repeated": self.repeated,
+            "rule_errors": len(self.errors),
             "rules_run": sum(1 for s in self.stats.values() if not s.skipped),
             "rules_skipped": sum(1 for s in self.stats.values() if s.skipped),
             "matches": sum(s.matches for s in self.stats.values()),
@@ -106,9 +109,14 @@ def run_rules(
             continue
         began = time.perf_counter()
         found: dict[str, Match] = {}
-        for query in compiled.queries:
-            for match in target.matches(rule_id, query, start, end, sorted(needed[rule_id])):
-                found.setdefault(match.event_id, match)
+        try:
+            for query in compiled.queries:
+                for match in target.matches(rule_id, query, start, end, sorted(needed[rule_id])):
+                    found.setdefault(match.event_id, match)
+        except InputError as exc:
+            # One rule the store refuses (e.g. a regex it cannot parse) never stops the others.
+            result.errors[rule_id] = str(exc)
+            found = {}
         stat.seconds = time.perf_counter() - began
         stat.matches = len(found)
         matches[rule_id] = sorted(found.values(), key=lambda m: (m.timestamp, m.event_id))
@@ -117,7 +125,19 @@ def run_rules(
         began = time.perf_counter()
         items = [(c.rule.rule_id, q) for c in members for q in c.queries]
         fields = sorted({f for c in members for f in needed[c.rule.rule_id]})
-        found_by_rule = batch(items, dict(requires), start, end, fields) if batch else {}
+        try:
+            found_by_rule = batch(items, dict(requires), start, end, fields) if batch else {}
+        except InputError:
+            found_by_rule = {}  # isolate the failing rule: run this group one rule at a time
+            for compiled in members:
+                try:
+                    found_by_rule[compiled.rule.rule_id] = [
+                        m
+                        for q in compiled.queries
+                        for m in target.matches(compiled.rule.rule_id, q, start, end, fields)
+                    ]
+                except InputError as exc:
+                    result.errors[compiled.rule.rule_id] = str(exc)
         share = (time.perf_counter() - began) / len(members)
         for compiled in members:
             rule_id = compiled.rule.rule_id
