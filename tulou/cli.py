@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and translate errors to exit codes, once."""
     reset()
     try:
-        cli.main(args=argv, prog_name="tulou", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="tulou", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc, exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a clear one-liner
         return _report(exc, 1)
-    return 0
+    # With standalone_mode=False click returns the code of ctx.exit(n) instead of raising.
+    return rv if isinstance(rv, int) else 0
 
 
 def _report(exc: BaseException, code: int) -> int:

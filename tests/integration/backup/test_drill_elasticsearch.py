@@ -1,9 +1,8 @@
 """The Elasticsearch index-loss drill against the real lab node (marker ``elasticsearch``).
 
 The node must list a folder in its ``path.repo`` setting: Elasticsearch only writes ``fs``
-snapshot repositories there. The test reads the node's settings; if ``path.repo`` is not set
-it is an expected failure that names exactly that (the lab node's settings are built in
-lab/es/src/org/elasticsearch/node/LabNode.java), never a silent skip.
+snapshot repositories there. The lab node sets it to ``<home>/snapshots``
+(lab/es/src/org/elasticsearch/node/LabNode.java); the test reads it from the node's settings.
 """
 
 from __future__ import annotations
@@ -41,11 +40,7 @@ def _path_repo(url: str) -> list[str]:
 
 def test_es_index_loss_restores_event_counts(sandbox: Sandbox, elasticsearch_url: str) -> None:
     repo_roots = _path_repo(elasticsearch_url)
-    if not repo_roots:
-        pytest.xfail(
-            "the lab Elasticsearch node sets no path.repo, so it refuses every fs snapshot "
-            "repository; LabNode.java must add path.repo (e.g. <home>/snapshots)"
-        )
+    assert repo_roots, "the lab node must set path.repo (lab/es/.../LabNode.java)"
     events = "".join(
         json.dumps({"index": {"_index": INDEX}})
         + "\n"

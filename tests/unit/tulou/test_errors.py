@@ -7,8 +7,9 @@ from tulou import errors
 
 
 def test_every_error_class_has_a_documented_exit_code() -> None:
-    classes = [c for c in vars(errors).values() if isinstance(c, type)
-               and issubclass(c, errors.TulouError)]
+    classes = [
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.TulouError)
+    ]
     assert len(classes) >= 9
     for cls in classes:
         assert cls.exit_code in errors.EXIT_CODES, cls
