@@ -84,7 +84,7 @@ class JsonLinesParser(LineParser):
 
 
 class GatewayAuditParser(JsonLinesParser):
-    """The gateway's access-decision audit log: ECS JSON lines with ``event.module: gateway``."""
+    """The gateway's access-decision audit log: ECS JSON lines (``event.dataset: tulou.gateway``)."""
 
     id: ClassVar[str] = "gateway.audit"
     description: ClassVar[str] = "the Tulou gateway's audit log (ECS JSON lines)"
@@ -99,8 +99,17 @@ class GatewayAuditParser(JsonLinesParser):
         flat = load_object(line)
         module = flat.get("event.module")
         dataset = flat.get("event.dataset")
-        if module != "gateway" and not (isinstance(dataset, str) and dataset.startswith("gateway")):
-            raise InputError("not a gateway audit record (no event.module: gateway)")
+        product = flat.get("observer.product")
+        if not (
+            module == "gateway"
+            or product == "tulou-gateway"
+            or (isinstance(dataset, str) and dataset in ("gateway", "tulou.gateway"))
+            or (isinstance(dataset, str) and dataset.startswith("gateway."))
+        ):
+            raise InputError(
+                "not a gateway audit record (no event.dataset tulou.gateway, "
+                "observer.product tulou-gateway or event.module gateway)"
+            )
         timestamp, fields = self.fields_from(flat)
         fields["event.module"] = "gateway"
         fields.setdefault("event.category", ["network", "iam"])

@@ -71,3 +71,32 @@ def test_input_cannot_forge_event_id() -> None:
     (event,), _ = run(JsonLinesParser(), line)
     assert event["event.id"] != "forged"
     assert event["event.dataset"] == "json"
+
+
+def test_the_real_gateway_audit_record_is_parsed_not_dead_lettered() -> None:
+    """The record gateway/audit.py writes (event.dataset tulou.gateway) is a gateway event."""
+    import json  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from gateway.audit import decision_event  # noqa: PLC0415
+
+    record = decision_event(
+        moment=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+        allowed=False,
+        rule_id="builtin:default-deny",
+        reason="token revoked",
+        status=403,
+        duration_ns=5000,
+        method="GET",
+        host="hr.city.test",
+        path="/api/people",
+        source_ip="10.2.0.9",
+        subject="bob",
+    )
+    data = (json.dumps(record) + "\n").encode()
+    assert default_registry().detect(data).id == "gateway.audit"
+    (event,), rejected = run(GatewayAuditParser(), data)
+    assert rejected == []
+    assert event["observer.product"] == "tulou-gateway"
+    assert event["event.reason"] == "token revoked"
+    assert event["user.name"] == "bob"
