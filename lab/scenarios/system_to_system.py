@@ -1,0 +1,7 @@
+"""Scenarios: system_to_system (filled in by the lab work)."""
+
+from __future__ import annotations
+
+from lab.scenarios.base import Scenario
+
+SCENARIOS: tuple[type[Scenario], ...] = ()
