@@ -29,7 +29,7 @@ def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 
 @click.group(name="lab")
 def lab() -> None:
-    """The test range: local services for tests and demonstrations."""
+    """The test range: Elasticsearch node, sample apps, scenarios (run-all: the purple team)."""
 
 
 @lab.group(name="elasticsearch")
@@ -110,3 +110,13 @@ def status(as_json: bool) -> None:
         text = "not running"
     _emit(as_json, info, text)
     raise SystemExit(0 if info["running"] else 1)
+
+
+def _attach_scenarios() -> None:
+    from lab.scenario_cli import run_all, scenario  # noqa: PLC0415
+
+    lab.add_command(scenario)
+    lab.add_command(run_all)
+
+
+_attach_scenarios()

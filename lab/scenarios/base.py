@@ -97,7 +97,7 @@ class Stage:
     def tulou(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the ``tulou`` CLI as a subprocess with the range's environment (e.g. a drill)."""
         env = {**os.environ, **self.env}
-        result = subprocess.run(  # noqa: S603 - our own CLI, fixed executable
+        result = subprocess.run(
             [sys.executable, "-m", "tulou", *args],
             env=env,
             capture_output=True,
