@@ -106,16 +106,14 @@ def _watcher(session: LabSession, data_dir: Path) -> list[subprocess.Popen[bytes
     ]
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _wait_for_interrupt() -> None:
-    stop = False
-
-    def handler(_signum: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, handler)
+    """Block until Ctrl-C or SIGTERM (both arrive as KeyboardInterrupt)."""
     try:
-        while not stop:
+        while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -139,6 +137,8 @@ def _wait_for_interrupt() -> None:
 def demo(ci: bool, port: int, names: tuple[str, ...], data_dir: Path | None) -> None:
     """Start Tulou on embedded defaults (SQLite, no Elasticsearch) and play the scenarios."""
     started = time.monotonic()
+    # SIGTERM unwinds like Ctrl-C, so every child (SOC, gateway, apps) is stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     base = (data_dir or app().settings.data_dir).resolve()
     scenarios: list[Scenario] = [get(n) for n in names] if names else all_scenarios()
     if not scenarios:

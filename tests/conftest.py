@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.sshd",
     "tests.fixtures.s3",
+    "tests.fixtures.browser",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

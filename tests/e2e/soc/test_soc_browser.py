@@ -7,9 +7,7 @@ numbers change. Screenshots are kept under test-artifacts/soc-browser/.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,14 +22,12 @@ from soc import auth
 from soc.app import create_app
 from soc.db import Database
 from soc.evidence import MemoryEventSource
+from tests.fixtures.browser import screenshot
 from tulou.alerts import Alert
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
-ARTIFACTS = ROOT / "test-artifacts" / "soc-browser"
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"
 
 
@@ -78,42 +74,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         db.dispose()
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMEDRIVER.exists() or not CHROMIUM.exists():
-        pytest.skip("Debian's chromium and chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="tulou-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def shot(driver, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    screenshot(driver, "soc-browser", name)
 
 
 def severity_row(driver, severity: str) -> dict[str, str]:
