@@ -25,7 +25,7 @@ from pathlib import Path
 
 import click
 
-from lab.runner import Outcome, run_scenarios
+from lab.runner import Outcome
 from lab.scenario_cli import purple_table, summary
 from lab.scenarios import Scenario, all_scenarios, get
 from lab.session import LabSession, open_session
@@ -146,14 +146,8 @@ def demo(ci: bool, port: int, names: tuple[str, ...], data_dir: Path | None) -> 
     _say(f"tulou demo: starting the SOC on port {port} and the city range under {base} ...")
     with open_session(base, scenarios, soc_port=port) as session:
         _say(f"tulou demo: playing {len(scenarios)} scenarios ...")
-        outcomes = run_scenarios(
-            scenarios,
-            detection=session.detection,
-            soc=session.soc,
-            workdir=session.run_dir,
-            city=session.city,
-            env=session.env,
-            progress=lambda o: _say(f"  [{'pass' if o.ok else 'FAIL'}] {o.name}"),
+        outcomes = session.run(
+            scenarios, lambda o: _say(f"  [{'pass' if o.ok else 'FAIL'}] {o.name}")
         )
         data = summary(outcomes, time.monotonic() - started, session.store_url)
         data["soc"] = {"url": session.soc.url, "username": "analyst"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from lab.runner import Outcome, run_scenarios
+from lab.runner import Outcome
 from lab.scenarios import Scenario, all_scenarios, get
 from lab.session import open_session
 from tulou.clikit import app, emit, json_option
@@ -74,15 +74,7 @@ def run_and_report(
     extra = " and the city range" if any(s.needs_range for s in scenarios) else ""
     click.echo(f"tulou lab: starting the SOC{extra}...", err=True)
     with open_session(base, scenarios, store_url=store) as session:
-        outcomes = run_scenarios(
-            scenarios,
-            detection=session.detection,
-            soc=session.soc,
-            workdir=session.run_dir,
-            city=session.city,
-            env=session.env,
-            progress=_progress,
-        )
+        outcomes = session.run(scenarios, _progress)
         store_url = session.store_url
     data = summary(outcomes, time.monotonic() - started, store_url)
     emit(data, human=lambda: purple_table(outcomes))

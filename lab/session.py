@@ -12,13 +12,13 @@ and close it (the demo keeps it open for the analyst). Layout under the data dir
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.runner import Detection
+from lab.runner import Detection, Outcome, run_scenarios
 from lab.scenarios.base import Scenario
 from lab.soc_service import LabSoc
 
@@ -40,6 +40,20 @@ class LabSession:
     def env(self) -> dict[str, str]:
         """Environment for what scenarios start (drills alert this SOC)."""
         return self.soc.env
+
+    def run(
+        self, scenarios: Sequence[Scenario], progress: Callable[[Outcome], None] | None = None
+    ) -> list[Outcome]:
+        """Play ``scenarios`` in order through detection into this session's SOC."""
+        return run_scenarios(
+            scenarios,
+            detection=self.detection,
+            soc=self.soc,
+            workdir=self.run_dir,
+            city=self.city,
+            env=self.env,
+            progress=progress,
+        )
 
 
 def default_store(data_dir: Path) -> str:
