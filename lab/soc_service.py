@@ -36,6 +36,15 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @dataclass
 class LabSoc:
     """The SOC for one range: start() it, use its tokens, stop() it."""
@@ -112,6 +121,8 @@ class LabSoc:
     def start(self, timeout: float = 60.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.provision()
+        if self.port and not port_is_free(self.port):
+            raise UnavailableError(f"port {self.port} is in use: pass another one (--port)")
         self.port = self.port or free_port()
         log_path = self.data_dir / "soc" / "serve.log"
         self._log = log_path.open("ab")
