@@ -84,7 +84,7 @@ class JsonLinesParser(LineParser):
 
 
 class GatewayAuditParser(JsonLinesParser):
-    """The gateway's access-decision audit log: ECS JSON lines (``event.dataset: tulou.gateway``)."""
+    """The gateway's access-decision audit log: ECS JSON lines (event.dataset tulou.gateway)."""
 
     id: ClassVar[str] = "gateway.audit"
     description: ClassVar[str] = "the Tulou gateway's audit log (ECS JSON lines)"

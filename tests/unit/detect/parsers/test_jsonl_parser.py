@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from detect.parsers import default_registry
 from detect.parsers.jsonl import GatewayAuditParser, JsonLinesParser
+from gateway.audit import decision_event
 from tests.unit.detect.parsers.helpers import check, run
 
 GATEWAY = (
@@ -75,11 +79,6 @@ def test_input_cannot_forge_event_id() -> None:
 
 def test_the_real_gateway_audit_record_is_parsed_not_dead_lettered() -> None:
     """The record gateway/audit.py writes (event.dataset tulou.gateway) is a gateway event."""
-    import json  # noqa: PLC0415
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    from gateway.audit import decision_event  # noqa: PLC0415
-
     record = decision_event(
         moment=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
         allowed=False,
