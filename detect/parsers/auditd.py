@@ -8,7 +8,8 @@ the end of the input. The event's position is the byte offset of its first line;
 
 Fields: ``auditd.log.record_type`` (the first record's type), ``auditd.log.sequence``, and
 every record's key/values as ``auditd.<type>.<key>`` (lower-case type; repeated records such as
-PATH give lists), plus ECS process/user/file fields (docs/detect.md).
+PATH give lists), plus ECS process/user/file fields (docs/detect.md). In the ENRICHED format,
+``auditd.syscall.syscall`` is the interpreted syscall name (``renameat2``), otherwise the number.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def _ecs(records: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
             values = [pairs[key] for pairs in group if key in pairs]
             fields[f"auditd.{kind.lower()}.{key}"] = values[0] if len(group) == 1 else values
     main = by_type.get("SYSCALL", [records[0][1]])[0]
+    if len(by_type.get("SYSCALL", ())) == 1 and main.get("SYSCALL"):
+        # ENRICHED logs (auditd's default log_format) name the call after the 0x1d byte; rules
+        # match syscall names (Sigma's ``SYSCALL``), so the interpreted name is the field's
+        # value, as ``ausearch -i`` shows it. Raw logs keep the number.
+        fields["auditd.syscall.syscall"] = main["SYSCALL"]
     fields.update(
         {
             "process.pid": _int(main.get("pid")),
