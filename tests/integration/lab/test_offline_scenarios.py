@@ -29,7 +29,7 @@ from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.rules.watch import run_range
 from detect.spool import BufferedWriter, Spool
 from detect.stores import open_store
-from lab.scenarios import credentials
+from lab.scenarios import credentials, network
 from lab.scenarios.base import Scenario, Stage
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -97,3 +97,23 @@ def test_password_spraying(tmp_path: Path) -> None:
     check_attack(scenario, played)
     # Under the brute-force threshold (fewer than ten failures) by design.
     assert credentials.BRUTE_FORCE not in played.fired
+
+
+def test_port_scan(tmp_path: Path) -> None:
+    scenario = network.PortScan()
+    played = play_and_detect(scenario, tmp_path)
+    check_attack(scenario, played)
+    assert played.events == len(network.SCAN_PORTS)  # one flow per probe
+
+
+def test_host_sweep(tmp_path: Path) -> None:
+    scenario = network.HostSweep()
+    played = play_and_detect(scenario, tmp_path)
+    check_attack(scenario, played)
+    assert network.PORT_SCAN not in played.fired
+
+
+def test_dns_tunnelling(tmp_path: Path) -> None:
+    scenario = network.DnsTunnelling()
+    played = play_and_detect(scenario, tmp_path)
+    check_attack(scenario, played)
