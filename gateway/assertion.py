@@ -6,8 +6,17 @@ in the header named by the config (default ``X-Tulou-Identity``). Claims::
     iss   the gateway's name (config ``assertion.issuer``)
     aud   the route id (an app accepts only assertions minted for it)
     sub   the authenticated subject, absent for anonymous requests
-    iat, exp (iat + ttl, default 60 s), jti (fresh per request)
+    iat, exp (iat + ttl, default 60 s), jti (fresh per signed assertion)
     tulou: {rule, groups, roles, token_issuer, token_id, device, device_id, method, path}
+
+Signing costs an SM2 signature (~0.35 ms), so :meth:`AssertionSigner.issue` reuses a signed
+assertion for requests whose claims are all equal except ``iat``/``exp``/``jti`` (same route,
+subject, token, device, rule, method and canonical path) while it is younger than ``reuse``
+seconds (default half the ttl): every assertion an upstream receives still has at least
+``ttl - reuse`` seconds to live, and carries exactly the claims of the request it comes with.
+``jti`` therefore names one signed assertion, not one request (the request id is the
+``X-Tulou-Request-Id`` header). The cache is bounded and :meth:`AssertionSigner.forget` drops it
+(the gateway does so on every reload of policy, issuers, revocations or inventory).
 
 The upstream must verify it (docs/gateway.md has the snippet) and must accept requests only from
 the gateway, since the client could otherwise reach it directly.
@@ -17,22 +26,86 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Hashable
 from typing import Any
 
 from gateway.sm2jwt import ALGORITHM
 from gateway.tokens import make_codec
 
 
+def _freeze(value: Any) -> Hashable:
+    """A hashable stand-in for a JSON-like claim value (dicts and lists recursively)."""
+    if isinstance(value, dict):
+        return tuple((key, _freeze(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return ("[", *(_freeze(item) for item in value))
+    if value is None or type(value) is str:
+        return value
+    return (type(value).__name__, value)  # True, 1 and 1.0 are equal keys but differ in JSON
+
+
 class AssertionSigner:
-    def __init__(self, private_key: Any, issuer: str, kid: str, ttl: int) -> None:
+    """Signs assertions; :meth:`issue` reuses recent ones. Not thread-safe (one event loop)."""
+
+    def __init__(
+        self,
+        private_key: Any,
+        issuer: str,
+        kid: str,
+        ttl: int,
+        *,
+        reuse: float | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
         self.key = private_key
         self.issuer = issuer
         self.kid = kid
         self.ttl = ttl
+        self.reuse = ttl / 2 if reuse is None else min(float(reuse), float(ttl))
+        self.cache_size = cache_size
         self.codec = make_codec()
+        self._cache: dict[Hashable, tuple[str, int]] = {}
 
-    def sign(self, *, audience: str, subject: str | None, extra: dict[str, Any]) -> str:
-        moment = int(time.time())
+    def sign(
+        self,
+        *,
+        audience: str,
+        subject: str | None,
+        extra: dict[str, Any],
+        now: float | None = None,
+    ) -> str:
+        """A freshly signed assertion (new ``jti``, ``iat`` = now)."""
+        return self._sign(audience, subject, extra, int(time.time() if now is None else now))
+
+    def issue(
+        self,
+        *,
+        audience: str,
+        subject: str | None,
+        extra: dict[str, Any],
+        now: float | None = None,
+    ) -> str:
+        """An assertion with these claims: a cached one younger than ``reuse`` s, else a new one."""
+        moment = time.time() if now is None else now
+        key = (audience, subject, _freeze(extra))
+        cached = self._cache.get(key)
+        if cached is not None and 0 <= moment - cached[1] < self.reuse:
+            return cached[0]
+        issued_at = int(moment)
+        token = self._sign(audience, subject, extra, issued_at)
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()  # bounded; a refill costs one signature per claim set
+        self._cache[key] = (token, issued_at)
+        return token
+
+    def forget(self) -> None:
+        """Drop every cached assertion (the next request of each claim set signs anew)."""
+        self._cache.clear()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def _sign(self, audience: str, subject: str | None, extra: dict[str, Any], moment: int) -> str:
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": audience,

@@ -66,6 +66,13 @@ class Runtime:
     ready: bool = False
     draining: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    # Bumped by every successful reload (policy, issuers, revocations, inventory): caches
+    # derived from loaded state compare it and drop themselves when it moved.
+    generation: int = 0
+
+    def reloaded(self) -> None:
+        """Record a successful reload: every generation-keyed cache is dropped on next use."""
+        self.generation += 1
 
     @property
     def is_ready(self) -> bool:

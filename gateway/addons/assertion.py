@@ -2,6 +2,9 @@
 
 Only for allowed requests on routes with ``assertion: true``; the header name was already
 stripped from the client's request by ``Sanitizer``, so an upstream never sees a forged one.
+Signed assertions are reused for identical claims (``AssertionSigner.issue``); the cache is
+dropped whenever the runtime's reload generation changes (policy, issuers, revocations or
+inventory reloaded).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ class Assertion:
         self.runtime = runtime
         self.signer: AssertionSigner | None = runtime.extras.get("assertion_signer")
         self.header = runtime.config.assertion.header if runtime.config.assertion else ""
+        self.generation = runtime.generation
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -30,6 +34,9 @@ class Assertion:
             or state.decision is None
         ):
             return
+        if self.generation != self.runtime.generation:
+            self.signer.forget()
+            self.generation = self.runtime.generation
         identity, device = state.identity, state.device
         extra = {
             "rule": state.decision.rule_id,
@@ -42,7 +49,7 @@ class Assertion:
             "device": device.fingerprint if device else None,
             "device_id": device.device_id if device else None,
         }
-        flow.request.headers[self.header] = self.signer.sign(
+        flow.request.headers[self.header] = self.signer.issue(
             audience=state.route.id,
             subject=identity.subject if identity else None,
             extra=extra,

@@ -57,6 +57,7 @@ class Authenticator:
             revocations=self.runtime.revocations,
             replay=self.replay,
         )
+        self.runtime.reloaded()
         self.runtime.metrics.inc(
             "tulou_gateway_reloads_total", "Hot reloads.", file="issuers", result="ok"
         )

@@ -41,6 +41,7 @@ class DevicePosture:
         path = ctx.options.tulou_inventory
         if not path:
             self.runtime.inventory = Inventory({}, self.runtime.config.device.freshness)
+            self.runtime.reloaded()
             return
         try:
             inventory = load_inventory(Path(path), self.runtime.config.device.freshness)
@@ -50,6 +51,7 @@ class DevicePosture:
             )
             raise options_error(f"inventory not loaded: {exc}") from None
         self.runtime.inventory = inventory
+        self.runtime.reloaded()
         self.runtime.metrics.inc(
             "tulou_gateway_reloads_total", "Hot reloads.", file="inventory", result="ok"
         )

@@ -55,6 +55,7 @@ class PolicyEnforcer:
             log.error("policy refused, keeping the last good one (%s): %s", kept, exc)
             raise options_error(f"policy not loaded: {exc}") from None
         self.runtime.policy = policy
+        self.runtime.reloaded()
         self.runtime.metrics.inc(
             "tulou_gateway_reloads_total", "Hot reloads.", file="policy", result="ok"
         )

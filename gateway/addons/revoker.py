@@ -55,6 +55,7 @@ class Revoker:
         self.runtime.revocations = revocations
         if self.runtime.tokens is not None:
             self.runtime.tokens.revocations = revocations
+        self.runtime.reloaded()
         self.runtime.metrics.inc(
             "tulou_gateway_reloads_total", "Hot reloads.", file="revocations", result="ok"
         )
