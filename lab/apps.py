@@ -384,7 +384,10 @@ class AppServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.serve_forever, name=f"city-app-{self.app.name}", daemon=True
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"city-app-{self.app.name}",
+            daemon=True,
         )
         self._thread.start()
 

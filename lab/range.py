@@ -117,6 +117,11 @@ class CityRange:
         self.stop()
 
     @property
+    def gateway_pid(self) -> int | None:
+        """The gateway process id while it runs (None once stopped)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
