@@ -122,6 +122,9 @@ class SQLiteStore:
             for name, affinity, has in self.db.execute("SELECT * FROM fields")
         }
         self._columns = sum(1 for _, has in self._fields.values() if has)
+        # SQLite column names are case-insensitive: "auditd.syscall.UID" (auditd's ENRICHED
+        # user name) would collide with "auditd.syscall.uid". The later one stays in documents.
+        self._folded = {name.lower() for name, (_, has) in self._fields.items() if has}
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -131,12 +134,13 @@ class SQLiteStore:
                 continue
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             affinity = "NUMERIC" if numeric else "TEXT"
-            has = self._columns < MAX_COLUMNS
+            has = self._columns < MAX_COLUMNS and name.lower() not in self._folded
             if has:
                 self.db.execute(
                     f"ALTER TABLE events ADD COLUMN {quote(name)} {affinity} COLLATE NOCASE"
                 )
                 self._columns += 1
+                self._folded.add(name.lower())
                 if name in INDEXED_FIELDS:
                     self._index(name)
             self.db.execute("INSERT INTO fields VALUES (?, ?, ?)", (name, affinity, int(has)))
@@ -163,6 +167,7 @@ class SQLiteStore:
                     f"ALTER TABLE events ADD COLUMN {quote(name)} {affinity} COLLATE NOCASE"
                 )
                 self._columns += 1
+                self._folded.add(name.lower())
                 self.db.execute(
                     f"UPDATE events SET {quote(name)} = (SELECT json_extract(doc, ?) "
                     "FROM documents WHERE documents.rowid = events.rowid)",

@@ -29,7 +29,7 @@ from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.rules.watch import run_range
 from detect.spool import BufferedWriter, Spool
 from detect.stores import open_store
-from lab.scenarios import credentials, network
+from lab.scenarios import credentials, host, network
 from lab.scenarios.base import Scenario, Stage
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -117,3 +117,10 @@ def test_dns_tunnelling(tmp_path: Path) -> None:
     scenario = network.DnsTunnelling()
     played = play_and_detect(scenario, tmp_path)
     check_attack(scenario, played)
+
+
+def test_linux_commands(tmp_path: Path) -> None:
+    scenario = host.LinuxCommands()
+    played = play_and_detect(scenario, tmp_path)
+    check_attack(scenario, played)
+    assert played.events == len(host.STEPS) + 2

@@ -84,3 +84,21 @@ def test_fields_beyond_the_column_cap_are_promoted_on_demand(
     store.ensure_index("late.field")
     plan = store.query("EXPLAIN QUERY PLAN SELECT rowid FROM events WHERE `late.field` = 'x'")
     assert any("events_late.field" in str(row["detail"]) for row in plan)
+
+
+def test_field_names_differing_only_in_case_are_both_kept(tmp_path: Path) -> None:
+    # auditd's ENRICHED format: raw "uid=0" and interpreted 'UID="root"' in one record.
+    store = SQLiteStore(tmp_path / "e.db")
+    event = {
+        "event.id": "e1",
+        "@timestamp": "2026-03-01T08:00:00.000Z",
+        "auditd.syscall.uid": "0",
+        "auditd.syscall.UID": "root",
+    }
+    assert store.write([event]).stored == 1
+    store.close()
+    reopened = SQLiteStore(tmp_path / "e.db")
+    (doc,) = reopened.documents([1])
+    assert (doc["auditd.syscall.uid"], doc["auditd.syscall.UID"]) == ("0", "root")
+    assert reopened.write([{**event, "event.id": "e2"}]).stored == 1
+    reopened.close()
