@@ -36,8 +36,8 @@ from tulou.errors import TulouError
 if TYPE_CHECKING:
     from lab.range import CityRange
 
-#: How long to wait for the gateway to append the audit line of the last request.
-AUDIT_SETTLE_SECONDS = 0.5
+#: The gateway flushes each audit line before it answers; a short grace for the OS.
+AUDIT_SETTLE_SECONDS = 0.1
 
 
 @dataclass

@@ -23,6 +23,7 @@ MODULES: tuple[str, ...] = (
     "lab.scenarios.system_to_system",
     "lab.scenarios.ransomware",
     "lab.scenarios.benign",
+    "lab.scenarios.benign_gateway",
 )
 
 
