@@ -31,7 +31,7 @@ from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.rules.watch import run_range
 from detect.spool import BufferedWriter, Spool
 from detect.stores import open_store
-from lab.scenarios import credentials, host, network, ransomware
+from lab.scenarios import benign, credentials, host, network, ransomware
 from lab.scenarios.base import Scenario, Stage
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -143,3 +143,13 @@ def test_ransomware_then_recovery_drill(tmp_path: Path) -> None:
     policy = (tmp_path / scenario.name / "backup-policy.toml").read_text()
     assert 'passphrase_env = "TULOU_BACKUP_PASSPHRASE"' in policy
     assert "passphrase =" not in policy
+
+
+def test_benign_day_raises_nothing(tmp_path: Path) -> None:
+    scenario = benign.BenignDay()
+    assert scenario.benign
+    played = play_and_detect(scenario, tmp_path)
+    assert played.dead == 0
+    assert played.fired == set()
+    assert 100 <= played.events <= 400  # a real day's sample, not an empty one
+    assert played.seconds < 5.0
