@@ -41,6 +41,7 @@ from gateway.assertion import AssertionSigner
 from gateway.audit import AuditLog
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceVerifier
+from gateway.hookindex import install as install_hook_index
 from gateway.sealing import Sealer
 from gateway.sm2jwt import load_private_key
 from gateway.state import Runtime
@@ -136,6 +137,7 @@ class Gateway:
     async def run(self, announce: Callable[[dict[str, Any]], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
         master: Any = Master(Options(), event_loop=loop)
+        install_hook_index(master)
         self.master = master
         server_addon: Any = proxyserver.Proxyserver
         master.addons.add(
