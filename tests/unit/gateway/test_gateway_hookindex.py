@@ -22,6 +22,9 @@ with warnings.catch_warnings():
 from gateway.hookindex import IndexedAddonManager, install
 
 CALLS: list[str] = []
+# mitmproxy's hook classes are untyped dataclasses.
+RunningHook: Any = hooks.RunningHook
+DoneHook: Any = hooks.DoneHook
 
 
 class Plain:
@@ -113,8 +116,8 @@ async def run(indexed: bool) -> list[str]:
     master.addons.add(*chain())
     CALLS.clear()
     try:
-        await master.addons.trigger_event(hooks.RunningHook())
-        await master.addons.trigger_event(hooks.DoneHook())
+        await master.addons.trigger_event(RunningHook())
+        await master.addons.trigger_event(DoneHook())
         await master.addons.trigger_event(hooks.UpdateHook([]))  # nobody handles it
     finally:
         master._legacy_log_events.uninstall()
@@ -142,13 +145,13 @@ def test_the_index_follows_addons_added_and_removed() -> None:
         first, second = Plain("one"), Plain("two")
         master.addons.add(first)
         CALLS.clear()
-        await master.addons.trigger_event(hooks.RunningHook())
+        await master.addons.trigger_event(RunningHook())
         master.addons.add(second)
-        await master.addons.trigger_event(hooks.RunningHook())
+        await master.addons.trigger_event(RunningHook())
         master.addons.remove(first)
-        await master.addons.trigger_event(hooks.RunningHook())
+        await master.addons.trigger_event(RunningHook())
         master.addons.chain.append(Plain("three"))  # behind the manager's back
-        await master.addons.trigger_event(hooks.RunningHook())
+        await master.addons.trigger_event(RunningHook())
         return list(CALLS)
 
     assert asyncio.run(scenario()) == [
