@@ -31,7 +31,7 @@ from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.rules.watch import run_range
 from detect.spool import BufferedWriter, Spool
 from detect.stores import open_store
-from lab.scenarios import benign, credentials, host, network, ransomware
+from lab.scenarios import all_scenarios, benign, credentials, host, network, ransomware
 from lab.scenarios.base import Scenario, Stage
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -153,3 +153,16 @@ def test_benign_day_raises_nothing(tmp_path: Path) -> None:
     assert played.fired == set()
     assert 100 <= played.events <= 400  # a real day's sample, not an empty one
     assert played.seconds < 5.0
+
+
+def test_offline_scenarios_are_registered_and_expect_alerting_rules() -> None:
+    """Every expected id is a rule in rules/ that raises alerts (no informational base rule)."""
+    ruleset = load_rules([RULES])
+    levels = {r.rule_id: r.level for r in ruleset.rules}
+    names = {s.name for s in all_scenarios()}
+    for module in (credentials, network, host, ransomware, benign):
+        for cls in module.SCENARIOS:
+            assert cls.name in names
+            assert not cls.needs_range
+            for rule_id in cls.expects:
+                assert levels.get(rule_id) not in (None, "informational"), (cls.name, rule_id)
