@@ -24,6 +24,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
 from detect.rules.correlation import CorrelationSpec, spec_from_rule
+from detect.rules.literals import Tree, literal_tree
 from detect.rules.loader import LoadedRule, RuleProblem, RuleSet
 from detect.rules.pipelines import has_known_source
 from tulou.errors import TulouError
@@ -49,6 +50,8 @@ class CompiledRule:
     requires: dict[str, frozenset[str]] = field(default_factory=dict)
     #: False when only correlations use it (Sigma's ``generate: false`` default).
     generates: bool = True
+    #: Per query: the literals every match needs (:mod:`detect.rules.literals`), None if none.
+    literals: tuple[Tree | None, ...] = ()
 
 
 @dataclass
@@ -120,6 +123,7 @@ def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend])
             fields=tuple(sorted(rule_fields(sigma))),
             requires=_requires(sigma),
             generates=loaded.rule_id not in hidden,
+            literals=_literals(sigma, len(queries)),
         )
     for rule_id, (loaded, spec) in list(result.correlations.items()):
         missing = [ref for ref in spec.rules if ref not in result.rules]
@@ -172,6 +176,12 @@ def rule_fields(rule: SigmaRule) -> set[str]:
     for condition in rule.detection.parsed_condition:
         walk(condition.parsed)
     return fields
+
+
+def _literals(rule: SigmaRule, queries: int) -> tuple[Tree | None, ...]:
+    """Per query, its necessary literals; none at all when queries and conditions differ."""
+    trees = tuple(literal_tree(c.parsed) for c in rule.detection.parsed_condition)
+    return trees if len(trees) == queries else (None,) * queries
 
 
 def _requires(rule: SigmaRule) -> dict[str, frozenset[str]]:

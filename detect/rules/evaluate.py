@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from detect.rules.compile import PARTITION_FIELDS, Compilation, CompiledRule
 from detect.rules.correlation import CorrelationHit, Match, evaluate, parse_timespan
+from detect.rules.literals import Tree
 from detect.rules.loader import LoadedRule
 from detect.rules.targets import RuleTarget
 from tulou.alerts import LEVELS, Alert, Level
@@ -124,9 +125,12 @@ def run_rules(
         # Rules of one log source in shared scans (SQLite); cost is split evenly among them.
         began = time.perf_counter()
         items = [(c.rule.rule_id, q) for c in members for q in c.queries]
+        literals = [_tree(c, i) for c in members for i in range(len(c.queries))]
         fields = sorted({f for c in members for f in needed[c.rule.rule_id]})
         try:
-            found_by_rule = batch(items, dict(requires), start, end, fields) if batch else {}
+            found_by_rule = (
+                batch(items, dict(requires), start, end, fields, literals=literals) if batch else {}
+            )
         except InputError:
             found_by_rule = {}  # isolate the failing rule: run this group one rule at a time
             for compiled in members:
@@ -182,6 +186,10 @@ def run_rules(
         last_alerted[alert.dedup_key] = alert.first_seen
         result.alerts.append(alert)
     return result
+
+
+def _tree(compiled: CompiledRule, index: int) -> Tree | None:
+    return compiled.literals[index] if index < len(compiled.literals) else None
 
 
 def _absent(compiled: CompiledRule, present: Mapping[str, set[str]]) -> bool:

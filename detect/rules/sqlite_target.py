@@ -23,6 +23,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 
 from detect.rules.compile import PARTITION_FIELDS
 from detect.rules.correlation import Match
+from detect.rules.literals import LiteralIndex, Tree
 from detect.rules.regex import register_sqlite_functions
 from detect.rules.sqlite_backend import SCALAR_FIELDS, FieldLayout, TulouSqliteBackend
 from tulou.errors import InputError
@@ -55,9 +56,17 @@ class SqliteRuleTarget:
 
     name = "sqlite"
 
-    def __init__(self, store: SqliteEventTable, pipeline: ProcessingPipeline) -> None:
+    def __init__(
+        self,
+        store: SqliteEventTable,
+        pipeline: ProcessingPipeline,
+        *,
+        literal_prefilter: bool = True,
+    ) -> None:
         self.store = store
         self.pipeline = pipeline
+        #: Use the rules' necessary literals to skip (rule, row) pairs that cannot match.
+        self.literal_prefilter = literal_prefilter
         self._layout: FieldLayout | None = None
         register_sqlite_functions(store.db)
 
@@ -104,12 +113,20 @@ class SqliteRuleTarget:
         start: datetime,
         end: datetime,
         fields: Sequence[str],
+        *,
+        literals: Sequence[Tree | None] | None = None,
     ) -> dict[str, list[Match]]:
         """Many rules in one scan: ``items`` are (rule id, query) sharing ``requires``.
 
         One statement per :data:`BATCH` conditions reads the rows of the rules' log source
         (an index seek on the partition fields), keeps those matching any condition, and
         reports which conditions matched each row. Same result as :meth:`matches` per rule.
+
+        ``literals[i]`` (optional) are item i's necessary literals. With the literal
+        pre-filter on, the items that have some are not scanned over every row: one pass reads
+        the rows' text fields, an automaton per field finds which items' literals occur in
+        each row, and each item's query then runs only on its candidate rows (items with the
+        same candidates share statements). The query still decides: same result.
         """
         wanted = list(dict.fromkeys(fields))
         out: dict[str, dict[str, Match]] = {rule_id: {} for rule_id, _ in items}
@@ -118,6 +135,63 @@ class SqliteRuleTarget:
             for name, values in sorted(requires.items())
         )
         partition_params = [v for _, values in sorted(requires.items()) for v in sorted(values)]
+        where = f'"@timestamp" >= ? AND "@timestamp" < ?{partition}'
+        params = [format_timestamp(start), format_timestamp(end), *partition_params]
+        if not (self.literal_prefilter and literals is not None):
+            self._scan(items, where, params, wanted, out)
+        else:
+            # Partition fields hold the same few values on every row of the batch: useless.
+            text = self._text_columns() - {name.lower() for name in PARTITION_FIELDS}
+            index = LiteralIndex(literals, lambda f: f.lower() in text)
+            self._scan([items[i] for i in index.unfiltered], where, params, wanted, out)
+            # Candidates come from rows that satisfied ``where`` just now (events are
+            # append-only): the rowids alone select them, by primary key.
+            restricted = "rowid IN (SELECT value FROM json_each(?))"
+            for rowids, chunk in self._candidates(index, items, where, params).items():
+                self._scan(chunk, restricted, [json.dumps(rowids)], wanted, out)
+        return {
+            rule_id: sorted(found.values(), key=lambda m: (m.timestamp, m.event_id))
+            for rule_id, found in out.items()
+        }
+
+    def _candidates(
+        self,
+        index: LiteralIndex,
+        items: Sequence[tuple[str, Any]],
+        where: str,
+        params: list[Any],
+    ) -> dict[tuple[int, ...], list[tuple[str, Any]]]:
+        """Items grouped by their candidate rows (rowids); items with none are left out."""
+        if not index.fields:
+            return {}
+        per_item: dict[int, list[int]] = {}
+        columns = ", ".join(quote(f) for f in index.fields)
+        sql = f"SELECT rowid, {columns} FROM events WHERE {where}"
+        try:
+            for row in self.store.db.execute(sql, params):
+                for position in index.candidates(row[1:]):
+                    per_item.setdefault(position, []).append(row[0])
+        except sqlite3.Error as exc:
+            raise InputError(f"rule batch: literal pre-filter failed: {exc}") from exc
+        groups: dict[tuple[int, ...], list[tuple[str, Any]]] = {}
+        for position, rowids in sorted(per_item.items()):
+            groups.setdefault(tuple(rowids), []).append(items[position])
+        return groups
+
+    def _text_columns(self) -> set[str]:
+        """Lower-cased names of the TEXT columns (what the literal pre-filter may scan)."""
+        rows = self.store.db.execute("SELECT name, type FROM pragma_table_info('events')")
+        return {str(name).lower() for name, kind in rows if str(kind).upper() == "TEXT"}
+
+    def _scan(
+        self,
+        items: Sequence[tuple[str, Any]],
+        where: str,
+        params: list[Any],
+        wanted: list[str],
+        out: dict[str, dict[str, Match]],
+    ) -> None:
+        """Rows satisfying ``where`` and any item's query, :data:`BATCH` queries a statement."""
         columns = ", ".join(quote(f) for f in ["event.id", "@timestamp", *wanted])
         for offset in range(0, len(items), BATCH):
             chunk = items[offset : offset + BATCH]
@@ -125,11 +199,7 @@ class SqliteRuleTarget:
                 f"CASE WHEN ({query}) THEN '{i},' ELSE '' END" for i, (_, query) in enumerate(chunk)
             )
             anyof = " OR ".join(f"({query})" for _, query in chunk)
-            sql = (
-                f"SELECT {columns}, {flags} FROM events "
-                f'WHERE "@timestamp" >= ? AND "@timestamp" < ?{partition} AND ({anyof})'
-            )
-            params = [format_timestamp(start), format_timestamp(end), *partition_params]
+            sql = f"SELECT {columns}, {flags} FROM events WHERE {where} AND ({anyof})"
             try:
                 rows = self.store.db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
@@ -141,10 +211,6 @@ class SqliteRuleTarget:
                     out[rule_id].setdefault(
                         row[0], Match(rule_id, row[0], parse_timestamp(row[1]), values)
                     )
-        return {
-            rule_id: sorted(found.values(), key=lambda m: (m.timestamp, m.event_id))
-            for rule_id, found in out.items()
-        }
 
     def matches(
         self, rule_id: str, query: Any, start: datetime, end: datetime, fields: Sequence[str]
