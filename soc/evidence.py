@@ -8,6 +8,7 @@ against every registered implementation. detect's stores plug in through a small
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,10 +67,27 @@ class StoreEventSource:
     Uses only the EventStore protocol (``search`` with an ``event.id`` filter), so every store
     that passes detect's conformance suite works. Store filters treat ``*`` as a wildcard, so
     ids containing one are skipped, and results are re-checked for exact ids.
+
+    Given an ``opener`` instead of a store, each thread opens its own store on first use: the
+    SOC answers requests from a thread pool, and a SQLite connection belongs to the thread
+    that opened it.
     """
 
-    def __init__(self, store: Any) -> None:
-        self._store = store
+    def __init__(self, store: Any = None, *, opener: Callable[[], Any] | None = None) -> None:
+        if (store is None) == (opener is None):
+            raise ValueError("give a store or an opener")
+        self._shared = store
+        self._opener = opener
+        self._local = threading.local()
+
+    @property
+    def _store(self) -> Any:
+        if self._opener is None:
+            return self._shared
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self._opener()
+        return store
 
     def fetch(self, ids: Sequence[str]) -> list[Event]:
         from detect.stores.base import Query  # noqa: PLC0415 - detect loads only when used
@@ -86,7 +104,8 @@ class StoreEventSource:
 def _detect_store(options: dict[str, Any]) -> EventSource:
     from detect.stores import open_store  # noqa: PLC0415 - detect loads only when used
 
-    return StoreEventSource(open_store(str(options["url"]), options.get("api_key")))
+    url, key = str(options["url"]), options.get("api_key")
+    return StoreEventSource(opener=lambda: open_store(url, key))
 
 
 type SourceFactory = Callable[[dict[str, Any]], EventSource]

@@ -53,3 +53,26 @@ def test_registry():
     assert build("none").fetch(["id-1"]) == []
     with pytest.raises(Exception, match="unknown event source"):
         build("carrier-pigeon")
+
+
+def test_the_built_store_source_serves_from_any_thread(tmp_path):
+    """The SOC fetches evidence from its request thread pool; SQLite connections are per thread."""
+    import threading
+
+    url = f"sqlite://{tmp_path / 'events.db'}"
+    store = open_store(url)
+    assert store.write(EVENTS).stored == len(EVENTS)
+    store.close()
+    source = build("store", {"url": url})
+    results: list[list[str]] = []
+
+    def fetch() -> None:
+        results.append([e["event.id"] for e in source.fetch(["id-0", "id-4"])])
+
+    threads = [threading.Thread(target=fetch) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    fetch()
+    assert results == [["id-0", "id-4"]] * 4
