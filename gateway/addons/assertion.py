@@ -12,6 +12,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from gateway.addons._common import state_of
+from gateway.addons._headers import set_header
 from gateway.assertion import AssertionSigner
 from gateway.state import Runtime
 
@@ -49,8 +50,9 @@ class Assertion:
             "device": device.fingerprint if device else None,
             "device_id": device.device_id if device else None,
         }
-        flow.request.headers[self.header] = self.signer.issue(
+        token = self.signer.issue(
             audience=state.route.id,
             subject=identity.subject if identity else None,
             extra=extra,
         )
+        set_header(flow.request.headers, self.header, token)

@@ -12,6 +12,7 @@ import time
 from mitmproxy import http
 
 from gateway.addons._common import request_id, state_of
+from gateway.addons._headers import set_header
 from gateway.audit import decision_event
 from gateway.policy import Decision
 from gateway.state import RequestState, Runtime
@@ -80,7 +81,7 @@ class Auditor:
     def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is not None and flow.response is not None:
-            flow.response.headers["X-Tulou-Request-Id"] = request_id(flow)
+            set_header(flow.response.headers, "X-Tulou-Request-Id", request_id(flow))
             self._record(flow, state, flow.response.status_code, "")
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -15,12 +15,15 @@ from mitmproxy import http
 from mitmproxy.addonmanager import Loader
 
 from gateway.addons._common import deny, options_error, state_of
+from gateway.addons._headers import rewrite
 from gateway.issuers import load_issuers
 from gateway.policy import BUILTIN_INVALID_TOKEN, BUILTIN_REVOKED, Decision
 from gateway.replay import ReplayCache
 from gateway.state import Runtime
 from gateway.tokens import TokenError, TokenVerifier
 from tulou.errors import ConfigError
+
+_AUTHORIZATION = frozenset({b"authorization"})
 
 
 class Authenticator:
@@ -90,4 +93,4 @@ class Authenticator:
                 deny(flow, state, Decision.deny(BUILTIN_INVALID_TOKEN, reason, 401))
             return
         # The token travels no further: the upstream gets the signed identity assertion.
-        flow.request.headers.pop("authorization", None)
+        rewrite(flow.request.headers, _AUTHORIZATION)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from gateway.addons._common import request_id, state_of
+from gateway.addons._headers import set_header
 from gateway.policy import encode_path
 
 
@@ -19,10 +20,16 @@ class Forwarder:
         if state is None or state.done or state.route is None or state.decision is None:
             return
         scheme, host, port = state.route.upstream_parts
-        query = flow.request.path.partition("?")
-        flow.request.scheme = scheme
-        flow.request.host = host
-        flow.request.port = port
-        flow.request.host_header = state.host
-        flow.request.headers["X-Tulou-Request-Id"] = request_id(flow)
-        flow.request.path = encode_path(state.path) + (query[1] + query[2] if query[1] else "")
+        request = flow.request
+        query = request.path.partition("?")
+        aimed = (request.scheme, request.host, request.port) == (scheme, host, port)
+        if request.is_http2 or request.is_http3 or not aimed:
+            request.scheme = scheme
+            request.host = host
+            request.port = port  # these three rewrite Host (and :authority) to the upstream...
+            request.host_header = state.host  # ...and this sets it back to the client's host
+        elif request.host_header != state.host:
+            # HTTP/1 already aimed at this upstream (the reverse-mode default): only Host.
+            request.host_header = state.host
+        set_header(request.headers, "X-Tulou-Request-Id", request_id(flow))
+        request.path = encode_path(state.path) + (query[1] + query[2] if query[1] else "")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from gateway.addons._common import deny, state_of
+from gateway.addons._headers import lower_names, rewrite
 from gateway.policy import (
     BUILTIN_BAD_REQUEST,
     Decision,
@@ -44,7 +45,7 @@ class Sanitizer:
         self.strip = tuple(h.lower() for h in runtime.config.strip_headers)
         if runtime.config.assertion is not None:
             self.strip += (runtime.config.assertion.header.lower(),)
-        self.remove = frozenset((*self.strip, *_FORWARDED))
+        self.remove = lower_names((*self.strip, *_FORWARDED))
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -66,9 +67,9 @@ class Sanitizer:
         except PathError as exc:
             deny(flow, state, Decision.deny(BUILTIN_BAD_REQUEST, exc.message, 400))
             return
-        present = {name.lower() for name in request.headers}
-        for name in self.remove & present:
-            request.headers.pop(name, None)
-        request.headers["X-Forwarded-For"] = flow.client_conn.peername[0]
-        request.headers["X-Forwarded-Proto"] = "https"
-        request.headers["X-Forwarded-Host"] = state.host
+        added = (
+            ("X-Forwarded-For", flow.client_conn.peername[0]),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", state.host),
+        )
+        rewrite(request.headers, self.remove, added)  # X-Forwarded-* are in self.remove
