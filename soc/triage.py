@@ -90,8 +90,10 @@ def ingest(session: Session, alerts: Sequence[DetectAlert]) -> IngestResult:
                 severity=item.level,
                 severity_rank=SEVERITY_RANK[item.level],
                 tags=sorted(set(item.tags)),
-                host=_text(item.fields.get("host.name") or item.fields.get("host.hostname")),
-                source_ip=_text(item.fields.get("source.ip")),
+                host=_text(
+                    _field(item.fields, "host.name") or _field(item.fields, "host.hostname")
+                ),
+                source_ip=_text(_field(item.fields, "source.ip")),
                 fields=dict(item.fields),
                 status="new",
                 count=1,
@@ -328,3 +330,11 @@ def bulk(
         except TulouError as exc:
             results.append({"id": alert_id, "ok": False, "error": exc.message})
     return results
+
+
+def _field(fields: dict[str, Any], name: str) -> Any:
+    """A field of the alert, or of its correlation group (detect puts group-by values there)."""
+    if fields.get(name) is not None:
+        return fields[name]
+    group = fields.get("group")
+    return group.get(name) if isinstance(group, dict) else None

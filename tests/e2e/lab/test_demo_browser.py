@@ -67,6 +67,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, Any], subprocess.
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_log_in_see_the_scenario_alerts_and_triage_one(demo, browser) -> None:
@@ -89,7 +91,10 @@ def test_log_in_see_the_scenario_alerts_and_triage_one(demo, browser) -> None:
     assert seen == titles, f"missing from the queue: {titles - seen}"
     screenshot(browser, "lab-demo", "soc-demo")
 
-    browser.find_elements(By.CSS_SELECTOR, "a.alert-link")[0].click()
+    link = browser.find_elements(By.CSS_SELECTOR, "a.alert-link")[0]
+    browser.get(link.get_attribute("href"))
+    screenshot(browser, "lab-demo", "soc-demo-alert-open")
+    assert "Evidence" in browser.page_source or "events" in browser.page_source
     browser.find_element(By.ID, "move-acknowledged").click()
     WebDriverWait(browser, 30).until(
         lambda d: d.find_element(By.ID, "alert-status").text == "acknowledged"

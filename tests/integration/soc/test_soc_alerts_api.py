@@ -293,3 +293,16 @@ def test_bulk_collects_per_alert_results(soc):
     # Failures changed nothing.
     detail = soc.client.get(f"/api/v1/alerts/{c}", headers=h).json()
     assert detail["status"] == "new" and detail["assignee"] is None and detail["version"] == 1
+
+
+def test_correlation_group_values_fill_host_and_source(soc):
+    """detect puts a correlation's group-by values under fields.group; the queue shows them."""
+    alert_id = soc.new_alert(
+        fields={"correlation": "event_count", "group": {"source.ip": "203.0.113.9"}}
+    )
+    body = soc.client.get(f"/api/v1/alerts/{alert_id}", headers=soc.headers("analyst")).json()
+    assert body["source_ip"] == "203.0.113.9"
+    page = soc.client.get(
+        "/api/v1/alerts", params={"source_ip": "203.0.113.9"}, headers=soc.headers("analyst")
+    ).json()
+    assert [a["id"] for a in page["items"]] == [alert_id]
