@@ -16,7 +16,16 @@ pytest_plugins = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+
+
+def _shared() -> Path:
+    """``../shared`` beside the repository; ``TULOU_SHARED_DIR`` overrides (e.g. a clone
+    made elsewhere, such as /tmp/fresh-clone, on a machine whose checkout has ../shared)."""
+    override = os.environ.get("TULOU_SHARED_DIR")
+    return Path(override) if override else ROOT.parent / "shared"
+
+
+SHARED = _shared()
 _MUST_NOT_SKIP = ROOT / "tests" / "must_not_skip.txt"
 
 
