@@ -23,6 +23,31 @@ from typing import IO, Any
 from tulou.events import format_timestamp
 
 DATASET = "tulou.gateway"
+# json.dumps builds this encoder anew on every call with these arguments; same output.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+class _Timestamps:
+    """``format_timestamp`` with the per-second part (``strftime``) reused within a second.
+
+    The cache is one tuple, replaced whole, so concurrent callers never mix two seconds.
+    """
+
+    def __init__(self) -> None:
+        self.cached: tuple[datetime | None, str] = (None, "")
+
+    def __call__(self, moment: datetime) -> str:
+        if moment.tzinfo is not UTC:
+            return format_timestamp(moment)
+        second = moment.replace(microsecond=0)
+        cached_second, prefix = self.cached
+        if second != cached_second:
+            prefix = format_timestamp(second)[:-4]  # "YYYY-MM-DDTHH:MM:SS."
+            self.cached = (second, prefix)
+        return f"{prefix}{moment.microsecond // 1000:03d}Z"
+
+
+timestamp = _Timestamps()
 
 
 def decision_event(
@@ -57,7 +82,7 @@ def decision_event(
     if token_checked:
         categories.append("authentication")
     event: dict[str, Any] = {
-        "@timestamp": format_timestamp(moment),
+        "@timestamp": timestamp(moment),
         "event.kind": "event",
         "event.category": categories,
         "event.type": ["access", "allowed" if allowed else "denied"],
@@ -111,7 +136,7 @@ class AuditLog:
         self.written = 0
 
     def write(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = _ENCODE(event)
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")

@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 class PolicyEnforcer:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Parsed client addresses by their text (parsing costs more than the lookup); bounded.
+        self.addresses: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
+
+    def address(self, text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``ipaddress.ip_address`` of a peer address (zone id dropped), memoised."""
+        found = self.addresses.get(text)
+        if found is None:
+            if len(self.addresses) >= 65_536:
+                self.addresses.clear()
+            found = self.addresses[text] = ipaddress.ip_address(text.partition("%")[0])
+        return found
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -75,7 +86,7 @@ class PolicyEnforcer:
             method=flow.request.method.upper(),
             host=state.host,
             path=state.path,
-            source_ip=ipaddress.ip_address(flow.client_conn.peername[0].split("%")[0]),
+            source_ip=self.address(flow.client_conn.peername[0]),
             now=state.moment,
             route_id=state.route.id if state.route else None,
             subject=identity.subject if identity else None,

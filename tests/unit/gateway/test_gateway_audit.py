@@ -40,3 +40,25 @@ def test_event_shape_and_file(tmp_path: Path) -> None:
     log.close()
     lines = (tmp_path / "a" / "audit.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["rule.id"] == "no-admin"
+
+
+def test_timestamps_match_format_timestamp() -> None:
+    from datetime import timedelta, timezone
+
+    from gateway.audit import timestamp
+    from tulou.events import format_timestamp
+
+    start = datetime(2025, 12, 31, 23, 59, 58, 999_999, tzinfo=UTC)
+    moments = [start + timedelta(microseconds=step * 250_001) for step in range(12)]
+    moments += [start.astimezone(timezone(timedelta(hours=8))), start.replace(tzinfo=None)]
+    for moment in moments:
+        assert timestamp(moment) == format_timestamp(moment)
+
+
+def test_lines_are_json_dumps_compact(tmp_path: Path) -> None:
+    event = {"a": '\u00e9\n"', "b": [1, True, None], "c": datetime(2025, 1, 1, tzinfo=UTC)}
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.write(event)
+    log.close()
+    expected = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+    assert (tmp_path / "audit.jsonl").read_text(encoding="utf-8") == expected + "\n"
