@@ -189,8 +189,13 @@ def prune(tree: Tree | None, usable: Callable[[str], bool]) -> Tree | None:
     parts = [prune(part, usable) for part in tree.parts]
     if isinstance(tree, AnyOf):
         return _any(parts)
-    kept = tuple(p for p in parts if p is not None)
-    return (kept[0] if len(kept) == 1 else AllOf(kept)) if kept else None
+    kept: list[Tree] = []
+    for part in parts:
+        if isinstance(part, AllOf):
+            kept.extend(part.parts)  # flat: (a AND (b AND c)) is (a AND b AND c)
+        elif part is not None:
+            kept.append(part)
+    return (kept[0] if len(kept) == 1 else AllOf(tuple(kept))) if kept else None
 
 
 #: A tree over literal ids: an id, or ("&" | "|", parts).
