@@ -10,8 +10,9 @@ top-level addon (its own and its sub-addons', in mitmproxy's traversal order) an
 those. What does not change:
 
 - order: top-level addons in chain order, each one's handlers in ``traverse`` order;
-- isolation: each top-level addon runs inside its own ``safecall`` (an exception is logged and
-  the next addon still runs; ``AddonHalt`` stops the event), exactly as in mitmproxy;
+- isolation: each top-level addon's failure is handled like mitmproxy's ``safecall`` does (an
+  exception is logged by ``safecall`` itself and the next addon still runs; ``AddonHalt`` stops
+  the event; ``OptionsError`` propagates), without entering a context manager per addon;
 - async handlers are awaited, sync ones called; ``trigger`` (sync) is mitmproxy's own.
 
 The index is rebuilt whenever addons are added or removed (and, defensively, whenever the
@@ -93,14 +94,20 @@ class IndexedAddonManager(AddonManager):
             return
         args = event.args()
         for funcs in entries:
+            # mitmproxy wraps each addon in ``safecall()``; a try statement costs nothing until
+            # something raises, and then safecall itself logs it, so the log is the same.
             try:
-                with safecall():
-                    for func in funcs:
-                        result = func(*args)
-                        if result is not None and inspect.isawaitable(result):
-                            await result
+                for func in funcs:
+                    result = func(*args)
+                    if result is not None and inspect.isawaitable(result):
+                        await result
             except exceptions.AddonHalt:
                 return
+            except exceptions.OptionsError:
+                raise
+            except Exception:  # an addon's failure must not stop the others (mitmproxy)
+                with safecall():
+                    raise
 
 
 def install(master: Any) -> IndexedAddonManager:

@@ -25,6 +25,7 @@ CALLS: list[str] = []
 # mitmproxy's hook classes are untyped dataclasses.
 RunningHook: Any = hooks.RunningHook
 DoneHook: Any = hooks.DoneHook
+OptionsError: Any = exceptions.OptionsError
 
 
 class Plain:
@@ -174,5 +175,27 @@ def test_install_replaces_a_fresh_manager_only() -> None:
         late.addons.add(Plain("x"))
         with pytest.raises(exceptions.AddonManagerError, match="before adding addons"):
             install(late)
+
+    asyncio.run(scenario())
+
+
+class Refusing:
+    name = "refusing"
+
+    def running(self) -> None:
+        raise OptionsError("bad option")
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_options_errors_propagate_like_mitmproxy(indexed: bool) -> None:
+    async def scenario() -> None:
+        master = new_master()
+        if indexed:
+            install(master)
+        master.addons.add(Plain("first"), Refusing(), Plain("never"))
+        CALLS.clear()
+        with pytest.raises(exceptions.OptionsError, match="bad option"):
+            await master.addons.trigger_event(RunningHook())
+        assert CALLS == ["first.running"]
 
     asyncio.run(scenario())
