@@ -122,14 +122,25 @@ def run_rules(
         stat.matches = len(found)
         matches[rule_id] = sorted(found.values(), key=lambda m: (m.timestamp, m.event_id))
     for requires, members in groups.items():
-        # Rules of one log source in shared scans (SQLite); cost is split evenly among them.
+        # Rules of one log source together (SQLite: shared scans; Elasticsearch: shared
+        # _msearch requests); the cost is split evenly among them.
         began = time.perf_counter()
         items = [(c.rule.rule_id, q) for c in members for q in c.queries]
         literals = [_tree(c, i) for c in members for i in range(len(c.queries))]
         fields = sorted({f for c in members for f in needed[c.rule.rule_id]})
         try:
             found_by_rule = (
-                batch(items, dict(requires), start, end, fields, literals=literals) if batch else {}
+                batch(
+                    items,
+                    dict(requires),
+                    start,
+                    end,
+                    fields,
+                    literals=literals,
+                    errors=result.errors,
+                )
+                if batch
+                else {}
             )
         except InputError:
             found_by_rule = {}  # isolate the failing rule: run this group one rule at a time

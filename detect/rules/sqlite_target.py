@@ -115,6 +115,7 @@ class SqliteRuleTarget:
         fields: Sequence[str],
         *,
         literals: Sequence[Tree | None] | None = None,
+        errors: dict[str, str] | None = None,
     ) -> dict[str, list[Match]]:
         """Many rules in one scan: ``items`` are (rule id, query) sharing ``requires``.
 
@@ -127,6 +128,9 @@ class SqliteRuleTarget:
         the rows' text fields, an automaton per field finds which items' literals occur in
         each row, and each item's query then runs only on its candidate rows (items with the
         same candidates share statements). The query still decides: same result.
+
+        A failing statement fails the batch (:class:`InputError`; the evaluator then runs its
+        rules one by one); ``errors`` is accepted for the batch protocol and left untouched.
         """
         wanted = list(dict.fromkeys(fields))
         out: dict[str, dict[str, Match]] = {rule_id: {} for rule_id, _ in items}

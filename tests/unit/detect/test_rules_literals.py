@@ -4,6 +4,7 @@ invariant that matters: evaluation with the pre-filter returns exactly the match
 
 from __future__ import annotations
 
+import random  # noqa: TID251 - a reproducible rule sample, nothing secret
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -374,3 +375,73 @@ def test_prefiltered_evaluation_still_finds_matches(
         "literal test unicode-equality",
         "literal test keyword",
     }
+
+
+# -- the same invariant on a sample of the public SigmaHQ corpus ------------------------------
+
+SIGMAHQ = Path(__file__).resolve().parents[4] / "shared" / "data" / "sigmahq"
+
+
+def _leaves(tree: Tree | None) -> list[Lit]:
+    if tree is None:
+        return []
+    if isinstance(tree, Lit):
+        return [tree]
+    return [leaf for part in tree.parts for leaf in _leaves(part)]
+
+
+@pytest.fixture(scope="module")
+def sigmahq_sample(pipeline: Any) -> tuple[Compilation, dict[str, list[str]]]:
+    """150 random Windows process-creation rules, and their literals per field."""
+    folder = SIGMAHQ / "rules" / "windows" / "process_creation"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (the public corpora live beside the repository)")
+    ruleset = load_rules([folder])
+    ruleset.rules = random.Random(5).sample(sorted(ruleset.rules, key=lambda r: r.rule_id), 150)
+    store = SQLiteStore(":memory:")
+    try:
+        result = compile_rules(ruleset, "sqlite", SqliteRuleTarget(store, pipeline).backend)
+    finally:
+        store.close()
+    assert len(result.rules) > 140
+    vocabulary: dict[str, set[str]] = {}
+    for rule in result.rules.values():
+        for tree in rule.literals:
+            for leaf in _leaves(tree):
+                if leaf.field not in PARTITION_FIELDS:
+                    vocabulary.setdefault(leaf.field, set()).add(leaf.literal)
+    return result, {name: sorted(words) for name, words in sorted(vocabulary.items())}
+
+
+@st.composite
+def _corpus_events(draw: st.DrawFn, vocabulary: dict[str, list[str]]) -> list[dict[str, Any]]:
+    names = sorted(vocabulary)
+    out = []
+    for i in range(draw(st.integers(1, 10))):
+        event: dict[str, Any] = {
+            "@timestamp": format_timestamp(T0 + timedelta(seconds=i)),
+            "event.id": event_id("literal-corpus", i),
+            **SYSMON,
+        }
+        for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True)):
+            words = draw(st.lists(st.sampled_from(vocabulary[name]), min_size=1, max_size=3))
+            cases = draw(st.lists(st.sampled_from((str, str.upper, str.title)), min_size=3))
+            glue = draw(st.sampled_from(("", " ", "\\", "x")))
+            event[name] = glue.join(case(w) for case, w in zip(cases, words, strict=False))
+        out.append(event)
+    return out
+
+
+@pytest.mark.corpus
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_prefilter_equals_unfiltered_on_sigmahq_rules(
+    sigmahq_sample: tuple[Compilation, dict[str, list[str]]], pipeline: Any, data: st.DataObject
+) -> None:
+    compilation, vocabulary = sigmahq_sample
+    events = data.draw(_corpus_events(vocabulary))
+    assert _matches(compilation, pipeline, events, True) == _matches(
+        compilation, pipeline, events, False
+    )
