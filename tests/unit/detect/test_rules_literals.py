@@ -413,6 +413,10 @@ def sigmahq_sample(pipeline: Any) -> tuple[Compilation, dict[str, list[str]]]:
     return result, {name: sorted(words) for name, words in sorted(vocabulary.items())}
 
 
+def _case(word: str, how: str) -> str:
+    return word.upper() if how == "upper" else word.title() if how == "title" else word
+
+
 @st.composite
 def _corpus_events(draw: st.DrawFn, vocabulary: dict[str, list[str]]) -> list[dict[str, Any]]:
     names = sorted(vocabulary)
@@ -425,9 +429,9 @@ def _corpus_events(draw: st.DrawFn, vocabulary: dict[str, list[str]]) -> list[di
         }
         for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True)):
             words = draw(st.lists(st.sampled_from(vocabulary[name]), min_size=1, max_size=3))
-            cases = draw(st.lists(st.sampled_from((str, str.upper, str.title)), min_size=3))
+            cases = draw(st.lists(st.sampled_from(("as is", "upper", "title")), min_size=3))
             glue = draw(st.sampled_from(("", " ", "\\", "x")))
-            event[name] = glue.join(case(w) for case, w in zip(cases, words, strict=False))
+            event[name] = glue.join(_case(w, c) for c, w in zip(cases, words, strict=False))
         out.append(event)
     return out
 
