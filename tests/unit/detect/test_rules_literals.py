@@ -437,8 +437,9 @@ def _corpus_events(draw: st.DrawFn, vocabulary: dict[str, list[str]]) -> list[di
 
 
 @pytest.mark.corpus
+@pytest.mark.slow
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_prefilter_equals_unfiltered_on_sigmahq_rules(
