@@ -165,7 +165,7 @@ class EsRuleTarget:
                 if rule_id in failed:
                     continue
                 if "error" in response:
-                    failed[rule_id] = f"Elasticsearch refused the query: {response['error']}"
+                    failed[rule_id] = f"Elasticsearch refused the query: {_reason(response)}"
                     continue
                 try:
                     page = self._read(rule_id, body, response["hits"]["hits"], wanted)
@@ -206,6 +206,16 @@ class EsRuleTarget:
         except InputError:
             return {"*"}  # the field cannot be aggregated: never skip rules on it
         return {str(b.get("key_as_string", b["key"])).lower() for b in buckets}
+
+
+def _reason(response: dict[str, Any]) -> str:
+    """The first root cause of a failed search in an ``_msearch`` answer."""
+    error = response.get("error")
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        first = causes[0] if isinstance(causes[0], dict) else error
+        return f"{first.get('type', 'error')}: {first.get('reason', error)}"
+    return str(error)
 
 
 def _flat(source: dict[str, Any], prefix: str = "") -> dict[str, Any]:
