@@ -27,21 +27,25 @@ EXAMPLES = Path(__file__).parent / "examples"
 _PEM = serialization.Encoding.PEM
 
 
-def _write(path: Path, data: bytes, private: bool = False) -> None:
+def write_file(path: Path, data: bytes, *, private: bool = False) -> Path:
+    """Write ``data``; private files are created 0600 (never world-readable, even briefly)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()  # a new file gets the mode below, whatever the old one had
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    return path
 
 
-def _key_pem(key: Any) -> bytes:
+def private_key_pem(key: Any) -> bytes:
     data: bytes = key.private_bytes(
         _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return data
 
 
-def _cert(
+def issue_certificate(
     cn: str,
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
@@ -86,14 +90,14 @@ def write_example(target: Path, *, owner: str = "alice") -> dict[str, str]:
     shutil.copytree(EXAMPLES, target, dirs_exist_ok=True)
     pki, keys = target / "pki", target / "keys"
     server_ca_key = ec.generate_private_key(ec.SECP256R1())
-    server_ca = _cert("Tulou Lab Server CA", server_ca_key, None, ca=True, days=730)
+    server_ca = issue_certificate("Tulou Lab Server CA", server_ca_key, None, ca=True, days=730)
     gw_key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [
         x509.DNSName("hr.city.test"),
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
-    gw = _cert(
+    gw = issue_certificate(
         "tulou-gateway",
         gw_key,
         (server_ca, server_ca_key),
@@ -101,9 +105,9 @@ def write_example(target: Path, *, owner: str = "alice") -> dict[str, str]:
         sans=sans,
     )
     device_ca_key = ec.generate_private_key(ec.SECP256R1())
-    device_ca = _cert("Tulou Lab Device CA", device_ca_key, None, ca=True, days=730)
+    device_ca = issue_certificate("Tulou Lab Device CA", device_ca_key, None, ca=True, days=730)
     laptop_key = ec.generate_private_key(ec.SECP256R1())
-    laptop = _cert(
+    laptop = issue_certificate(
         f"{owner}-laptop",
         laptop_key,
         (device_ca, device_ca_key),
@@ -119,25 +123,25 @@ def write_example(target: Path, *, owner: str = "alice") -> dict[str, str]:
         .next_update(now + dt.timedelta(days=30))
         .sign(device_ca_key, hashes.SHA256())
     )
-    _write(pki / "server-ca.pem", server_ca.public_bytes(_PEM))
-    _write(pki / "server-ca.key", _key_pem(server_ca_key), private=True)
-    _write(pki / "gateway.pem", gw.public_bytes(_PEM))
-    _write(pki / "gateway.key", _key_pem(gw_key), private=True)
-    _write(pki / "device-ca.pem", device_ca.public_bytes(_PEM))
-    _write(pki / "device-ca.key", _key_pem(device_ca_key), private=True)
-    _write(pki / "device.crl", crl.public_bytes(_PEM))
-    _write(pki / f"{owner}-laptop.pem", laptop.public_bytes(_PEM))
-    _write(pki / f"{owner}-laptop.key", _key_pem(laptop_key), private=True)
+    write_file(pki / "server-ca.pem", server_ca.public_bytes(_PEM))
+    write_file(pki / "server-ca.key", private_key_pem(server_ca_key), private=True)
+    write_file(pki / "gateway.pem", gw.public_bytes(_PEM))
+    write_file(pki / "gateway.key", private_key_pem(gw_key), private=True)
+    write_file(pki / "device-ca.pem", device_ca.public_bytes(_PEM))
+    write_file(pki / "device-ca.key", private_key_pem(device_ca_key), private=True)
+    write_file(pki / "device.crl", crl.public_bytes(_PEM))
+    write_file(pki / f"{owner}-laptop.pem", laptop.public_bytes(_PEM))
+    write_file(pki / f"{owner}-laptop.key", private_key_pem(laptop_key), private=True)
     idp_es = ec.generate_private_key(ec.SECP256R1())
-    _write(keys / "idp-es.key", _key_pem(idp_es), private=True)
-    _write(
+    write_file(keys / "idp-es.key", private_key_pem(idp_es), private=True)
+    write_file(
         keys / "idp-es.pub.pem",
         idp_es.public_key().public_bytes(_PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
     for name in ("idp-sm2", "assertion"):
         sm2 = SM2PrivateKey.generate()
-        _write(keys / f"{name}.key", sm2.to_pem(), private=True)
-        _write(keys / f"{name}.pub.pem", sm2.public_key().to_pem())
+        write_file(keys / f"{name}.key", sm2.to_pem(), private=True)
+        write_file(keys / f"{name}.pub.pem", sm2.public_key().to_pem())
     inventory = {
         "devices": [
             {

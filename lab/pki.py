@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from crypto.sm2 import SM2PrivateKey
 from gateway.devices import fingerprint
+from gateway.labkit import issue_certificate, private_key_pem, write_file
 
 #: Host names the gateway serves (its certificate names them all).
 HOSTS = ("portal.city.test", "exchange.city.test", "admin.city.test")
@@ -81,24 +81,6 @@ class RangePki:
         return self.root / "keys" / f"{name}.pub.pem"
 
 
-def write_file(path: Path, data: bytes, *, private: bool = False) -> Path:
-    """Write ``data``; private files are created 0600 (never world-readable, even briefly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    return path
-
-
-def _key_pem(key: Any) -> bytes:
-    data: bytes = key.private_bytes(
-        _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return data
-
-
 def _public_pem(key: Any) -> bytes:
     data: bytes = key.public_key().public_bytes(
         _PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -116,34 +98,7 @@ def _certificate(
     days: int = 30,
 ) -> x509.Certificate:
     """A CA (``issuer`` None) or a leaf fitting the gateway's verifier profile (docs/gateway.md)."""
-    now = dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    ca = issuer is None
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer[0].subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-    else:
-        assert issuer is not None
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), False
-        )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+    return issue_certificate(cn, key, issuer, ca=issuer is None, usage=usage, sans=sans, days=days)
 
 
 def make_pki(root: Path) -> RangePki:
@@ -163,14 +118,14 @@ def make_pki(root: Path) -> RangePki:
         sans=names,
     )
     write_file(pki_dir / "server-ca.pem", server_ca.public_bytes(_PEM))
-    write_file(pki_dir / "server-ca.key", _key_pem(server_ca_key), private=True)
+    write_file(pki_dir / "server-ca.key", private_key_pem(server_ca_key), private=True)
     write_file(pki_dir / "gateway.pem", gateway.public_bytes(_PEM))
-    write_file(pki_dir / "gateway.key", _key_pem(gateway_key), private=True)
+    write_file(pki_dir / "gateway.key", private_key_pem(gateway_key), private=True)
 
     device_ca_key = ec.generate_private_key(ec.SECP256R1())
     device_ca = _certificate("Tulou City Range Device CA", device_ca_key, None)
     write_file(pki_dir / "device-ca.pem", device_ca.public_bytes(_PEM))
-    write_file(pki_dir / "device-ca.key", _key_pem(device_ca_key), private=True)
+    write_file(pki_dir / "device-ca.key", private_key_pem(device_ca_key), private=True)
     revoked_serials: list[int] = []
     for device in DEVICES:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -186,7 +141,7 @@ def make_pki(root: Path) -> RangePki:
         made.devices[device] = DeviceFiles(
             device,
             write_file(pki_dir / f"{device}.pem", cert.public_bytes(_PEM)),
-            write_file(pki_dir / f"{device}.key", _key_pem(key), private=True),
+            write_file(pki_dir / f"{device}.key", private_key_pem(key), private=True),
             fingerprint(cert),
         )
     now = dt.datetime.now(dt.UTC)
@@ -206,7 +161,7 @@ def make_pki(root: Path) -> RangePki:
     write_file(pki_dir / "device.crl", crl.sign(device_ca_key, hashes.SHA256()).public_bytes(_PEM))
 
     idp_es = ec.generate_private_key(ec.SECP256R1())
-    write_file(keys / "idp-es.key", _key_pem(idp_es), private=True)
+    write_file(keys / "idp-es.key", private_key_pem(idp_es), private=True)
     write_file(keys / "idp-es.pub.pem", _public_pem(idp_es))
     for name in ("idp-sm2", "assertion", *SYSTEMS):
         sm2 = SM2PrivateKey.generate()
