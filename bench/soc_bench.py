@@ -119,8 +119,8 @@ async def client_loop(  # noqa: PLR0917 - a private helper
                 errors.append(f"{path} -> {r.status_code}")
 
 
-async def measure(
-    base: str, token: str, clients: int, seconds: float, count: int
+async def measure(  # noqa: PLR0917 - a private helper
+    base: str, token: str, clients: int, seconds: float, count: int, only: set[str]
 ) -> dict[str, dict[str, float]]:
     rng = random.Random(1)
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -138,6 +138,8 @@ async def measure(
     }
     results = {}
     for name, paths in workloads.items():
+        if only and name not in only:
+            continue
         samples: list[float] = []
         errors: list[str] = []
         until = time.monotonic() + seconds
@@ -165,6 +167,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--dir", type=Path, default=None, help="reuse a seeded data dir")
+    parser.add_argument("--workers", type=int, default=1, help="tulou soc serve --workers")
+    parser.add_argument(
+        "--only", default="", help="comma-separated workloads (list,filter,detail,metrics)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     data_dir = args.dir or Path(tempfile.mkdtemp(prefix="tulou-soc-bench-"))
@@ -188,7 +194,15 @@ def main() -> None:
     env = {**os.environ, "TULOU_DATA_DIR": str(data_dir)}
     env.pop("TULOU_DB_URL", None)
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/tulou"), "soc", "serve", "--port", str(port)], env=env
+        [
+            str(ROOT / ".venv/bin/tulou"),
+            "soc",
+            "serve",
+            "--port",
+            str(port),
+            *(["--workers", str(args.workers)] if args.workers != 1 else []),
+        ],
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -198,14 +212,16 @@ def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        results = asyncio.run(measure(base, token, args.clients, args.seconds, args.alerts))
+        only = {w for w in args.only.split(",") if w}
+        results = asyncio.run(measure(base, token, args.clients, args.seconds, args.alerts, only))
     finally:
         server.terminate()
         server.wait(timeout=30)
     report = {
         "alerts": args.alerts,
         "clients": args.clients,
-        "server_processes": 1,
+        "server_processes": args.workers,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "database": "sqlite",
         "results": results,
     }

@@ -44,24 +44,29 @@ def _db() -> Database:
     type=float,
     help="Seconds the metrics may be reused (0: compute on every request).",
 )
-def serve(host: str, port: int, insecure_cookies: bool, metrics_cache: float) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes (each has its own connection pool and metrics cache).",
+)
+def serve(host: str, port: int, insecure_cookies: bool, metrics_cache: float, workers: int) -> None:
     """Serve the SOC API (OpenAPI at /api/openapi.json) and web UI."""
-    import uvicorn  # noqa: PLC0415 - only serving needs it
+    from soc.serve import ServeOptions, run  # noqa: PLC0415 - only serving needs uvicorn
 
-    from soc.app import create_app  # noqa: PLC0415
-
-    settings = app().settings
+    ctx = app()
     db = _db()
-    application = create_app(
-        db,
-        hash_fn=config.audit_hash(),
-        events=config.event_source(settings),
-        notifier=config.notifier(),
+    options = ServeOptions(
+        config_file=str(ctx.config_file.resolve()) if ctx.config_file else None,
         cookie_secure=not insecure_cookies,
         metrics_ttl=metrics_cache,
     )
-    click.echo(f"tulou soc: serving on http://{host}:{port} ({db.dialect})", err=True)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    click.echo(
+        f"tulou soc: serving on http://{host}:{port} ({db.dialect}, {workers} process(es))",
+        err=True,
+    )
+    run(options, db, host=host, port=port, workers=workers)
 
 
 @click.group("db")

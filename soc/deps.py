@@ -24,7 +24,7 @@ AsAnyone       any authenticated caller                 ``/api/v1/me``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -122,10 +122,11 @@ def _from_session(rt: Runtime, cookie: str) -> auth.Principal:
         return auth.principal_from_session(session, cookie)
 
 
-def require(*roles: str) -> Callable[[auth.Principal], auth.Principal]:
+def require(*roles: str) -> Callable[[auth.Principal], Awaitable[auth.Principal]]:
     """A dependency admitting only callers whose role is in ``roles``."""
 
-    def check(who: Annotated[auth.Principal, Depends(principal)]) -> auth.Principal:
+    # async: a pure check, so FastAPI runs it inline instead of in a worker thread.
+    async def check(who: Annotated[auth.Principal, Depends(principal)]) -> auth.Principal:
         if who.role not in roles:
             raise PolicyDeniedError(f"the {who.role} role may not do this")
         return who

@@ -1,27 +1,35 @@
 """A short-lived, single-flight cache for the metrics (the dashboard's costliest query).
 
-With ``ttl`` > 0, one computation per window size (``days``) serves every request for ``ttl``
-seconds, and concurrent requests for a stale entry wait for one recomputation instead of each
-running the aggregates (at a million alerts, 50 dashboards would otherwise run 50 copies of the
-same scans). ``ttl`` = 0 disables caching (tests, and anyone who needs every number live).
+With ``ttl`` > 0, one computation per key (the window in days, or the window and a form such as
+the API's encoded JSON body) serves every request for ``ttl`` seconds, and concurrent requests
+for a stale entry wait for one recomputation instead of each running the aggregates (at a
+million alerts, 50 dashboards would otherwise run 50 copies of the same scans).
+``ttl`` = 0 disables caching (tests, and anyone who needs every number live).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 
 class MetricsCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._entries: dict[int, tuple[float, dict[str, Any]]] = {}
-        self._locks: dict[int, threading.Lock] = {}
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, days: int, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def peek(self, days: Hashable) -> Any | None:
+        """The fresh cached value for ``days``, or None (never blocks, never computes)."""
+        entry = self._entries.get(days)
+        if self.ttl > 0 and entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
+    def get(self, days: Hashable, compute: Callable[[], Any]) -> Any:
         if self.ttl <= 0:
             return compute()
         entry = self._entries.get(days)

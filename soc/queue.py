@@ -117,25 +117,31 @@ def page(
     order: str = "desc",
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[Alert], str | None]:
-    """One page of the queue and the cursor of the next page (None on the last page)."""
+    columns: tuple[Any, ...] | None = None,
+) -> tuple[list[Any], str | None]:
+    """One page of the queue and the cursor of the next page (None on the last page).
+
+    The rows are :class:`Alert` objects, or with ``columns`` (which must include the sort key's
+    columns) plain rows of just those columns: no ORM identity map, for read-only pages.
+    """
     if sort not in SORTS:
         raise UsageError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
     if order not in ("asc", "desc"):
         raise UsageError("order is asc or desc")
     if not 1 <= limit <= MAX_LIMIT:
         raise UsageError(f"limit must be between 1 and {MAX_LIMIT}")
-    columns = SORTS[sort]
-    query: Select[Alert] = select(Alert).where(*_conditions(flt))
+    key = SORTS[sort]
+    query: Select[Any] = (select(*columns) if columns else select(Alert)).where(*_conditions(flt))
     if cursor is not None:
-        query = query.where(_after(columns, decode_cursor(cursor, columns), order))
-    ordering = [c.desc() if order == "desc" else c.asc() for c in columns]
-    rows = list(session.scalars(query.order_by(*ordering).limit(limit + 1)))
+        query = query.where(_after(key, decode_cursor(cursor, key), order))
+    ordering = [c.desc() if order == "desc" else c.asc() for c in key]
+    statement = query.order_by(*ordering).limit(limit + 1)
+    rows = list(session.execute(statement) if columns else session.scalars(statement))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    return rows, encode_cursor([getattr(last, c.key) for c in columns])
+    return rows, encode_cursor([getattr(last, c.key) for c in key])
 
 
 def _after(columns: tuple[Any, ...], values: list[Any], order: str) -> ColumnElement[bool]:

@@ -7,15 +7,18 @@ Neither gives 428.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
-from pydantic import ValidationError
-from sqlalchemy import select
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from soc import evidence, queue, triage
+from soc.db import Database
 from soc.deps import AsAnalyst, AsService, ReadSession, RuntimeDep, WriteSession
 from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
 from soc.models import Alert, User
@@ -36,7 +39,7 @@ from soc.schemas import (
     TransitionIn,
 )
 from tulou.alerts import Alert as DetectAlert
-from tulou.errors import UsageError
+from tulou.errors import NotFoundError, UsageError
 from tulou.events import format_timestamp
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -82,6 +85,64 @@ def public(
     return out
 
 
+def _columns(model: type[AlertPublic]) -> tuple[Any, ...]:
+    names = [n for n in model.model_fields if n != "assignee"]
+    extra = [c for c in ("assignee_id", "severity_rank") if c not in names]
+    return tuple(getattr(Alert, n) for n in [*names, *extra])
+
+
+#: Exactly the columns a response shows (plus the assignee's id and the sort key's rank).
+PUBLIC_COLUMNS = _columns(AlertPublic)
+DETAIL_COLUMNS = _columns(AlertDetail)
+_PAGE = TypeAdapter(AlertPage)
+_DETAIL = TypeAdapter(AlertDetail)
+
+
+def _public_dicts(
+    session: Session, rows: list[Row[Any]], model: type[AlertPublic]
+) -> list[dict[str, Any]]:
+    """Column rows -> the dicts ``model`` validates (the assignee id becomes the user name)."""
+    ids = {r.assignee_id for r in rows if r.assignee_id is not None}
+    names = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+        if ids
+        else {}
+    )
+    fields = [n for n in model.model_fields if n != "assignee"]
+    out = []
+    for row in rows:
+        mapping = row._mapping
+        item = {n: mapping[n] for n in fields}
+        item["assignee"] = names.get(row.assignee_id) if row.assignee_id is not None else None
+        out.append(item)
+    return out
+
+
+def _json(adapter: TypeAdapter[Any], data: Any, headers: dict[str, str] | None = None) -> Response:
+    """Validate once and encode once (FastAPI would re-validate a returned model)."""
+    body = adapter.dump_json(adapter.validate_python(data))
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _list_json(db: Database, flt: queue.QueueFilter, assignee: str | None, **kw: Any) -> Response:
+    with db.read() as session:
+        if assignee is not None:
+            uid = session.scalar(select(User.id).where(User.username == assignee))
+            flt = dataclasses.replace(flt, assignee_id=uid or -1)
+        rows, next_cursor = queue.page(session, flt, columns=PUBLIC_COLUMNS, **kw)
+        items = _public_dicts(session, rows, AlertPublic)
+    return _json(_PAGE, {"items": items, "next_cursor": next_cursor})
+
+
+def _detail_json(db: Database, alert_id: int) -> Response:
+    with db.read() as session:
+        row = session.execute(select(*DETAIL_COLUMNS).where(Alert.id == alert_id)).first()
+        if row is None:
+            raise NotFoundError(f"no alert {alert_id}")
+        item = _public_dicts(session, [row], AlertDetail)[0]
+    return _json(_DETAIL, item, {"ETag": f'"{row.version}"'})
+
+
 def _detect_alert(raw: dict[str, Any]) -> DetectAlert:
     data = AlertIn.model_validate(raw)
     alert = DetectAlert(
@@ -122,10 +183,10 @@ def ingest(body: IngestIn, who: AsService, session: WriteSession) -> IngestOut:
 
 
 @router.get("", response_model=AlertPage)
-def list_alerts(
+async def list_alerts(
     *,
     who: AsAnalyst,
-    session: ReadSession,
+    rt: RuntimeDep,
     status: Annotated[list[str] | None, Query()] = None,
     severity: Annotated[list[str] | None, Query()] = None,
     rule_id: str | None = None,
@@ -141,11 +202,8 @@ def list_alerts(
     order: str = "desc",
     limit: Annotated[int, Query(ge=1, le=queue.MAX_LIMIT)] = 50,
     cursor: str | None = None,
-) -> AlertPage:
+) -> Response:
     """The triage queue, filtered and sorted, one keyset page at a time."""
-    assignee_id = None
-    if assignee is not None:
-        assignee_id = session.scalar(select(User.id).where(User.username == assignee)) or -1
     for moment in (since, until):
         if moment is not None and moment.tzinfo is None:
             raise UsageError("since/until need a time zone (e.g. a trailing Z)")
@@ -157,20 +215,19 @@ def list_alerts(
         technique=technique,
         host=host,
         source_ip=source_ip,
-        assignee_id=assignee_id,
         unassigned=unassigned,
         since=since,
         until=until,
     )
-    rows, next_cursor = queue.page(session, flt, sort=sort, order=order, limit=limit, cursor=cursor)
-    return AlertPage(items=public(session, rows), next_cursor=next_cursor)
+    # One thread hop for the whole read (session, queries, encoding), not one per dependency.
+    return await run_in_threadpool(
+        _list_json, rt.db, flt, assignee, sort=sort, order=order, limit=limit, cursor=cursor
+    )
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
-def get_alert(alert_id: IdPath, who: AsAnalyst, session: ReadSession, response: Response) -> Any:
-    alert = triage.get(session, alert_id)
-    response.headers["ETag"] = f'"{alert.version}"'
-    return public(session, [alert], AlertDetail)[0]
+async def get_alert(alert_id: IdPath, who: AsAnalyst, rt: RuntimeDep) -> Response:
+    return await run_in_threadpool(_detail_json, rt.db, alert_id)
 
 
 @router.get("/{alert_id}/events", response_model=EvidenceOut)

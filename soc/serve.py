@@ -1,0 +1,88 @@
+"""Serving the SOC with uvicorn: one process, or ``--workers N`` processes.
+
+With one process the app is built in the ``tulou soc serve`` process itself. With several,
+uvicorn starts N worker processes that each import :func:`factory` (an import string, as
+uvicorn requires) and build their own app -- their own database engine and connection pool,
+their own metrics cache -- from the same :class:`ServeOptions`, handed over in the environment
+variable ``TULOU_SOC_SERVE`` (JSON; it holds no secrets: the settings, including any database
+password, are loaded again by each worker from the environment and the config file).
+
+The database is migrated once, by the parent, before any worker starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from soc import config
+from soc.app import create_app
+from soc.db import Database
+from tulou.errors import ConfigError
+from tulou.settings import load_settings
+
+ENV = "TULOU_SOC_SERVE"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What ``tulou soc serve`` passes on to every worker."""
+
+    config_file: str | None = None
+    cookie_secure: bool = True
+    metrics_ttl: float = 10.0
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls, text: str | None) -> ServeOptions:
+        if not text:
+            raise ConfigError(f"{ENV} is not set: start workers with 'tulou soc serve --workers'")
+        try:
+            return cls(**json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{ENV} is not valid serve options") from exc
+
+
+def build(options: ServeOptions, db: Database | None = None) -> FastAPI:
+    """The app for ``options`` (a new database handle unless ``db`` is given)."""
+    settings = load_settings(Path(options.config_file) if options.config_file else None)
+    return create_app(
+        db or config.database(settings),
+        hash_fn=config.audit_hash(),
+        events=config.event_source(settings),
+        notifier=config.notifier(),
+        cookie_secure=options.cookie_secure,
+        metrics_ttl=options.metrics_ttl,
+    )
+
+
+def factory() -> FastAPI:
+    """The uvicorn app factory of a worker process (``soc.serve:factory``)."""
+    return build(ServeOptions.from_env(os.environ.get(ENV)))
+
+
+def run(options: ServeOptions, db: Database, *, host: str, port: int, workers: int) -> None:
+    """Serve until interrupted; ``db`` is the parent's (already migrated) database."""
+    import uvicorn  # noqa: PLC0415 - only serving needs it
+
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if workers == 1:
+        uvicorn.run(build(options, db), host=host, port=port, log_level="warning")
+        return
+    db.dispose()  # the workers open their own connections
+    os.environ[ENV] = options.to_env()
+    uvicorn.run(
+        "soc.serve:factory",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+    )

@@ -1,0 +1,102 @@
+"""``tulou soc serve --workers 2``: two real uvicorn worker processes built by the app factory
+serve the same database (ingest through one, read back through any)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from soc import auth
+from soc.db import Database, default_url
+from tulou.alerts import Alert
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_two_workers_serve_one_database(tmp_path):
+    db = Database(default_url(tmp_path))
+    db.upgrade()
+    with db.write() as session:
+        auth.create_user(session, "detect", "service", None)
+        auth.create_user(session, "ana", "analyst", "a password that is long enough")
+        service = auth.create_token(session, "detect", "ingest")
+        analyst = auth.create_token(session, "ana", "read")
+    db.dispose()
+    port = _free_port()
+    env = {**os.environ, "TULOU_DATA_DIR": str(tmp_path)}
+    env.pop("TULOU_DB_URL", None)
+    env.pop("TULOU_CONFIG", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tulou", "soc", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/openapi.json", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server did not start")
+        assert len(_children(server.pid)) == 2
+        alert = Alert(
+            rule_id="r-1",
+            rule_hash="0" * 64,
+            title="brute force",
+            level="high",
+            event_ids=("e1",),
+            dedup_key="k1",
+            first_seen="2026-01-01T00:00:00Z",
+            last_seen="2026-01-01T00:00:00Z",
+        )
+        r = httpx.post(
+            f"{base}/api/v1/alerts/ingest",
+            json={"alerts": [alert.to_dict()]},
+            headers={"Authorization": f"Bearer {service}"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["created"] == 1
+        headers = {"Authorization": f"Bearer {analyst}"}
+        # Enough requests on fresh connections that both workers answer some.
+        for _ in range(10):
+            page = httpx.get(f"{base}/api/v1/alerts", headers=headers).json()
+            assert [a["title"] for a in page["items"]] == ["brute force"]
+        metrics = httpx.get(f"{base}/api/v1/metrics?days=366", headers=headers)
+        assert metrics.status_code == 200
+        assert httpx.get(f"{base}/api/v1/alerts").status_code == 401
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert b"2 process(es)" in err
