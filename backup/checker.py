@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from backup import snapshot as snapshot_file
 from backup import tree
+from backup.parallel import BlobPool, check_pack, check_stored_pack
 from backup.repository import Repository
-from crypto import sm3
-from tulou.errors import NotFoundError, TulouError, VerificationError
+from tulou.errors import TulouError, VerificationError
 
 
 @dataclass
@@ -82,10 +82,20 @@ def check(
         except (TulouError, KeyError) as exc:
             result.errors.append(f"snapshot {header.snapshot_id[:16]}: {exc}")
     if read_data:
-        for pack_id in sorted(sizes):
-            _read_pack(repo, pack_id, result)
-            if progress is not None:
-                progress(sizes[pack_id])
+        with BlobPool(repo.codec, target=target) as pool:
+            packs = sorted(sizes)
+            if pool.workers_read:
+                tasks = ((p, (p,)) for p in packs)
+                checked = pool.ordered(check_stored_pack, tasks)
+            else:  # the inline path, or a remote target: this process loads each pack
+                checked = (
+                    (p, (len(data), check_pack(repo.codec, p, data)) if data else (-1, errs))
+                    for p, (data, errs) in ((p, _load(repo, p)) for p in packs)
+                )
+            for pack_id, (nbytes, errors) in checked:
+                _record(result, pack_id, nbytes, errors)
+                if progress is not None:
+                    progress(sizes[pack_id])
     return result
 
 
@@ -108,29 +118,17 @@ def _walk(repo: Repository, tree_id: str, seen: set[str], result: CheckResult) -
                 result.errors.append(f"data blob {blob[:16]} (file {node.name}) is not indexed")
 
 
-def _read_pack(repo: Repository, pack_id: str, result: CheckResult) -> None:
+def _load(repo: Repository, pack_id: str) -> tuple[bytes, list[str]]:
     try:
-        data = repo.target.load("data", pack_id)
-    except (NotFoundError, TulouError) as exc:
-        result.errors.append(f"pack {pack_id[:16]}: {exc}")
+        return repo.target.load("data", pack_id), []
+    except TulouError as exc:
+        return b"", [f"pack {pack_id[:16]}: {exc}"]
+
+
+def _record(result: CheckResult, pack_id: str, nbytes: int, errors: list[str]) -> None:
+    if nbytes >= 0:
+        result.packs_read += 1
+        result.bytes_read += nbytes
+    result.errors.extend(errors)
+    if errors:
         result.damaged_packs.add(pack_id)
-        return
-    result.packs_read += 1
-    result.bytes_read += len(data)
-    if sm3.sm3(data).hex() != pack_id:
-        result.errors.append(f"pack {pack_id[:16]}: content does not match its name")
-        result.damaged_packs.add(pack_id)
-    try:
-        entries = repo.codec.read_header(pack_id, data)
-    except VerificationError as exc:
-        result.errors.append(str(exc))
-        result.damaged_packs.add(pack_id)
-        return
-    for entry in entries:
-        try:
-            repo.codec.open(
-                entry.blob_type, entry.blob_id, data[entry.offset : entry.offset + entry.length]
-            )
-        except VerificationError as exc:
-            result.errors.append(f"pack {pack_id[:16]}: {exc}")
-            result.damaged_packs.add(pack_id)

@@ -20,6 +20,7 @@ Blob offsets follow from the order. The pack's file name is SM3(pack) in hex.
 
 from __future__ import annotations
 
+import hmac
 import struct
 from dataclasses import dataclass
 
@@ -53,22 +54,47 @@ class BlobCodec:
     """Compresses, seals, opens and verifies blobs under one master key set."""
 
     def __init__(self, keys: MasterKeys, zstd_level: int = 3) -> None:
-        self._keys = keys
+        self._data_key = keys.data_key
+        self._id_key = keys.id_key
+        self.zstd_level = zstd_level
         self._cctx = zstandard.ZstdCompressor(level=zstd_level)
         self._dctx = zstandard.ZstdDecompressor()
 
+    def __repr__(self) -> str:
+        return f"BlobCodec(zstd_level={self.zstd_level}, keys=<hidden>)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a BlobCodec holds keys: it is never pickled (see backup.parallel)")
+
+    def secrets(self) -> tuple[bytes, bytes, int]:
+        """(data key, id key, zstd level): what a worker process needs to rebuild this codec.
+
+        Handed to worker processes in memory only (fork, or the forkserver's socket); never
+        written anywhere.
+        """
+        return self._data_key, self._id_key, self.zstd_level
+
+    @classmethod
+    def from_secrets(cls, data_key: bytes, id_key: bytes, zstd_level: int) -> BlobCodec:
+        codec = cls.__new__(cls)
+        codec._data_key, codec._id_key, codec.zstd_level = data_key, id_key, zstd_level
+        codec._cctx = zstandard.ZstdCompressor(level=zstd_level)
+        codec._dctx = zstandard.ZstdDecompressor()
+        return codec
+
     def blob_id(self, plaintext: bytes) -> bytes:
-        return self._keys.blob_id(plaintext)
+        """The 32-byte id of a blob: HMAC-SM3(id_key, plaintext)."""
+        return sm3.hmac_sm3(self._id_key, plaintext)
 
     def seal(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> bytes:
         packed = self._cctx.compress(plaintext)
         body = bytes([_ZSTD]) + packed if len(packed) < len(plaintext) else b"\0" + plaintext
-        return sm4.seal(self._keys.data_key, body, aad=_aad(blob_type, blob_id))
+        return sm4.seal(self._data_key, body, aad=_aad(blob_type, blob_id))
 
     def open(self, blob_type: str, blob_id: bytes, sealed: bytes) -> bytes:
         """Decrypt, decompress and check the id; :class:`VerificationError` on any mismatch."""
         try:
-            body = sm4.open(self._keys.data_key, sealed, aad=_aad(blob_type, blob_id))
+            body = sm4.open(self._data_key, sealed, aad=_aad(blob_type, blob_id))
         except (VerificationError, InputError) as exc:
             raise VerificationError(f"{blob_type} blob {blob_id.hex()[:16]} is damaged") from exc
         if not body or body[0] not in (_RAW, _ZSTD):
@@ -80,7 +106,7 @@ class BlobCodec:
                 raise VerificationError(f"blob {blob_id.hex()[:16]} does not decompress") from exc
         else:
             plaintext = body[1:]
-        if self._keys.blob_id(plaintext) != blob_id:
+        if not hmac.compare_digest(self.blob_id(plaintext), blob_id):
             raise VerificationError(f"blob {blob_id.hex()[:16]} does not match its id")
         return plaintext
 
@@ -88,7 +114,7 @@ class BlobCodec:
         raw = b"".join(
             _ENTRY.pack(BLOB_TYPES[t], length, raw_len, bid) for t, bid, length, raw_len in entries
         )
-        sealed = sm4.seal(self._keys.data_key, raw, aad=_HEADER_AAD)
+        sealed = sm4.seal(self._data_key, raw, aad=_HEADER_AAD)
         return sealed + struct.pack("<I", len(sealed))
 
     def read_header(self, pack_id: str, pack: bytes) -> list[BlobEntry]:
@@ -99,7 +125,7 @@ class BlobCodec:
         if hlen + 4 > len(pack):
             raise VerificationError(f"pack {pack_id[:16]} has an impossible header length")
         try:
-            raw = sm4.open(self._keys.data_key, pack[-4 - hlen : -4], aad=_HEADER_AAD)
+            raw = sm4.open(self._data_key, pack[-4 - hlen : -4], aad=_HEADER_AAD)
         except (VerificationError, InputError) as exc:
             raise VerificationError(f"pack {pack_id[:16]}: header is damaged") from exc
         if len(raw) % _ENTRY.size:
@@ -119,36 +145,56 @@ def _aad(blob_type: str, blob_id: bytes) -> bytes:
     return _BLOB_AAD + bytes([BLOB_TYPES[blob_type]]) + blob_id
 
 
+type PackItem = tuple[str, bytes, bytes]  # (blob type, blob id, plaintext)
+
+
 class PackWriter:
-    """Accumulates sealed blobs until the pack is big enough, then yields the finished bytes."""
+    """Accumulates blobs until the pack is big enough; sealing happens when the pack is built.
+
+    ``full`` counts plaintext bytes. ``take`` hands the buffered blobs over (so a worker
+    process can build the pack with :func:`build_pack`); ``finish`` builds it here.
+    """
 
     def __init__(self, codec: BlobCodec, target_size: int = 16 << 20) -> None:
         self.codec = codec
         self.target_size = target_size
-        self._parts: list[bytes] = []
-        self._entries: list[tuple[str, bytes, int, int]] = []
+        self._items: list[PackItem] = []
         self._size = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._items)
 
     @property
     def full(self) -> bool:
         return self._size >= self.target_size
 
     def add(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> None:
-        sealed = self.codec.seal(blob_type, blob_id, plaintext)
-        self._parts.append(sealed)
-        self._entries.append((blob_type, blob_id, len(sealed), len(plaintext)))
-        self._size += len(sealed)
+        self._items.append((blob_type, blob_id, plaintext))
+        self._size += len(plaintext)
+
+    def take(self) -> list[PackItem]:
+        """The buffered blobs, in order; the writer is empty afterwards."""
+        items, self._items, self._size = self._items, [], 0
+        return items
 
     def finish(self) -> tuple[str, bytes, list[BlobEntry]]:
         """Return (pack id, pack bytes, entries) and reset the writer."""
-        data = b"".join([*self._parts, self.codec.seal_header(self._entries)])
-        pack_id = sm3.sm3(data).hex()
-        entries, offset = [], 0
-        for blob_type, bid, length, raw_len in self._entries:
-            entries.append(BlobEntry(bid, blob_type, pack_id, offset, length, raw_len))
-            offset += length
-        self._parts, self._entries, self._size = [], [], 0
-        return pack_id, data, entries
+        return build_pack(self.codec, self.take())
+
+
+def build_pack(codec: BlobCodec, items: list[PackItem]) -> tuple[str, bytes, list[BlobEntry]]:
+    """Seal every blob, append the sealed header; return (pack id = SM3(pack), pack, entries)."""
+    parts: list[bytes] = []
+    header: list[tuple[str, bytes, int, int]] = []
+    for blob_type, blob_id, plaintext in items:
+        sealed = codec.seal(blob_type, blob_id, plaintext)
+        parts.append(sealed)
+        header.append((blob_type, blob_id, len(sealed), len(plaintext)))
+    parts.append(codec.seal_header(header))
+    data = b"".join(parts)
+    pack_id = sm3.sm3(data).hex()
+    entries, offset = [], 0
+    for blob_type, bid, length, raw_len in header:
+        entries.append(BlobEntry(bid, blob_type, pack_id, offset, length, raw_len))
+        offset += length
+    return pack_id, data, entries

@@ -15,9 +15,24 @@ def load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from backup.targets import local, memory, s3, sftp  # noqa: PLC0415
+    from backup.targets import local, memory  # noqa: PLC0415
 
     register("local", local.from_url)
     register("memory", memory.from_url)
-    register("sftp", sftp.from_url)
-    register("s3", s3.from_url)
+    register("sftp", _open_sftp)
+    register("s3", _open_s3)
+
+
+# paramiko and boto3 take ~0.8 s to import: only a repository that uses them pays for it.
+
+
+def _open_sftp(url: str, options: dict[str, str]) -> Target:
+    from backup.targets import sftp  # noqa: PLC0415
+
+    return sftp.from_url(url, options)
+
+
+def _open_s3(url: str, options: dict[str, str]) -> Target:
+    from backup.targets import s3  # noqa: PLC0415
+
+    return s3.from_url(url, options)

@@ -1,0 +1,260 @@
+"""Blob crypto in worker processes: building packs, opening blobs, checking whole packs.
+
+SM4-GCM and SM3 run in OpenSSL through ``cryptography``, which holds the GIL, so threads do not
+overlap them: the work goes to a small pool of processes (:func:`default_workers`:
+``min(2, cpu count)``; ``TULOU_BACKUP_WORKERS`` overrides it, 0 or 1 runs everything inline).
+
+Keys: each worker rebuilds a :class:`~backup.pack.BlobCodec` from the data and id keys it is
+given at start-up, in memory only (inherited through ``fork``, or sent over the forkserver's
+local socket when the parent already runs threads). Nothing is written to disk, and a worker
+holds no signing key. Workers check exactly what the inline code checks: every blob's GCM tag
+and keyed-SM3 id, every pack's header and name. Arguments and results cross between this
+process and its own children only (the executor's pipes); nothing read from a repository is
+ever unpickled, and a codec refuses to be pickled at all.
+
+:class:`BlobPool` keeps results in submission order and bounds the work in flight (``window``
+tasks), so memory stays at a few packs whatever the size of the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+from backup.pack import BlobCodec, BlobEntry, PackItem, build_pack
+from backup.targets.base import Target
+from backup.targets.local import LocalTarget
+from crypto import sm3
+from tulou.errors import InputError, TulouError, VerificationError
+
+
+def default_workers() -> int:
+    raw = os.environ.get("TULOU_BACKUP_WORKERS")
+    if raw is not None:
+        try:
+            return max(0, int(raw))
+        except ValueError as exc:
+            raise InputError("TULOU_BACKUP_WORKERS must be an integer") from exc
+    return min(2, os.cpu_count() or 1)
+
+
+_CODEC: BlobCodec | None = None  # the worker process's codec
+_TARGET: Target | None = None  # the worker's own handle on a local repository
+
+
+def _init_worker(data_key: bytes, id_key: bytes, zstd_level: int, target: Target | None) -> None:
+    global _CODEC, _TARGET  # noqa: PLW0603 - one codec per worker process
+    _CODEC = BlobCodec.from_secrets(data_key, id_key, zstd_level)
+    _TARGET = target
+
+
+def _codec() -> BlobCodec:
+    if _CODEC is None:  # pragma: no cover - the initializer always ran
+        raise RuntimeError("worker codec not initialised")
+    return _CODEC
+
+
+# -- the work itself (run inline with an explicit codec, or in a worker) --------------------
+
+type OpenItem = tuple[str, bytes, bytes]  # (blob type, blob id, sealed bytes)
+type Opened = bytes | str  # plaintext, or the reason it could not be verified
+
+
+def open_blobs(codec: BlobCodec, items: list[OpenItem]) -> list[Opened]:
+    """Open and verify each blob; a failure becomes its message (the others still open)."""
+    out: list[Opened] = []
+    for blob_type, blob_id, sealed in items:
+        try:
+            out.append(codec.open(blob_type, blob_id, sealed))
+        except VerificationError as exc:
+            out.append(str(exc))
+    return out
+
+
+def check_pack(codec: BlobCodec, pack_id: str, data: bytes) -> list[str]:
+    """Every problem of one pack: name = SM3(content), header, each blob's tag and id."""
+    errors: list[str] = []
+    if sm3.sm3(data).hex() != pack_id:
+        errors.append(f"pack {pack_id[:16]}: content does not match its name")
+    try:
+        entries: list[BlobEntry] = codec.read_header(pack_id, data)
+    except VerificationError as exc:
+        return [*errors, str(exc)]
+    view = memoryview(data)
+    for entry in entries:
+        try:
+            codec.open(
+                entry.blob_type,
+                entry.blob_id,
+                bytes(view[entry.offset : entry.offset + entry.length]),
+            )
+        except VerificationError as exc:
+            errors.append(f"pack {pack_id[:16]}: {exc}")
+    return errors
+
+
+def check_stored_pack(codec: BlobCodec, target: Target, pack_id: str) -> tuple[int, list[str]]:
+    """Load one pack and :func:`check_pack` it: (bytes read, problems); -1 if unreadable."""
+    try:
+        data = target.load("data", pack_id)
+    except TulouError as exc:
+        return -1, [f"pack {pack_id[:16]}: {exc}"]
+    return len(data), check_pack(codec, pack_id, data)
+
+
+type Location = tuple[bytes, str, int, int]  # (data blob id, pack id, offset, sealed length)
+
+
+def write_file(
+    codec: BlobCodec, target: Target, path: str, blobs: list[Location]
+) -> tuple[int, int, str | None]:
+    """Write the verified plaintext of ``blobs`` to a new file ``path``, in order.
+
+    Returns (bytes written, blobs verified, None) or, at the first blob that does not verify
+    (or cannot be read), removes ``path`` and returns (0, blobs verified, the reason).
+    """
+    written = verified = 0
+    try:
+        with open(path, "wb", buffering=0) as handle:
+            for blob_id, pack_id, offset, length in blobs:
+                sealed = target.load("data", pack_id, offset, length)
+                data = codec.open("data", blob_id, sealed)
+                handle.write(data)
+                written += len(data)
+                verified += 1
+    except (TulouError, OSError) as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return 0, verified, str(exc)
+    return written, verified, None
+
+
+def _w_write_file(path: str, blobs: list[Location]) -> tuple[int, int, str | None]:
+    if _TARGET is None:  # pragma: no cover - BlobPool only sends this with a local target
+        raise RuntimeError("worker has no target")
+    return write_file(_codec(), _TARGET, path, blobs)
+
+
+def _w_open_blobs(items: list[OpenItem]) -> list[Opened]:
+    return open_blobs(_codec(), items)
+
+
+def _w_check_pack(pack_id: str, data: bytes) -> list[str]:
+    return check_pack(_codec(), pack_id, data)
+
+
+def _w_check_stored_pack(pack_id: str) -> tuple[int, list[str]]:
+    if _TARGET is None:  # pragma: no cover - BlobPool only sends this with a local target
+        raise RuntimeError("worker has no target")
+    return check_stored_pack(_codec(), _TARGET, pack_id)
+
+
+def _w_build_pack(items: list[PackItem]) -> tuple[str, bytes, list[BlobEntry]]:
+    return build_pack(_codec(), items)
+
+
+_WORKER_FN: dict[Callable[..., Any], Callable[..., Any]] = {
+    open_blobs: _w_open_blobs,
+    check_pack: _w_check_pack,
+    check_stored_pack: _w_check_stored_pack,
+    write_file: _w_write_file,
+    build_pack: _w_build_pack,
+}
+
+
+class BlobPool:
+    """Runs :func:`open_blobs`, :func:`check_pack` and :func:`build_pack` in worker processes.
+
+    ``workers <= 1`` runs inline (same results, no processes). Processes start on first use and
+    stop on :meth:`close` (or leaving the ``with`` block).
+    """
+
+    def __init__(
+        self,
+        codec: BlobCodec,
+        workers: int | None = None,
+        window: int = 0,
+        target: Target | None = None,
+    ) -> None:
+        self.codec = codec
+        self.target = target
+        #: Set only for a local directory: workers then read it themselves (no bulk transfer
+        #: through pipes); remote targets' connections are never shared across processes.
+        self.local_target = target if isinstance(target, LocalTarget) else None
+        self.workers = default_workers() if workers is None else workers
+        self.window = window or max(2, self.workers * 2)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> BlobPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    @property
+    def parallel(self) -> bool:
+        return self.workers > 1
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # fork is cheapest (the workers inherit the imported modules); a process that
+            # already runs threads (a progress bar) uses a forkserver, since forking it is unsafe.
+            method = "fork" if threading.active_count() == 1 else "forkserver"
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context(method),
+                initializer=_init_worker,
+                initargs=(*self.codec.secrets(), self.local_target),
+            )
+        return self._executor
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(codec, *args)`` (one of this module's work functions) in a worker.
+
+        :func:`check_stored_pack` and :func:`write_file` take no target here: the pool's.
+        """
+        future: Future[Any]
+        if not self.parallel:
+            if fn in (check_stored_pack, write_file):
+                if self.target is None:
+                    raise ValueError(f"{fn.__name__} needs a pool built with a target")
+                args = (self.target, *args)
+            future = Future()
+            try:
+                future.set_result(fn(self.codec, *args))
+            except BaseException as exc:  # noqa: BLE001 - delivered through the future
+                future.set_exception(exc)
+            return future
+        if fn in (check_stored_pack, write_file) and self.local_target is None:
+            raise ValueError("workers read only local targets: load the pack and check_pack it")
+        return self._pool().submit(_WORKER_FN[fn], *args)
+
+    @property
+    def workers_read(self) -> bool:
+        """True when workers load packs themselves (parallel, local target)."""
+        return self.parallel and self.local_target is not None
+
+    def ordered[T](
+        self, fn: Callable[..., Any], tasks: Iterable[tuple[T, tuple[Any, ...]]]
+    ) -> Iterator[tuple[T, Any]]:
+        """Yield ``(tag, fn(codec, *args))`` per ``(tag, args)``, in order, ``window`` ahead."""
+        inflight: deque[tuple[T, Future[Any]]] = deque()
+        for tag, args in tasks:
+            inflight.append((tag, self.submit(fn, *args)))
+            if len(inflight) >= self.window:
+                done_tag, future = inflight.popleft()
+                yield done_tag, future.result()
+        while inflight:
+            done_tag, future = inflight.popleft()
+            yield done_tag, future.result()
