@@ -77,30 +77,29 @@ class LineParser:
 
     def parse(self, stream: BinaryIO, source: Source) -> Iterator[Item]:
         position = source.offset
+        parse_line = self.parse_line
+        limit = self.max_line
         for raw in stream:
             here = position
             position += len(raw)
             if not raw.strip():
                 continue
-            yield from self._one(raw, source, here)
-
-    def _one(self, raw: bytes, source: Source, position: int) -> Iterator[Item]:
-        if len(raw) > self.max_line:
-            yield Rejected(position, f"line longer than {self.max_line} bytes", raw)
-            return
-        try:
-            event = self.parse_line(decode_line(raw), source, position)
-        except InputError as exc:
-            yield Rejected(position, exc.message, raw)
-            return
-        except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
-            # A parser bug on odd input must not lose the record or stop the run.
-            yield Rejected(position, f"{self.id}: {type(exc).__name__}: {exc}", raw)
-            return
-        if event is None:
-            yield Rejected(position, f"not a {self.id} record", raw)
-        else:
-            yield event
+            if len(raw) > limit:
+                yield Rejected(here, f"line longer than {limit} bytes", raw)
+                continue
+            try:
+                event = parse_line(decode_line(raw), source, here)
+            except InputError as exc:
+                yield Rejected(here, exc.message, raw)
+                continue
+            except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+                # A parser bug on odd input must not lose the record or stop the run.
+                yield Rejected(here, f"{self.id}: {type(exc).__name__}: {exc}", raw)
+                continue
+            if event is None:
+                yield Rejected(here, f"not a {self.id} record", raw)
+            else:
+                yield event
 
 
 def match(pattern: re.Pattern[str], line: str, what: str) -> re.Match[str]:

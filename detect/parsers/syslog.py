@@ -125,9 +125,20 @@ def _structured_data(text: str) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=4096)
-def _stamp_3164(month: int, day: int, clock: str, year: int | None) -> str:
-    """Formatted RFC 3164 time; cached because consecutive lines share their second."""
+@lru_cache(maxsize=1024)
+def _day_prefix(year: int, month: int, day: int) -> str:
+    """``YYYY-MM-DDT`` of a valid date (``ValueError`` otherwise); cached: lines share days."""
+    return format_timestamp(datetime(year, month, day, tzinfo=UTC))[:11]
+
+
+def _stamp_3164(month: int, day: int, clock: str, year: int) -> str:
+    """Formatted RFC 3164 time in a known year: the day's prefix and the clock as written.
+
+    ``clock`` is ``HH:MM:SS`` (the header pattern guarantees the digits); an out-of-range
+    clock takes the general path, which raises the same ``ValueError`` as before.
+    """
+    if clock < "24" and clock[3] < "6" and clock[6] < "6":
+        return f"{_day_prefix(year, month, day)}{clock}.000Z"
     return format_timestamp(_year_for(month, day, clock, year))
 
 

@@ -26,10 +26,14 @@ Indexes exist on ``event.id`` (unique), ``@timestamp`` and :data:`INDEXED_FIELDS
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from detect.stores.base import Query, WriteResult, as_list
 from tulou.errors import InputError, UnavailableError
@@ -88,6 +92,33 @@ def column_value(value: Any) -> Any:
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         return str(value)
     return value
+
+
+def encode_document(event: Event) -> str:
+    """An event as the JSON text kept in ``documents`` (compact; ``json.loads`` reads it back).
+
+    orjson for speed; the standard library for what orjson refuses (integers beyond 64 bits)
+    or would change (a non-finite float, which orjson writes as ``null``).
+    """
+    try:
+        text = orjson.dumps(event)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(event, ensure_ascii=False)
+    if b"null" in text and any(
+        type(v) is float and not math.isfinite(v) for v in _scalars(event.values())
+    ):
+        return json.dumps(event, ensure_ascii=False)
+    return text.decode()
+
+
+def _scalars(values: Iterable[Any]) -> Iterator[Any]:
+    for value in values:
+        if isinstance(value, list | tuple):
+            yield from _scalars(value)
+        elif isinstance(value, dict):
+            yield from _scalars(value.values())
+        else:
+            yield value
 
 
 def _regexp(pattern: str, value: Any) -> bool:
@@ -191,6 +222,12 @@ class SQLiteStore:
     # -- EventStore --------------------------------------------------------------------------
 
     def write(self, events: Sequence[Event]) -> WriteResult:
+        """Store new events in one transaction; a known ``event.id`` counts as a duplicate.
+
+        Duplicates (against the store and within the batch) are found by the unique index on
+        ``event.id`` itself (``INSERT OR IGNORE``), not by a lookup before the insert; when the
+        insert skipped some rows, the stored ones are mapped back to their documents by id.
+        """
         result = WriteResult()
         fresh: dict[str, Event] = {}
         for event in events:
@@ -203,55 +240,76 @@ class SQLiteStore:
                 fresh[ident] = event
         if not fresh:
             return result
+        batch = list(fresh.values())
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                ids = list(fresh)
-                for i in range(0, len(ids), 500):
-                    chunk = ids[i : i + 500]
-                    marks = ",".join("?" * len(chunk))
-                    for (known,) in self.db.execute(
-                        f'SELECT "event.id" FROM events WHERE "event.id" IN ({marks})', chunk
-                    ):
-                        del fresh[known]
-                        result.duplicates += 1
-                self._insert(list(fresh.values()))
+                stored = self._insert(batch)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
-        result.stored += len(fresh)
+        result.stored += stored
+        result.duplicates += len(batch) - stored
         return result
 
-    def _insert(self, events: list[Event]) -> None:
-        if not events:
-            return
-        union: dict[str, Any] = {}
-        for event in events:
-            for name, value in event.items():
-                if value is not None and name not in union:
-                    union[name] = value
-        self._add_fields(union)
-        names = [name for name in union if self._fields[name][1]]
+    def _names(self, events: list[Event]) -> list[str]:
+        """The column names this batch writes (new field names get their column first)."""
+        union = dict.fromkeys(chain.from_iterable(events))
+        known = self._fields
+        new = [name for name in union if name not in known]
+        if new:
+            sample: dict[str, Any] = {}
+            for name in new:
+                for event in events:
+                    value = event.get(name)
+                    if value is not None:
+                        sample[name] = value
+                        break
+            self._add_fields(sample)
+        return [name for name in union if name in known and known[name][1]]
+
+    def _insert(self, events: list[Event]) -> int:
+        """Insert ``events`` (distinct ids) and their documents; returns how many were new."""
+        names = self._names(events)
         (last,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
         plain = _PLAIN
+        convert = column_value
         rows = []
-        docs = []
-        for offset, event in enumerate(events, start=last + 1):
-            values = map(event.get, names)
-            rows.append([offset, *[v if type(v) in plain else column_value(v) for v in values]])
-            docs.append((offset, json.dumps(event, ensure_ascii=False)))
-        columns = ", ".join(["rowid", *(quote(n) for n in names)])
-        marks = ", ".join("?" * (len(names) + 1))
-        sql = f"INSERT INTO events ({columns}) VALUES ({marks})"
+        for event in events:
+            row = list(map(event.get, names))
+            for i, value in enumerate(row):
+                if type(value) not in plain:
+                    # One-element lists of strings (event.category, related.*) are the
+                    # common non-plain value: unwrap them here, the rest via column_value.
+                    if type(value) is list and len(value) == 1 and type(value[0]) is str:
+                        row[i] = value[0]
+                    else:
+                        row[i] = convert(value)
+            rows.append(row)
+        columns = ", ".join(quote(n) for n in names)
+        marks = ", ".join("?" * len(names))
+        # No rowid given: SQLite assigns max(rowid) + 1 to each row, in order.
+        sql = f"INSERT OR IGNORE INTO events ({columns}) VALUES ({marks})"
         try:
-            self.db.executemany(sql, rows)
+            stored = self.db.executemany(sql, rows).rowcount
         except OverflowError:  # an integer beyond 64 bits: store those as text
             rows = [[column_value(v) for v in row] for row in rows]
-            self.db.executemany(sql, rows)
+            stored = self.db.executemany(sql, rows).rowcount
+        if stored == len(events):
+            docs = [(rowid, encode_document(e)) for rowid, e in enumerate(events, last + 1)]
+        else:
+            by_id = {e["event.id"]: e for e in events}
+            docs = [
+                (rowid, encode_document(by_id[ident]))
+                for rowid, ident in self.db.execute(
+                    'SELECT rowid, "event.id" FROM events WHERE rowid > ? ORDER BY rowid', (last,)
+                )
+            ]
         self.db.executemany("INSERT INTO documents (rowid, doc) VALUES (?, ?)", docs)
+        return stored
 
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         clauses: list[str] = []

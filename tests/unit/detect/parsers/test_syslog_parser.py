@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from detect.parsers.syslog import SyslogParser
 from tests.unit.detect.parsers.helpers import check, run
 
@@ -88,3 +90,20 @@ def test_ids_are_deterministic_and_distinct() -> None:
     b = run(SyslogParser(year=2026), data)[0]
     assert [e["event.id"] for e in a] == [e["event.id"] for e in b]
     assert a[0]["event.id"] != a[1]["event.id"]
+
+
+def test_rfc3164_stamps_in_a_known_year_match_the_datetime_formatting() -> None:
+    from datetime import UTC, datetime
+
+    from detect.parsers.syslog import _stamp_3164
+    from tulou.events import format_timestamp
+
+    for month, day, clock in [(1, 1, "00:00:00"), (2, 28, "23:59:59"), (12, 31, "09:05:07")]:
+        h, m, s = map(int, clock.split(":"))
+        expected = format_timestamp(datetime(2026, month, day, h, m, s, tzinfo=UTC))
+        assert _stamp_3164(month, day, clock, 2026) == expected
+    for month, day, clock in [(2, 29, "10:00:00"), (3, 1, "24:00:00"), (3, 1, "10:60:00")]:
+        with pytest.raises(ValueError, match=r"must be in|out of range"):
+            _stamp_3164(month, day, clock, 2026)
+    with pytest.raises(ValueError, match="second must be in"):
+        _stamp_3164(3, 1, "10:00:60", 2026)

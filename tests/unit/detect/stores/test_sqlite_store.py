@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from detect.stores import open_store
+from detect.stores.base import Query
 from detect.stores.sqlite import SQLiteStore
 from tests.unit.detect.stores.store_conformance import StoreConformance, make, sample
 from tulou.errors import InputError
@@ -102,3 +103,53 @@ def test_field_names_differing_only_in_case_are_both_kept(tmp_path: Path) -> Non
     assert (doc["auditd.syscall.uid"], doc["auditd.syscall.UID"]) == ("0", "root")
     assert reopened.write([{**event, "event.id": "e2"}]).stored == 1
     reopened.close()
+
+
+def test_a_partly_known_batch_stores_the_new_events_with_their_own_documents(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "e.db")
+    first = [make(n, **{"user.name": f"u{n}"}) for n in range(5)]
+    assert store.write(first).stored == 5
+    # ids 2..4 are known, 5..7 are new, 6 appears twice in the batch
+    again = [make(n, **{"user.name": f"u{n}"}) for n in (2, 5, 3, 6, 6, 4, 7)]
+    result = store.write(again)
+    assert (result.stored, result.duplicates) == (3, 4)
+    rows = store.query('SELECT rowid, "event.id", "user.name" FROM events ORDER BY rowid')
+    assert [r["rowid"] for r in rows] == list(range(1, 9))  # rowids stay contiguous
+    docs = store.documents(r["rowid"] for r in rows)
+    assert [(d["event.id"], d["user.name"]) for d in docs] == [
+        (r["event.id"], r["user.name"]) for r in rows
+    ]
+    assert [d["user.name"] for d in docs] == [f"u{n}" for n in (0, 1, 2, 3, 4, 5, 6, 7)]
+    store.close()
+
+
+def test_documents_keep_values_json_cannot_express_compactly(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "e.db")
+    odd = make(
+        0,
+        **{
+            "big": 2**70,
+            "ratio": float("nan"),
+            "nested": {"b": [1, {"c": None}], "a": "ü"},
+            "flag": False,
+            "none": None,
+            "text": 'quote " and \\ and \u2028',
+        },
+    )
+    plain = make(1, **{"tags": ["a", "b"], "empty": [], "ratio": 0.5, "text": "日本"})
+    assert store.write([odd, plain]).stored == 2
+    got = {d["event.id"]: d for d in store.search(Query())}
+    back = got[odd["event.id"]]
+    assert back["big"] == 2**70
+    assert back["ratio"] != back["ratio"]  # NaN survives (orjson would write null)
+    assert {k: v for k, v in back.items() if k != "ratio"} == {
+        k: v for k, v in odd.items() if k != "ratio"
+    }
+    assert got[plain["event.id"]] == plain
+    assert store.query('SELECT "flag", "tags", "ratio" FROM events ORDER BY rowid') == [
+        {"flag": "false", "tags": None, "ratio": None},  # SQLite binds NaN as NULL
+        {"flag": None, "tags": '["a", "b"]', "ratio": 0.5},
+    ]
+    store.close()
