@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -54,6 +54,13 @@ def _bucket(dialect: str, column: Any, hourly: bool) -> ColumnElement[str]:
     return func.to_char(column, 'YYYY-MM-DD"T"HH24:00' if hourly else "YYYY-MM-DD")
 
 
+def _window_only(column: Any) -> ColumnElement[Any]:
+    """``column`` as an expression no index can serve (the value is the same: the column is NOT
+    NULL). Without it SQLite (no planner statistics) groups by walking the whole rule or status
+    index -- every alert ever -- instead of the ``created_at`` range of the window."""
+    return func.coalesce(column, "")
+
+
 def compute(
     session: Session, *, now: datetime, days: int = 7, sla: dict[str, SlaTarget] | None = None
 ) -> dict[str, Any]:
@@ -66,30 +73,10 @@ def compute(
     ack = _seconds(dialect, Alert.acknowledged_at, Alert.created_at)
     res = _seconds(dialect, Alert.resolved_at, Alert.created_at)
 
-    per_severity: dict[str, dict[str, Any]] = {}
-    rows = session.execute(
-        select(
-            Alert.severity,
-            func.count(),
-            func.avg(ack),
-            func.avg(res),
-            func.sum(case((Alert.status == "resolved", 1), else_=0)),
-        )
-        .where(in_window)
-        .group_by(Alert.severity)
-    )
-    for severity, total, mtta, mttr, resolved in rows:
-        per_severity[severity] = {
-            "alerts": int(total),
-            "resolved": int(resolved or 0),
-            "mtta_seconds": round(float(mtta), 1) if mtta is not None else None,
-            "mttr_seconds": round(float(mttr), 1) if mttr is not None else None,
-            "sla_ack_breaches": 0,
-            "sla_resolve_breaches": 0,
-        }
+    # One scan of the window for everything per severity, SLA breaches included (each
+    # severity's targets are a CASE branch, not a query of its own).
+    ack_whens, res_whens = [], []
     for severity, target in sla.items():
-        if severity not in per_severity:
-            continue
         ack_limit = now - timedelta(minutes=target.acknowledge_minutes)
         res_limit = now - timedelta(minutes=target.resolve_minutes)
         ack_breach = case(
@@ -100,14 +87,31 @@ def compute(
             (Alert.resolved_at.is_(None), Alert.created_at < res_limit),
             else_=res > target.resolve_minutes * 60,
         )
-        row = session.execute(
-            select(
-                func.sum(case((ack_breach, 1), else_=0)),
-                func.sum(case((res_breach, 1), else_=0)),
-            ).where(in_window, Alert.severity == severity)
-        ).one()
-        per_severity[severity]["sla_ack_breaches"] = int(row[0] or 0)
-        per_severity[severity]["sla_resolve_breaches"] = int(row[1] or 0)
+        ack_whens.append((and_(Alert.severity == severity, ack_breach), 1))
+        res_whens.append((and_(Alert.severity == severity, res_breach), 1))
+    per_severity: dict[str, dict[str, Any]] = {}
+    rows = session.execute(
+        select(
+            Alert.severity,
+            func.count(),
+            func.avg(ack),
+            func.avg(res),
+            func.sum(case((Alert.status == "resolved", 1), else_=0)),
+            func.sum(case(*ack_whens, else_=0)) if ack_whens else literal(0),
+            func.sum(case(*res_whens, else_=0)) if res_whens else literal(0),
+        )
+        .where(in_window)
+        .group_by(Alert.severity)
+    )
+    for severity, total, mtta, mttr, resolved, ack_breaches, res_breaches in rows:
+        per_severity[severity] = {
+            "alerts": int(total),
+            "resolved": int(resolved or 0),
+            "mtta_seconds": round(float(mtta), 1) if mtta is not None else None,
+            "mttr_seconds": round(float(mttr), 1) if mttr is not None else None,
+            "sla_ack_breaches": int(ack_breaches or 0),
+            "sla_resolve_breaches": int(res_breaches or 0),
+        }
 
     hourly = days <= 2
     bucket = _bucket(dialect, Alert.created_at, hourly)
@@ -117,13 +121,14 @@ def compute(
             select(bucket, func.count()).where(in_window).group_by(bucket).order_by(bucket)
         )
     ]
+    rule = _window_only(Alert.rule_id)
     top_rules = [
         {"rule_id": r, "title": t, "alerts": int(n), "occurrences": int(o)}
         for r, t, n, o in session.execute(
-            select(Alert.rule_id, func.max(Alert.title), func.count(), func.sum(Alert.count))
+            select(rule, func.max(Alert.title), func.count(), func.sum(Alert.count))
             .where(in_window)
-            .group_by(Alert.rule_id)
-            .order_by(func.count().desc(), Alert.rule_id)
+            .group_by(rule)
+            .order_by(func.count().desc(), rule)
             .limit(10)
         )
     ]
@@ -136,13 +141,13 @@ def compute(
         }
         for r, n, fp in session.execute(
             select(
-                Alert.rule_id,
+                rule,
                 func.count(),
                 func.sum(case((Alert.closing_reason == "false_positive", 1), else_=0)),
             )
-            .where(in_window, Alert.status == "resolved")
-            .group_by(Alert.rule_id)
-            .order_by(Alert.rule_id)
+            .where(in_window, _window_only(Alert.status) == "resolved")
+            .group_by(rule)
+            .order_by(rule)
         )
     ]
     return {
