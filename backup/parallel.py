@@ -141,6 +141,21 @@ def _w_write_file(path: str, blobs: list[Location]) -> tuple[int, int, str | Non
     return write_file(_codec(), _TARGET, path, blobs)
 
 
+def store_pack(
+    codec: BlobCodec, target: Target, items: list[PackItem]
+) -> tuple[str, int, list[BlobEntry]]:
+    """Build a pack from ``items`` and save it: (pack id, stored bytes, entries)."""
+    pack_id, data, entries = build_pack(codec, items)
+    target.save("data", pack_id, data)
+    return pack_id, len(data), entries
+
+
+def _w_store_pack(items: list[PackItem]) -> tuple[str, int, list[BlobEntry]]:
+    if _TARGET is None:  # pragma: no cover - BlobPool only sends this with a local target
+        raise RuntimeError("worker has no target")
+    return store_pack(_codec(), _TARGET, items)
+
+
 def _w_open_blobs(items: list[OpenItem]) -> list[Opened]:
     return open_blobs(_codec(), items)
 
@@ -164,8 +179,11 @@ _WORKER_FN: dict[Callable[..., Any], Callable[..., Any]] = {
     check_pack: _w_check_pack,
     check_stored_pack: _w_check_stored_pack,
     write_file: _w_write_file,
+    store_pack: _w_store_pack,
     build_pack: _w_build_pack,
 }
+
+_NEEDS_TARGET = (check_stored_pack, write_file, store_pack)
 
 
 class BlobPool:
@@ -222,11 +240,12 @@ class BlobPool:
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn(codec, *args)`` (one of this module's work functions) in a worker.
 
-        :func:`check_stored_pack` and :func:`write_file` take no target here: the pool's.
+        :func:`check_stored_pack`, :func:`write_file` and :func:`store_pack` take no target
+        argument here: they use the pool's.
         """
         future: Future[Any]
         if not self.parallel:
-            if fn in (check_stored_pack, write_file):
+            if fn in _NEEDS_TARGET:
                 if self.target is None:
                     raise ValueError(f"{fn.__name__} needs a pool built with a target")
                 args = (self.target, *args)
@@ -236,7 +255,7 @@ class BlobPool:
             except BaseException as exc:  # noqa: BLE001 - delivered through the future
                 future.set_exception(exc)
             return future
-        if fn in (check_stored_pack, write_file) and self.local_target is None:
+        if fn in _NEEDS_TARGET and self.local_target is None:
             raise ValueError("workers read only local targets: load the pack and check_pack it")
         return self._pool().submit(_WORKER_FN[fn], *args)
 

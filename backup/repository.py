@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,8 @@ from backup import index as index_file
 from backup import snapshot as snapshot_file
 from backup.chunker import DEFAULT_AVG, DEFAULT_MAX, DEFAULT_MIN, Chunker
 from backup.keys import MasterKeys, RepoConfig, canonical, now_iso, unwrap, wrap
-from backup.pack import BlobCodec, BlobEntry, PackWriter
+from backup.pack import BlobCodec, BlobEntry, PackWriter, build_pack
+from backup.parallel import BlobPool, store_pack
 from backup.targets.base import Target
 from tulou.errors import ConfigError, NotFoundError, UsageError, VerificationError
 
@@ -47,6 +50,9 @@ class Repository:
         self._writers = {"data": PackWriter(self.codec), "tree": PackWriter(self.codec)}
         self._pending: dict[str, list[BlobEntry]] = {}
         self._pending_ids: set[bytes] = set()
+        #: Packs being built (and, for a local target, stored) by worker processes, in order.
+        self._pool: BlobPool | None = None
+        self._inflight: deque[Future[tuple[str, int, list[BlobEntry]]]] = deque()
         #: Called after each pack is stored (tests use it to interrupt a backup).
         self.on_pack_saved: Callable[[str], None] | None = None
 
@@ -157,9 +163,32 @@ class Repository:
         return blob_id
 
     def _save_pack(self, writer: PackWriter) -> None:
-        pack_id, data, entries = writer.finish()
-        self.target.save("data", pack_id, data)
-        self.stats.stored_bytes += len(data)
+        """Build and store the writer's pack: in a worker process for a local target."""
+        if self._pool is None:
+            self._pool = BlobPool(self.codec, target=self.target)
+        items = writer.take()
+        if self._pool.workers_read:
+            self._inflight.append(self._pool.submit(store_pack, items))
+            while len(self._inflight) > self._pool.window:
+                self._pack_stored(*self._inflight.popleft().result())
+        else:
+            pack_id, data, entries = build_pack(self.codec, items)
+            self.target.save("data", pack_id, data)
+            self._pack_stored(pack_id, len(data), entries)
+
+    def _drain(self) -> None:
+        """Wait for every pack in flight (in order), then stop the workers."""
+        try:
+            while self._inflight:
+                self._pack_stored(*self._inflight.popleft().result())
+        finally:
+            self._inflight.clear()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def _pack_stored(self, pack_id: str, size: int, entries: list[BlobEntry]) -> None:
+        self.stats.stored_bytes += size
         self.stats.packs += 1
         self._pending[pack_id] = entries
         if self.on_pack_saved is not None:
@@ -180,9 +209,12 @@ class Repository:
 
     def flush(self) -> None:
         """Store every buffered blob and an index covering them (call before a snapshot)."""
-        for writer in self._writers.values():
-            if len(writer):
-                self._save_pack(writer)
+        try:
+            for writer in self._writers.values():
+                if len(writer):
+                    self._save_pack(writer)
+        finally:
+            self._drain()
         self._save_index()
 
     def load_blob(self, blob_type: str, blob_id: bytes) -> bytes:
