@@ -8,16 +8,24 @@ variable ``TULOU_SOC_SERVE`` (JSON; it holds no secrets: the settings, including
 password, are loaded again by each worker from the environment and the config file).
 
 The database is migrated once, by the parent, before any worker starts.
+
+Every connection gets ``TCP_NODELAY`` (:class:`NoDelay`): uvicorn's multi-process
+listening socket is created without the TCP protocol number, so asyncio does not set it, and
+Nagle's algorithm then holds each response body until the client's delayed ACK of the headers
+(~40 ms per request; measured: 56 ms p50 for one client with 2 workers, 6 ms with 1).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from soc import config
 from soc.app import create_app
@@ -67,6 +75,16 @@ def factory() -> FastAPI:
     return build(ServeOptions.from_env(os.environ.get(ENV)))
 
 
+class NoDelay(H11Protocol):
+    """uvicorn's h11 protocol, sending each write at once (no Nagle delay)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)  # type: ignore[arg-type]
+
+
 def run(options: ServeOptions, db: Database, *, host: str, port: int, workers: int) -> None:
     """Serve until interrupted; ``db`` is the parent's (already migrated) database."""
     import uvicorn  # noqa: PLC0415 - only serving needs it
@@ -74,7 +92,13 @@ def run(options: ServeOptions, db: Database, *, host: str, port: int, workers: i
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
     if workers == 1:
-        uvicorn.run(build(options, db), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            build(options, db),
+            host=host,
+            port=port,
+            log_level="warning",
+            http=NoDelay,
+        )
         return
     db.dispose()  # the workers open their own connections
     os.environ[ENV] = options.to_env()
@@ -82,6 +106,7 @@ def run(options: ServeOptions, db: Database, *, host: str, port: int, workers: i
         "soc.serve:factory",
         factory=True,
         workers=workers,
+        http="soc.serve:NoDelay",
         host=host,
         port=port,
         log_level="warning",
