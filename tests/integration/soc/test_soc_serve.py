@@ -1,5 +1,6 @@
-"""``tulou soc serve --workers 2``: two real uvicorn worker processes built by the app factory
-serve the same database (ingest through one, read back through any)."""
+"""``tulou soc serve`` as an operator starts it: one process, and ``--workers 2`` (two real
+uvicorn worker processes built by the app factory) serving the same database (ingest through
+one, read back through any)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_workers_serve_one_database(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_serve_one_database(tmp_path, workers):
     db = Database(default_url(tmp_path))
     db.upgrade()
     with db.write() as session:
@@ -55,7 +57,17 @@ def test_two_workers_serve_one_database(tmp_path):
     env.pop("TULOU_DB_URL", None)
     env.pop("TULOU_CONFIG", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "tulou", "soc", "serve", "--port", str(port), "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "tulou",
+            "soc",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stderr=subprocess.PIPE,
     )
@@ -70,7 +82,7 @@ def test_two_workers_serve_one_database(tmp_path):
                 time.sleep(0.2)
         else:
             pytest.fail("the server did not start")
-        assert len(_children(server.pid)) == 2
+        assert len(_children(server.pid)) == (workers if workers > 1 else 0)
         alert = Alert(
             rule_id="r-1",
             rule_hash="0" * 64,
@@ -99,4 +111,4 @@ def test_two_workers_serve_one_database(tmp_path):
     finally:
         server.terminate()
         _, err = server.communicate(timeout=30)
-    assert b"2 process(es)" in err
+    assert f"{workers} process(es)".encode() in err
