@@ -1,7 +1,10 @@
 """The archiver: walks prepared source paths, chunks files and stores blobs and trees.
 
-A file whose size, mtime and inode equal the parent snapshot's node is not read again: its
-content list is reused (as restic does), which makes an incremental run cost a directory walk.
+A file whose size, mtime (ns) and inode equal the parent snapshot's node, and whose blobs are
+all still indexed, is not read again: its content list is reused (as restic does), which makes
+an incremental run cost a directory walk. A file replaced by another one with the same size and
+mtime (a restore, ``mv``, ``cp -p``) has a new inode and is read. A tool that rewrites a file in
+place and then resets its mtime defeats this check, as it does restic's.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Archiver:
             and parent.type == "file"
             and parent.size == st.st_size
             and parent.mtime_ns == st.st_mtime_ns
+            and parent.inode in (0, st.st_ino)  # 0: a tree from before inodes were recorded
             and all(bytes.fromhex(c) in self.repo.index for c in parent.content)
         ):
             node.content = list(parent.content)

@@ -2,7 +2,8 @@
 
 A tree blob's plaintext is canonical JSON ``{"nodes": [node, ...]}`` sorted by name, where a
 node is ``{"name", "type": "file"|"dir"|"symlink", "mode", "mtime_ns", "size", "content": [blob
-id hex, ...] (files), "subtree": tree id hex (dirs), "target": str (symlinks)}``. Because a tree
+id hex, ...] and "inode" (files; absent in older trees), "subtree": tree id hex (dirs), "target":
+str (symlinks)}``. Because a tree
 is named by the keyed SM3 of its plaintext, a snapshot's root tree id commits to every file's
 content, name and order of chunks: verifying ids top-down verifies the whole snapshot.
 """
@@ -29,7 +30,7 @@ class Node:
     content: list[str] = field(default_factory=list)
     subtree: str | None = None
     target: str | None = None
-    inode: int = 0  # not stored: used to match a parent snapshot's node
+    inode: int = 0  # files only; 0 = unknown (trees written before inodes were recorded)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -41,6 +42,8 @@ class Node:
         }
         if self.type == "file":
             data["content"] = self.content
+            if self.inode:
+                data["inode"] = self.inode
         elif self.type == "dir":
             data["subtree"] = self.subtree
         else:
@@ -66,6 +69,7 @@ def decode(raw: bytes) -> list[Node]:
                 content=[str(c) for c in item.get("content", [])],
                 subtree=item.get("subtree"),
                 target=item.get("target"),
+                inode=int(item.get("inode", 0)),
             )
             if node.type not in NODE_TYPES or "/" in node.name or node.name in ("", ".", ".."):
                 raise ValueError(f"bad node {node.name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,26 @@ def test_incremental_reads_only_changed_files(
     root = archiver.archive_root([("src", src)], parent_tree)
     repo2.save_snapshot({"tree": root})
     assert archiver.unchanged == 3 and archiver.bytes_read == 8000
+    restore_latest(target, tmp_path / "out")
+    assert same_tree(src, tmp_path / "out" / "src")
+
+
+def test_incremental_rereads_a_file_replaced_with_same_size_and_mtime(
+    repo: Repository, target: MemoryTarget, tmp_path: Path
+) -> None:
+    src = make_tree(tmp_path / "src")
+    log = src / "logs" / "auth.log"
+    sid = backup(repo, src)
+    st = log.stat()
+    replacement = tmp_path / "replacement"
+    replacement.write_bytes(b"x" * st.st_size)  # same size, new inode, then the same mtime
+    os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(replacement, log)
+    repo2 = Repository.open(target, PASSPHRASE)
+    parent_tree = repo2.snapshot_body(repo2.find_snapshot(sid))["tree"]
+    archiver = Archiver(repo2)
+    repo2.save_snapshot({"tree": archiver.archive_root([("src", src)], parent_tree)})
+    assert archiver.unchanged == 3 and archiver.bytes_read == st.st_size  # auth.log re-read
     restore_latest(target, tmp_path / "out")
     assert same_tree(src, tmp_path / "out" / "src")
 
