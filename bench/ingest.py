@@ -168,10 +168,13 @@ def log_lines(count: int) -> bytes:
     return "".join(lines).encode()
 
 
-def bench_sqlite(data: bytes, work: Path) -> tuple[int, float]:
-    store = SQLiteStore(work / "bench.db")
+def bench_sqlite(data: bytes, work: Path, parse_worker: bool | None = None) -> tuple[int, float]:
+    store = SQLiteStore(work / f"bench-{parse_worker}.db")
     ingestor = Ingestor(
-        BufferedWriter(store, Spool(work / "spool")), DeadLetterFile(work / "dead"), batch_size=5000
+        BufferedWriter(store, Spool(work / "spool")),
+        DeadLetterFile(work / "dead"),
+        batch_size=5000,
+        parse_worker=parse_worker,
     )
     start = time.perf_counter()
     ingestor.ingest_stream(

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 from detect.deadletter import DeadLetterFile
 from detect.model import Rejected, Source, source_for
+from detect.parse_worker import ParseWorker, chunkable, worth_it
 from detect.parsers import SNIFF_BYTES, Parser, ParserRegistry
 from detect.spool import BufferedWriter
 from tulou.errors import InputError
@@ -65,8 +66,13 @@ class Ingestor:
         dead_letters: DeadLetterFile,
         *,
         batch_size: int = 2000,
+        parse_worker: bool | None = None,
     ) -> None:
+        """``parse_worker``: parse line formats in a worker process (:mod:`detect.parse_worker`)
+        -- ``None`` decides per input (large inputs only), ``False`` never, ``True`` always."""
         self.writer = writer
+        self.parse_worker = parse_worker
+        self._worker = ParseWorker()
         self.dead_letters = dead_letters
         self.batch_size = batch_size
         self.read = 0
@@ -106,7 +112,13 @@ class Ingestor:
         """Parse and deliver one stream; returns how many records it held."""
         batch: list[Event] = []
         records = 0
-        items: Iterator[Event | Rejected] = parser.parse(stream, source)
+        if self.parse_worker is None:
+            parallel = worth_it(stream, parser)
+        else:
+            parallel = self.parse_worker and chunkable(parser)
+        items: Iterator[Event | Rejected] = (
+            self._worker.parse(stream, source, parser) if parallel else parser.parse(stream, source)
+        )
         for item in items:
             records += 1
             if isinstance(item, Rejected):
@@ -147,6 +159,7 @@ class Ingestor:
 
     def finish(self, drain_timeout: float = 0.0) -> IngestSummary:
         """Replay what is buffered (waiting up to ``drain_timeout`` s) and return the counts."""
+        self._worker.close()
         self.writer.drain(drain_timeout)
         self._flush([])
         delivery = self.writer.delivery

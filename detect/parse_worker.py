@@ -1,0 +1,113 @@
+"""Parse line-oriented input in a worker process while the calling process writes.
+
+Parsing and writing an event cost about the same CPU; done in one process they add up. For a
+parser whose records are independent lines (:func:`chunkable`), :func:`parse_parallel` cuts the
+stream at line ends into chunks of :data:`CHUNK_BYTES`, has a single worker process parse them
+(at most :data:`AHEAD` chunks ahead of the consumer, so memory stays bounded) and yields the
+items in input order -- exactly the items ``parser.parse(stream, source)`` would yield: each
+chunk is parsed with ``source.offset`` moved to the chunk's start, so positions and event ids
+are the same.
+
+The worker is started with ``spawn`` (no fork of a process that may hold threads or an open
+database) and costs a few hundred milliseconds to start, so :func:`worth_it` keeps small
+inputs in-process.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
+from typing import BinaryIO
+
+from detect.model import Source
+from detect.parsers import Parser
+from detect.parsers.base import Item, LineParser
+
+#: Bytes per chunk handed to the worker (whole lines; a longer line makes a longer chunk).
+CHUNK_BYTES = 1 << 20
+#: Chunks submitted ahead of the one being consumed.
+AHEAD = 3
+#: Inputs smaller than this are parsed in-process (starting the worker would cost more).
+MIN_BYTES = 8 << 20
+
+
+def chunkable(parser: Parser) -> bool:
+    """True for a :class:`LineParser` that keeps the base ``parse`` (records are lines)."""
+    return isinstance(parser, LineParser) and type(parser).parse is LineParser.parse
+
+
+def worth_it(stream: BinaryIO, parser: Parser) -> bool:
+    """A chunkable parser, two or more CPUs, and at least :data:`MIN_BYTES` left to read."""
+    if not chunkable(parser) or (os.cpu_count() or 1) < 2:
+        return False
+    try:
+        if not stream.seekable():
+            return False
+        here = stream.tell()
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(here)
+    except (OSError, ValueError):
+        return False
+    return size - here >= MIN_BYTES
+
+
+def chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """``(offset from the stream's start, bytes)`` pieces, each ending at a newline.
+
+    The last piece may lack one (a final line without a newline); nothing is dropped.
+    """
+    offset = 0
+    rest = b""
+    while True:
+        block = stream.read(size)
+        if not block:
+            if rest:
+                yield offset, rest
+            return
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than ``size``: keep reading it
+            rest = block
+            continue
+        yield offset, block[:cut]
+        offset += cut
+        rest = block[cut:]
+
+
+def _parse_chunk(parser: Parser, source: Source, data: bytes) -> list[Item]:
+    return list(parser.parse(io.BytesIO(data), source))
+
+
+class ParseWorker:
+    """One worker process, started on first use; :meth:`close` stops it."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self._pool
+
+    def parse(self, stream: BinaryIO, source: Source, parser: Parser) -> Iterator[Item]:
+        """The items of ``parser.parse(stream, source)``, parsed in the worker, in order."""
+        pool = self._executor()
+        pending: deque[Future[list[Item]]] = deque()
+        for offset, data in chunks(stream, CHUNK_BYTES):
+            where = replace(source, offset=source.offset + offset)
+            pending.append(pool.submit(_parse_chunk, parser, where, data))
+            if len(pending) > AHEAD:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

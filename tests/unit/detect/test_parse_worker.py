@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from detect.deadletter import DeadLetterFile
+from detect.ingest import Ingestor
+from detect.model import Rejected, Source
+from detect.parse_worker import ParseWorker, chunkable, chunks, worth_it
+from detect.parsers.auditd import AuditdParser
+from detect.parsers.auth import AuthLogParser
+from detect.spool import BufferedWriter, Spool
+from detect.stores.memory import MemoryStore
+
+SOURCE = Source(name="auth.log", identity="worker-test", offset=100)
+
+
+def auth_lines(count: int) -> bytes:
+    lines = []
+    for i in range(count):
+        if i % 7 == 3:
+            lines.append(b"\xff garbage that is no syslog line")
+        elif i % 11 == 5:
+            lines.append(b"   ")
+        else:
+            lines.append(
+                f"Mar  1 10:{i // 60 % 60:02d}:{i % 60:02d} h{i % 3} sshd[{i}]: Failed password "
+                f"for u{i} from 10.0.{i % 250}.1 port {1000 + i} ssh2".encode()
+            )
+    return b"\n".join(lines)  # the last line has no newline
+
+
+@pytest.mark.parametrize("size", [1, 17, 64, 1 << 20])
+def test_chunks_cover_the_stream_at_line_ends(size: int) -> None:
+    data = auth_lines(50)
+    pieces = list(chunks(io.BytesIO(data), size))
+    assert b"".join(p for _, p in pieces) == data
+    offset = 0
+    for start, piece in pieces:
+        assert start == offset
+        offset += len(piece)
+    assert all(p.endswith(b"\n") for _, p in pieces[:-1])
+
+
+def test_only_plain_line_parsers_are_chunkable() -> None:
+    assert chunkable(AuthLogParser())
+    assert not chunkable(AuditdParser())  # joins the lines of one record
+    assert not worth_it(io.BytesIO(auth_lines(10)), AuthLogParser())  # too small
+
+
+def test_the_worker_yields_what_the_parser_yields(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = auth_lines(400)
+    parser = AuthLogParser(year=2026)
+    serial = list(parser.parse(io.BytesIO(data), SOURCE))
+    worker = ParseWorker()
+    try:
+        # tiny chunks: many of them, more than the read-ahead
+        monkeypatch.setattr("detect.parse_worker.CHUNK_BYTES", 512)
+        parallel = list(worker.parse(io.BytesIO(data), SOURCE, parser))
+    finally:
+        worker.close()
+    assert parallel == serial
+    assert any(isinstance(item, Rejected) for item in parallel)
+
+
+def test_ingest_with_the_worker_stores_and_counts_the_same(tmp_path: Path) -> None:
+    data = auth_lines(300)
+    results = []
+    for use in (False, True):
+        store = MemoryStore()
+        dead = DeadLetterFile(tmp_path / f"dead-{use}.ndjson")
+        ingestor = Ingestor(
+            BufferedWriter(store, Spool(tmp_path / f"spool-{use}")),
+            dead,
+            batch_size=50,
+            parse_worker=use,
+        )
+        ingestor.ingest_stream(io.BytesIO(data), SOURCE, AuthLogParser(year=2026))
+        summary = ingestor.finish()
+        assert summary.reconciles()
+        results.append((summary.as_dict(), store.events, dead.count))
+        dead.close()
+    assert results[0] == results[1]
