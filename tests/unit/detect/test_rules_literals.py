@@ -20,6 +20,7 @@ from detect.rules.loader import load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.stores.sqlite import SQLiteStore
+from tests.conftest import SHARED
 from tulou.events import event_id, format_timestamp
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
@@ -379,7 +380,7 @@ def test_prefiltered_evaluation_still_finds_matches(
 
 # -- the same invariant on a sample of the public SigmaHQ corpus ------------------------------
 
-SIGMAHQ = Path(__file__).resolve().parents[4] / "shared" / "data" / "sigmahq"
+SIGMAHQ = SHARED / "data" / "sigmahq"
 
 
 def _leaves(tree: Tree | None) -> list[Lit]:
