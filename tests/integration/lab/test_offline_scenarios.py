@@ -44,6 +44,7 @@ class Played:
     dead: int
     seconds: float
     stage: Stage
+    alerts: int = 0  # alerts raised, all rules together
 
 
 def play_and_detect(scenario: Scenario, tmp_path: Path) -> Played:
@@ -76,6 +77,7 @@ def play_and_detect(scenario: Scenario, tmp_path: Path) -> Played:
         summary.dead_lettered,
         seconds,
         stage,
+        alerts=len(step.run.alerts),
     )
 
 
@@ -119,6 +121,8 @@ def test_dns_tunnelling(tmp_path: Path) -> None:
     scenario = network.DnsTunnelling()
     played = play_and_detect(scenario, tmp_path)
     check_attack(scenario, played)
+    # One alert per rule for the whole exfiltration (was one per query and response: 132).
+    assert played.alerts == len(scenario.expects)
 
 
 def test_linux_commands(tmp_path: Path) -> None:
