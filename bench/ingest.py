@@ -1,7 +1,8 @@
 # ruff: noqa: E501
 """Ingest benchmark: ratios against references measured in the same run.
 
-Run: ``python -m bench ingest [--pcap-mb 200] [--big-mb 1024] [--lines 200000] [--es URL]``.
+Run: ``python -m bench ingest [--pcap-mb 200] [--big-mb 1024] [--lines 200000] [--es URL]
+[--only pcap|sqlite|es|memory ...]`` (``--only`` repeats; default: every part).
 
 1. pcap -> ECS events (our parser) vs ``tshark -T fields`` extracting comparable fields
    (5-tuple, DNS name, HTTP method/host/uri/user agent/status, TLS SNI, JA3) from the same
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import resource
 import shutil
 import struct
 import subprocess
@@ -259,51 +261,79 @@ def peak_memory(path: Path) -> float:
     return int(rss_kb) / 1024
 
 
+PARTS = ("pcap", "sqlite", "es", "memory")
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
+def bench_pcap(work: Path, megabytes: int) -> None:
+    pcap = work / "bench.pcap"
+    packets = write_pcap(pcap, megabytes)
+    print(f"pcap -> ECS: {pcap.stat().st_size / 1e6:.0f} MB, {packets} packets")
+    start = time.perf_counter()
+    events = parse_pcap(pcap)
+    ours = time.perf_counter() - start
+    print(f"  ours:   {ours:.2f} s, {packets / ours:,.0f} packets/s, {events} events")
+    if shutil.which("tshark"):
+        theirs = tshark(pcap)
+        print(f"  tshark: {theirs:.2f} s, {packets / theirs:,.0f} packets/s")
+        print(f"  ratio (tshark time / ours): {theirs / ours:.2f}x  [target >= 1.0]")
+    else:
+        print("  tshark not installed: no reference (apt-get install tshark)")
+    pcap.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pcap-mb", type=int, default=200)
     parser.add_argument("--big-mb", type=int, default=1024)
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--es", help="Elasticsearch URL (skip the ES comparison when absent)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
-        pcap = work / "bench.pcap"
-        packets = write_pcap(pcap, args.pcap_mb)
-        print(f"pcap -> ECS: {pcap.stat().st_size / 1e6:.0f} MB, {packets} packets")
-        start = time.perf_counter()
-        events = parse_pcap(pcap)
-        ours = time.perf_counter() - start
-        print(f"  ours:   {ours:.2f} s, {packets / ours:,.0f} packets/s, {events} events")
-        if shutil.which("tshark"):
-            theirs = tshark(pcap)
-            print(f"  tshark: {theirs:.2f} s, {packets / theirs:,.0f} packets/s")
-            print(f"  ratio (tshark time / ours): {theirs / ours:.2f}x  [target >= 1.0]")
-        else:
-            print("  tshark not installed: no reference (apt-get install tshark)")
-        pcap.unlink()
-
+        if "pcap" in parts:
+            bench_pcap(work, args.pcap_mb)
         data = log_lines(args.lines)
-        stored, seconds = bench_sqlite(data, work)
-        print(
-            f"log lines -> SQLite: {stored} events in {seconds:.2f} s = {stored / seconds:,.0f} events/s  [target >= 30,000]"
-        )
-
-        if args.es:
+        if "sqlite" in parts:
+            cpu = _cpu()
+            stored, seconds = bench_sqlite(data, work)
+            main_cpu, child_cpu = (b - a for a, b in zip(cpu, _cpu(), strict=True))
+            print(
+                f"log lines -> SQLite: {stored} events in {seconds:.2f} s = {stored / seconds:,.0f} events/s  [target >= 30,000]"
+            )
+            print(
+                f"  CPU: this process {main_cpu:.2f} s, worker processes {child_cpu:.2f} s "
+                f"({stored / (main_cpu + child_cpu):,.0f} events per CPU-second)"
+            )
+        if "es" in parts and args.es:
             count, ours_es, curl_es = bench_es(args.es, data, work)
             print(
                 f"Elasticsearch ingest: ours {count / ours_es:,.0f} events/s, curl _bulk {count / curl_es:,.0f} events/s"
             )
             print(f"  ratio (curl time / ours): {curl_es / ours_es:.2f}x  [target >= 0.8]")
-        else:
+        elif "es" in parts:
             print("Elasticsearch: skipped (pass --es URL)")
 
-        big = work / "big.pcap"
-        big_packets = write_pcap(big, args.big_mb)
-        rss = peak_memory(big)
-        print(
-            f"peak memory parsing {big.stat().st_size / 1e9:.2f} GB ({big_packets} packets): {rss:.0f} MiB RSS"
-        )
+        if "memory" in parts:
+            big = work / "big.pcap"
+            big_packets = write_pcap(big, args.big_mb)
+            rss = peak_memory(big)
+            print(
+                f"peak memory parsing {big.stat().st_size / 1e9:.2f} GB ({big_packets} packets): {rss:.0f} MiB RSS"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
