@@ -134,13 +134,15 @@ def unwrap(raw: bytes, passphrase: str) -> MasterKeys:
     try:
         document = json.loads(raw)
         kdf = document["kdf"]
-        if document["version"] != FORMAT_VERSION or kdf["name"] != KDF_NAME:
-            raise InputError(f"unsupported key file (version {document['version']})")
+        version, kdf_name = document["version"], kdf["name"]
         iterations = int(kdf["iterations"])
+        # A flipped byte in a base64 field can make it invalid base64 (InputError): damage too.
         salt = b64d(kdf["salt"], "key file salt")
         sealed = b64d(document["sealed"], "key file")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, InputError) as exc:
         raise VerificationError("the key file is damaged (not a valid key document)") from exc
+    if version != FORMAT_VERSION or kdf_name != KDF_NAME:
+        raise InputError(f"unsupported key file (version {version})")
     if not 1_000 <= iterations <= 100_000_000:
         raise VerificationError("the key file's KDF work factor is out of range")
     kek = sm3.pbkdf2_sm3(passphrase.encode(), salt, length=16, iterations=iterations)

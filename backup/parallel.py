@@ -18,7 +18,6 @@ tasks), so memory stays at a few packs whatever the size of the repository.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections import deque
@@ -108,37 +107,103 @@ def check_stored_pack(codec: BlobCodec, target: Target, pack_id: str) -> tuple[i
     return len(data), check_pack(codec, pack_id, data)
 
 
-type Location = tuple[bytes, str, int, int]  # (data blob id, pack id, offset, sealed length)
+#: Where one blob's plaintext goes: (file number, partial file path, offset in that file).
+type Placement = tuple[int, str, int]
+#: One blob of a pack to restore: (blob id, offset in pack, sealed length, plaintext length,
+#: every placement of it), in pack offset order.
+type PackBlob = tuple[bytes, int, int, int, list[Placement]]
+#: What :func:`write_blobs` did: (blobs verified, [(file, bytes written)] per placement
+#: written, [(file, reason)] per file that must not be completed).
+type Written = tuple[int, list[tuple[int, int]], list[tuple[int, str]]]
+
+#: Blobs closer than this in a pack are read together (one read, the gap discarded).
+READ_GAP = 1 << 20
+#: Upper bound of one coalesced read.
+READ_MAX = 32 << 20
 
 
-def write_file(
-    codec: BlobCodec, target: Target, path: str, blobs: list[Location]
-) -> tuple[int, int, str | None]:
-    """Write the verified plaintext of ``blobs`` to a new file ``path``, in order.
+def read_runs(blobs: list[PackBlob]) -> Iterator[tuple[int, int, list[PackBlob]]]:
+    """Group offset-ordered blobs into (start, end, blobs) ranges read with one load each."""
+    run: list[PackBlob] = []
+    start = end = 0
+    for blob in blobs:
+        offset, length = blob[1], blob[2]
+        if run and (offset - end > READ_GAP or offset + length - start > READ_MAX):
+            yield start, end, run
+            run = []
+        if not run:
+            start = offset
+        run.append(blob)
+        end = max(end, offset + length)
+    if run:
+        yield start, end, run
 
-    Returns (bytes written, blobs verified, None) or, at the first blob that does not verify
-    (or cannot be read), removes ``path`` and returns (0, blobs verified, the reason).
+
+def write_blobs(codec: BlobCodec, target: Target, pack_id: str, blobs: list[PackBlob]) -> Written:
+    """Open and verify each blob of one pack once; ``pwrite`` its plaintext to every placement.
+
+    The partial files must exist (they are opened without ``O_CREAT``, so a file the caller has
+    already given up on and removed is never recreated). A blob that cannot be read, does not
+    verify or has the wrong length is written nowhere, and every file that needs it is
+    reported as failed; so is a file that cannot be written. The caller completes a file only
+    when every placement of it was reported written.
     """
-    written = verified = 0
+    verified = 0
+    written: list[tuple[int, int]] = []
+    failed: dict[int, str] = {}
+    fds: dict[int, int] = {}
     try:
-        with open(path, "wb", buffering=0) as handle:
-            for blob_id, pack_id, offset, length in blobs:
-                sealed = target.load("data", pack_id, offset, length)
-                data = codec.open("data", blob_id, sealed)
-                handle.write(data)
-                written += len(data)
+        for start, end, run in read_runs(blobs):
+            try:
+                data = memoryview(target.load("data", pack_id, start, end - start))
+            except TulouError as exc:
+                for blob in run:
+                    for file_no, _, _ in blob[4]:
+                        failed.setdefault(file_no, f"pack {pack_id[:16]}: {exc}")
+                continue
+            for blob_id, offset, length, raw_length, placements in run:
+                sealed = bytes(data[offset - start : offset - start + length])
+                try:
+                    plaintext = codec.open("data", blob_id, sealed)
+                    if len(plaintext) != raw_length:
+                        raise VerificationError(
+                            f"data blob {blob_id.hex()[:16]} has {len(plaintext)} bytes, "
+                            f"the index says {raw_length}"
+                        )
+                except VerificationError as exc:
+                    for file_no, _, _ in placements:
+                        failed.setdefault(file_no, str(exc))
+                    continue
                 verified += 1
-    except (TulouError, OSError) as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return 0, verified, str(exc)
-    return written, verified, None
+                for file_no, path, file_offset in placements:
+                    if file_no in failed:
+                        continue
+                    try:
+                        fd = fds.get(file_no)
+                        if fd is None:
+                            fd = fds[file_no] = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+                        _pwrite_all(fd, plaintext, file_offset)
+                    except OSError as exc:
+                        failed[file_no] = f"cannot write: {exc.strerror}"
+                        continue
+                    written.append((file_no, len(plaintext)))
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return verified, written, sorted(failed.items())
 
 
-def _w_write_file(path: str, blobs: list[Location]) -> tuple[int, int, str | None]:
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _w_write_blobs(pack_id: str, blobs: list[PackBlob]) -> Written:
     if _TARGET is None:  # pragma: no cover - BlobPool only sends this with a local target
         raise RuntimeError("worker has no target")
-    return write_file(_codec(), _TARGET, path, blobs)
+    return write_blobs(_codec(), _TARGET, pack_id, blobs)
 
 
 def store_pack(
@@ -178,12 +243,12 @@ _WORKER_FN: dict[Callable[..., Any], Callable[..., Any]] = {
     open_blobs: _w_open_blobs,
     check_pack: _w_check_pack,
     check_stored_pack: _w_check_stored_pack,
-    write_file: _w_write_file,
+    write_blobs: _w_write_blobs,
     store_pack: _w_store_pack,
     build_pack: _w_build_pack,
 }
 
-_NEEDS_TARGET = (check_stored_pack, write_file, store_pack)
+_NEEDS_TARGET = (check_stored_pack, write_blobs, store_pack)
 
 
 class BlobPool:
@@ -240,7 +305,7 @@ class BlobPool:
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn(codec, *args)`` (one of this module's work functions) in a worker.
 
-        :func:`check_stored_pack`, :func:`write_file` and :func:`store_pack` take no target
+        :func:`check_stored_pack`, :func:`write_blobs` and :func:`store_pack` take no target
         argument here: they use the pool's.
         """
         future: Future[Any]

@@ -5,9 +5,14 @@ every one of its blobs decrypted, decompressed and matched its id and the total 
 recorded size. A file that fails is removed and reported: nothing is ever restored silently
 from damaged data. The restore raises :class:`VerificationError` at the end if any file failed.
 
-From a local repository, files are written by worker processes (:mod:`backup.parallel`), each
-file by one worker that opens and checks every blob itself; directory modes and times are set
-last, deepest first, so a read-only directory never blocks its own files.
+The work goes pack by pack (as restic's restorer does): each needed blob is read once, in
+coalesced sequential reads of its pack, opened and checked once, and its plaintext written with
+``pwrite`` at every offset of every file that contains it (duplicate files and repeated chunks
+cost one decryption). From a local repository, worker processes (:mod:`backup.parallel`) do
+this for whole packs, reading the pack files themselves. A file is completed (mode, times,
+rename) once every one of its blobs was written; the lengths come from the sealed index and
+must add up to the size recorded in the tree before anything is written. Directory modes and
+times are set last, deepest first, so a read-only directory never blocks its own files.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backup import tree
-from backup.parallel import BlobPool, Location, write_file
+from backup.pack import BlobEntry
+from backup.parallel import BlobPool, PackBlob, Placement, write_blobs
 from backup.repository import Repository
 from backup.tree import Node
 from tulou.errors import NotFoundError, UsageError, VerificationError
@@ -74,12 +80,33 @@ class Restorer:
         files: list[tuple[Node, Path]] = []
         dirs: list[tuple[Node, Path]] = []
         self._layout(nodes, dest, files, dirs)
+        plan = _Plan(files)
+        for file_no, (node, _) in enumerate(files):
+            try:
+                self._place(plan, file_no, node)
+            except (VerificationError, NotFoundError) as exc:
+                plan.fail(file_no, str(exc))
+        for file_no in range(len(files)):
+            if file_no not in plan.failed:
+                self._create_partial(plan, file_no)
         pool = BlobPool(self.repo.codec, target=self.repo.target)
         if not pool.workers_read:  # remote targets: this process reads and verifies
             pool = BlobPool(self.repo.codec, workers=0, target=self.repo.target)
         with pool:
-            for (node, path, partial), outcome in pool.ordered(write_file, self._tasks(files)):
-                self._finish_file(node, path, partial, outcome)
+            tasks = ((pack_id, (pack_id, blobs)) for pack_id, blobs in plan.pack_tasks())
+            for _, (verified, written, failed) in pool.ordered(write_blobs, tasks):
+                self.result.blobs_verified += verified
+                for file_no, reason in failed:
+                    plan.fail(file_no, reason)
+                for file_no, nbytes in written:
+                    plan.written[file_no] += nbytes
+                    plan.remaining[file_no] -= 1
+                    if plan.remaining[file_no] == 0 and file_no not in plan.failed:
+                        self._finish_file(plan, file_no)
+        for file_no, reason in sorted(plan.failed.items()):
+            with contextlib.suppress(FileNotFoundError):
+                plan.partials[file_no].unlink()
+            self.result.errors.append(f"{files[file_no][1]}: {reason}")
         for node, path in reversed(dirs):  # deepest first; after their files were written
             os.chmod(path, node.mode)
             os.utime(path, ns=(node.mtime_ns, node.mtime_ns))
@@ -107,39 +134,39 @@ class Restorer:
             except (VerificationError, NotFoundError) as exc:
                 self.result.errors.append(f"{path}: {exc}")
 
-    def _tasks(
-        self, files: list[tuple[Node, Path]]
-    ) -> Iterator[tuple[tuple[Node, Path, Path], tuple[str, list[Location]]]]:
-        for node, path in files:
-            partial = path.with_name(f".tulou-partial-{path.name}")
-            try:
-                blobs = [self._locate(blob) for blob in node.content]
-            except (VerificationError, NotFoundError) as exc:
-                self.result.errors.append(f"{path}: {exc}")
-                continue
-            yield (node, path, partial), (str(partial), blobs)
+    def _place(self, plan: _Plan, file_no: int, node: Node) -> None:
+        """Record where each blob of the file goes; its lengths must add up to its size."""
+        offset = 0
+        partial = str(plan.partials[file_no])
+        for blob in node.content:
+            blob_id = bytes.fromhex(blob)
+            entry = self.repo.index.get(blob_id)
+            if entry is None:
+                raise NotFoundError(f"data blob {blob[:16]} is not in the index")
+            if entry.blob_type != "data":
+                raise VerificationError(f"blob {blob[:16]} is a {entry.blob_type} blob")
+            plan.add(entry, (file_no, partial, offset))
+            offset += entry.raw_length
+        if offset != node.size:
+            raise VerificationError(f"blob sizes add up to {offset}, the tree records {node.size}")
 
-    def _locate(self, blob: str) -> Location:
-        blob_id = bytes.fromhex(blob)
-        entry = self.repo.index.get(blob_id)
-        if entry is None:
-            raise NotFoundError(f"data blob {blob[:16]} is not in the index")
-        if entry.blob_type != "data":
-            raise VerificationError(f"blob {blob[:16]} is a {entry.blob_type} blob")
-        return blob_id, entry.pack_id, entry.offset, entry.length
+    def _create_partial(self, plan: _Plan, file_no: int) -> None:
+        path = plan.partials[file_no]
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            plan.fail(file_no, f"cannot create: {exc.strerror}")
+            return
+        os.close(fd)
+        if plan.remaining[file_no] == 0:  # an empty file: nothing to write
+            self._finish_file(plan, file_no)
 
-    def _finish_file(
-        self, node: Node, path: Path, partial: Path, outcome: tuple[int, int, str | None]
-    ) -> None:
-        """Rename a completely verified file into place; anything else is removed, reported."""
-        written, blobs, error = outcome
-        self.result.blobs_verified += blobs
-        if error is None and written != node.size:
-            error = f"size {written} differs from recorded {node.size}"
-        if error is not None:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
-            self.result.errors.append(f"{path}: {error}")
+    def _finish_file(self, plan: _Plan, file_no: int) -> None:
+        """Rename a completely written, completely verified file into place."""
+        node, path = plan.files[file_no]
+        partial, written = plan.partials[file_no], plan.written[file_no]
+        if written != node.size:  # pragma: no cover - _place made the placements add up
+            plan.fail(file_no, f"size {written} differs from recorded {node.size}")
             return
         os.chmod(partial, node.mode)
         os.utime(partial, ns=(node.mtime_ns, node.mtime_ns))
@@ -148,3 +175,37 @@ class Restorer:
         self.result.bytes += written
         if self.progress is not None:
             self.progress(written)
+
+
+class _Plan:
+    """Which blobs of which packs go where, and how far each file has got."""
+
+    def __init__(self, files: list[tuple[Node, Path]]) -> None:
+        self.files = files
+        self.partials = [p.with_name(f".tulou-partial-{p.name}") for _, p in files]
+        self.remaining = [0] * len(files)
+        self.written = [0] * len(files)
+        self.failed: dict[int, str] = {}
+        #: pack id -> blob id -> (offset, sealed length, plaintext length, placements);
+        #: packs in the order files first need them.
+        self._packs: dict[str, dict[bytes, tuple[int, int, int, list[Placement]]]] = {}
+
+    def add(self, entry: BlobEntry, placement: Placement) -> None:
+        blobs = self._packs.setdefault(entry.pack_id, {})
+        blob = blobs.setdefault(entry.blob_id, (entry.offset, entry.length, entry.raw_length, []))
+        blob[3].append(placement)
+        self.remaining[placement[0]] += 1
+
+    def fail(self, file_no: int, reason: str) -> None:
+        self.failed.setdefault(file_no, reason)
+
+    def pack_tasks(self) -> Iterator[tuple[str, list[PackBlob]]]:
+        """Per pack, its needed blobs in offset order, without files that already failed."""
+        for pack_id, blobs in self._packs.items():
+            todo: list[PackBlob] = []
+            for blob_id, (offset, length, raw_length, placements) in blobs.items():
+                live = [p for p in placements if p[0] not in self.failed]
+                if live:
+                    todo.append((blob_id, offset, length, raw_length, live))
+            if todo:
+                yield pack_id, sorted(todo, key=lambda b: b[1])

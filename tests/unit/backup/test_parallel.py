@@ -10,7 +10,7 @@ import pytest
 from backup import checker
 from backup.archiver import Archiver
 from backup.pack import BlobCodec
-from backup.parallel import BlobPool, check_pack, open_blobs, write_file
+from backup.parallel import BlobPool, check_pack, open_blobs, write_blobs
 from backup.repository import Repository
 from backup.restorer import Restorer
 from backup.targets.base import relative_path
@@ -89,11 +89,12 @@ def test_inline_work_functions_check_ids(local: tuple[LocalTarget, Path], tmp_pa
     assert isinstance(opened[1], str)  # the id is bound into the AAD: a swapped blob fails
     pack = target.load("data", entry.pack_id)
     assert check_pack(repo.codec, entry.pack_id, pack) == []
-    bad = str(tmp_path / "bad")
-    written, _, error = write_file(
-        repo.codec, target, bad, [(other, entry.pack_id, entry.offset, entry.length)]
-    )
-    assert (written, error is not None, Path(bad).exists()) == (0, True, False)
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"")
+    blob = (other, entry.offset, entry.length, entry.raw_length, [(0, str(bad), 0)])
+    verified, written, failed = write_blobs(repo.codec, target, entry.pack_id, [blob])
+    assert (verified, written, [f for f, _ in failed]) == (0, [], [0])
+    assert bad.read_bytes() == b""  # nothing of an unverified blob was written
 
 
 def test_codec_is_never_pickled_and_hides_keys(local: tuple[LocalTarget, Path]) -> None:
@@ -108,4 +109,4 @@ def test_codec_is_never_pickled_and_hides_keys(local: tuple[LocalTarget, Path]) 
 def test_pool_refuses_target_work_without_a_target(local: tuple[LocalTarget, Path]) -> None:
     repo = Repository.open(local[0], PASSPHRASE)
     with BlobPool(repo.codec, workers=0) as pool, pytest.raises(ValueError, match="target"):
-        pool.submit(write_file, "x", [])
+        pool.submit(write_blobs, "x", [])
