@@ -60,8 +60,11 @@ class Compilation:
 
     target: str
     rules: dict[str, CompiledRule] = field(default_factory=dict)
+    #: In evaluation order: a correlation comes after every correlation it refers to.
     correlations: dict[str, tuple[LoadedRule, CorrelationSpec]] = field(default_factory=dict)
     problems: list[RuleProblem] = field(default_factory=list)
+    #: Correlations that only feed others (a referring correlation says ``generate: false``).
+    silent: set[str] = field(default_factory=set)
 
     def fields(self) -> set[str]:
         out = {f for rule in self.rules.values() for f in rule.fields}
@@ -125,19 +128,60 @@ def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend])
             generates=loaded.rule_id not in hidden,
             literals=_literals(sigma, len(queries)),
         )
-    for rule_id, (loaded, spec) in list(result.correlations.items()):
-        missing = [ref for ref in spec.rules if ref not in result.rules]
-        if missing:
-            del result.correlations[rule_id]
-            result.problems.append(
-                RuleProblem(
-                    str(loaded.path),
-                    loaded.line,
-                    f"{target}: correlation's base rules did not compile: {missing}",
-                    rule_id,
-                )
-            )
+    _check_chains(result, target)
+    result.silent = hidden & set(result.correlations)
     return result
+
+
+def _check_chains(result: Compilation, target: str) -> None:
+    """Drop correlations whose references did not compile, loop or lack a grouping field;
+    order the rest so every correlation follows the correlations it refers to."""
+    pending = dict(result.correlations)
+    ordered: dict[str, tuple[LoadedRule, CorrelationSpec]] = {}
+    while pending:
+        progress = False
+        for rule_id, (loaded, spec) in list(pending.items()):
+            refs = [r for r in spec.rules if r not in result.rules]
+            if any(r in pending for r in refs):
+                continue  # its referenced correlations are not decided yet
+            del pending[rule_id]
+            progress = True
+            reason = _chain_problem(spec, refs, ordered)
+            if reason:
+                result.problems.append(
+                    RuleProblem(str(loaded.path), loaded.line, f"{target}: {reason}", rule_id)
+                )
+            else:
+                ordered[rule_id] = (loaded, spec)
+        if not progress:  # what is left refers to itself through a loop
+            for rule_id, (loaded, _) in pending.items():
+                result.problems.append(
+                    RuleProblem(
+                        str(loaded.path),
+                        loaded.line,
+                        f"{target}: correlation chain loops back to itself",
+                        rule_id,
+                    )
+                )
+            break
+    result.correlations = ordered
+
+
+def _chain_problem(
+    spec: CorrelationSpec,
+    refs: list[str],
+    accepted: dict[str, tuple[LoadedRule, CorrelationSpec]],
+) -> str | None:
+    missing = [r for r in refs if r not in accepted]
+    if missing:
+        return f"correlation's base rules did not compile: {missing}"
+    for ref in refs:
+        inner = accepted[ref][1]
+        # A fired correlation carries only its group values into the one referring to it.
+        lacking = [f for f in spec.needed_fields() if f not in inner.group_by]
+        if lacking:
+            return f"chained correlation {ref} does not group by {lacking}"
+    return None
 
 
 def _correlation(loaded: LoadedRule, ruleset: RuleSet) -> CorrelationSpec:
@@ -147,9 +191,9 @@ def _correlation(loaded: LoadedRule, ruleset: RuleSet) -> CorrelationSpec:
         refs = [refs]
     ids = []
     for ref in refs:
-        base = ruleset.resolve(str(ref))
-        if base is None or base.is_correlation:
-            raise TulouError(f"correlation refers to unknown base rule {ref!r}")
+        base = ruleset.resolve(str(ref))  # a base rule, or a correlation (Sigma chaining)
+        if base is None:
+            raise TulouError(f"correlation refers to unknown rule {ref!r}")
         ids.append(base.rule_id)
     return spec_from_rule(loaded.rule_id, body, ids)
 

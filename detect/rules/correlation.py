@@ -26,6 +26,9 @@ Semantics (docs/rules.md, "Correlation semantics"):
   opens at the next match.
 - ``after`` (from the watch checkpoint) drops matches at or before the last event an earlier
   run already used for that rule and group, so a lookback overlap never re-alerts.
+- Chaining (Sigma: a correlation may refer to another correlation): each firing window of the
+  referred correlation is one match of the referring one (:func:`as_match`), at the moment its
+  condition first held, grouped by its ``group-by`` values.
 """
 
 from __future__ import annotations
@@ -53,12 +56,19 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One event that matched one base rule, with the fields correlations read."""
+    """One event that matched one base rule, with the fields correlations read.
+
+    A fired correlation referenced by another one (Sigma chaining) is one match too, made by
+    :func:`as_match`: ``event_id``/``timestamp`` are those of the event at which its condition
+    first held, ``since`` its window's first moment and ``evidence`` all its events.
+    """
 
     rule_id: str
     event_id: str
     timestamp: datetime
     values: Mapping[str, Any]
+    since: datetime | None = None
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ class CorrelationHit:
 
     @property
     def first_seen(self) -> datetime:
-        return self.matches[0].timestamp
+        return min(m.since or m.timestamp for m in self.matches)
 
     @property
     def last_seen(self) -> datetime:
@@ -100,7 +110,7 @@ class CorrelationHit:
 
     @property
     def event_ids(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(m.event_id for m in self.matches))
+        return tuple(dict.fromkeys(e for m in self.matches for e in m.evidence or (m.event_id,)))
 
 
 def parse_timespan(text: str) -> timedelta:
@@ -204,6 +214,60 @@ def _fires(spec: CorrelationSpec, window: Sequence[Match]) -> bool:
             return False
         position = min(later)
     return True
+
+
+def as_match(spec: CorrelationSpec, hit: CorrelationHit) -> Match:
+    """``hit`` as one match of a correlation that refers to ``spec`` (Sigma chaining).
+
+    Its moment is the match at which the condition first held on the window (the fifth
+    failure of "five failures"), not the window's end: a rule after it in a
+    ``temporal_ordered`` chain must come after *that* moment, and later matches of the same
+    burst do not move it. Its values are the group (so the referring correlation must group on
+    a subset of ``spec.group_by``); its evidence is every event of the window.
+    """
+    moment = hit.matches[_moment(spec, hit.matches)]
+    return Match(
+        rule_id=spec.rule_id,
+        event_id=moment.event_id,
+        timestamp=moment.timestamp,
+        values=dict(hit.group),
+        since=hit.first_seen,
+        evidence=hit.event_ids,
+    )
+
+
+def _moment(spec: CorrelationSpec, window: Sequence[Match]) -> int:
+    """Index of the first match whose window prefix satisfies the condition (else the last)."""
+    if spec.type == "temporal_ordered":
+        # The greedy walk picks each rule's earliest match after the previous one's; the
+        # prefix ending at the last rule's pick is the shortest that fires.
+        at = -1
+        for rule in spec.rules:
+            at = next(
+                (
+                    n
+                    for n in range(len(window))
+                    if window[n].rule_id == rule
+                    and (at < 0 or window[n].timestamp > window[at].timestamp)
+                ),
+                len(window) - 1,
+            )
+        return max(at, 0)
+    seen: set[Any] = set()
+    field = spec.value_field or ""
+    for n, match in enumerate(window):
+        if spec.type == "event_count":
+            seen.add(match.event_id)
+        elif spec.type == "value_count":
+            seen.update(_text(v) for v in _values(match.values.get(field)))
+        else:
+            seen.add(match.rule_id)
+        if spec.type == "temporal" and not _has_ops(spec):
+            if len(seen) == len(spec.rules):
+                return n
+        elif holds(spec.condition, len(seen)):
+            return n
+    return len(window) - 1
 
 
 def _has_ops(spec: CorrelationSpec) -> bool:

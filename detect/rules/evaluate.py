@@ -9,7 +9,8 @@ Order of work for ``[start, end)``:
 3. A base rule that generates alerts yields one alert per matching event (alert id =
    rule + version + event, so re-evaluating an overlapping range yields the same ids).
 4. Each correlation runs in Python over its base rules' matches
-   (:mod:`detect.rules.correlation`), one alert per firing window.
+   (:mod:`detect.rules.correlation`), one alert per firing window; a correlation referred to
+   by another runs first and its firing windows are matches of the referring one (chaining).
 5. Suppression: alerts whose dedup key already alerted less than the rule's
    ``suppression`` window earlier (custom attribute, e.g. ``suppression: 10m``) are dropped and
    counted.
@@ -27,7 +28,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from detect.rules.compile import PARTITION_FIELDS, Compilation, CompiledRule
-from detect.rules.correlation import CorrelationHit, Match, evaluate, parse_timespan
+from detect.rules.correlation import (
+    CorrelationHit,
+    Match,
+    as_match,
+    evaluate,
+    parse_timespan,
+)
 from detect.rules.literals import Tree
 from detect.rules.loader import LoadedRule
 from detect.rules.targets import RuleTarget
@@ -163,13 +170,24 @@ def run_rules(
     for rule_id, compiled in compilation.rules.items():
         if compiled.generates:
             candidates.extend(_event_alert(compiled, m, target.name) for m in matches[rule_id])
-    for rule_id, (loaded, spec) in compilation.correlations.items():
+    feeds = {ref for _, spec in compilation.correlations.values() for ref in spec.rules}
+    for rule_id, (loaded, spec) in compilation.correlations.items():  # referred ones first
         began = time.perf_counter()
+        pool = [m for base in spec.rules for m in matches.get(base, [])]
+        if rule_id in feeds:
+            # Chaining: what this correlation fired on is a match of the ones referring to
+            # it. No floors here: a burst an earlier run already saw must still precede the
+            # login this run sees; the referring correlation's own floors stop re-alerts.
+            matches[rule_id] = [as_match(spec, hit) for hit in evaluate(spec, pool)]
+        if rule_id in compilation.silent:
+            result.stats[rule_id] = RuleStat(
+                rule_id, time.perf_counter() - began, len(matches.get(rule_id, ()))
+            )
+            continue
         floor = {
             tuple(map(tuple, json.loads(key))): parse_timestamp(value)
             for key, value in result.floors.get(rule_id, {}).items()
         }
-        pool = [m for base in spec.rules for m in matches.get(base, [])]
         hits = evaluate(spec, pool, after=cast(Any, floor))
         for hit in hits:
             key = json.dumps([list(pair) for pair in hit.group])

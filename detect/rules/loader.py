@@ -155,6 +155,19 @@ class RuleSet:
         return [p for p in self.problems if p.severity == "error"]
 
 
+def chain_tops(rules: Iterable[LoadedRule]) -> list[LoadedRule]:
+    """The rules that alert on their own in a file's set: the correlations no other
+    correlation of the set refers to (by id or ``name``), or every rule if none is one."""
+    rules = list(rules)
+    correlations = [r for r in rules if r.is_correlation]
+    referred: set[str] = set()
+    for rule in correlations:
+        refs = rule.data["correlation"].get("rules") or []
+        referred.update(str(ref) for ref in ([refs] if isinstance(refs, str) else refs))
+    tops = [r for r in correlations if r.rule_id not in referred and r.name not in referred]
+    return tops if correlations else rules
+
+
 def rule_files(root: Path) -> Iterator[Path]:
     """``*.yml`` / ``*.yaml`` under ``root``, sorted, skipping :data:`SKIPPED_DIRS`."""
     if root.is_file():

@@ -3,9 +3,9 @@
 ``benign-day`` writes what the same sources record on an ordinary day:
 
 - auth.log of three servers: administrators logging in with keys or passwords from their
-  workstations (no failed attempt: a single typo followed by a success already matches "SSH
-  login succeeds after failures", which correlates per source address), routine ``sudo``
-  (service status and restarts, reading logs), cron sessions;
+  workstations (one mistypes the password twice before getting in: normal, far under the five
+  failures "SSH login succeeds after failures" needs), routine ``sudo`` (service status and
+  restarts, reading logs), cron sessions;
 - auditd on the application server: the same routine commands, cron jobs, logrotate rotating a
   handful of logs (renames, far under the ransomware threshold);
 - a capture at the LAN core: workstations resolving city and vendor names through the city
@@ -73,7 +73,7 @@ class BenignDay(Scenario):
             stage.log(f"{host}/auth.log", self._auth(host, index, start), "auth")
         stage.log("permits-web01/audit.log", self._audit(start), "auditd")
         stage.pcap("lan-core.pcap", self._traffic(start.timestamp()))
-        wait_until(start + timedelta(seconds=1))
+        wait_until(start + timedelta(seconds=1.5))  # the login after the typos
         stage.note(
             f"{len(ADMINS)} admins on {len(SERVERS)} servers, {len(SUDO_COMMANDS)} sudo commands, "
             f"{len(ROUTINE)} routine commands, {len(LOOKUPS)} names resolved, "
@@ -87,6 +87,14 @@ class BenignDay(Scenario):
         for n, (admin, uid, workstation) in enumerate(ADMINS):
             pid, port = 40100 + 10 * index + n, 50200 + 31 * index + n
             key = n == 0 or index == 1  # most admins use keys, one types a password on hr-app01
+            if not key and index == 2:
+                # Two typos, then the right password a moment later (sshd logs whole seconds).
+                for _ in range(2):
+                    lines.append(syslog.ssh_pam_failure(at, host, pid, admin, workstation))
+                    lines.append(
+                        syslog.ssh_failed_password(at, host, pid, admin, workstation, port)
+                    )
+                at += timedelta(seconds=1.2)
             lines.append(
                 syslog.ssh_accepted(
                     at, host, pid, admin, workstation, port,

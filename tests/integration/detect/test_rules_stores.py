@@ -18,7 +18,7 @@ import pytest
 from detect.rules.compile import compile_rules
 from detect.rules.es_target import EsRuleTarget
 from detect.rules.evaluate import run_rules
-from detect.rules.loader import RuleSet, load_rules
+from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.samples import evaluate_samples, load_samples
 from detect.rules.sqlite_target import SqliteRuleTarget
@@ -90,7 +90,7 @@ def test_rule_samples_on_elasticsearch(
     corpus: RuleSet, pipeline: Any, es_store: Any, shifted: Any, slug: str
 ) -> None:
     rules = RuleSet(rules=[r for r in corpus.rules if r.path == RULES / f"{slug}.yml"])
-    main = ([r for r in rules.rules if r.is_correlation] or rules.rules)[0].rule_id
+    main = chain_tops(rules.rules)[0].rule_id
     target = EsRuleTarget.for_store(es_store, pipeline)
     compilation = compile_rules(rules, "elasticsearch", target.backend)
     assert compilation.problems == []
@@ -124,7 +124,12 @@ def test_whole_corpus_same_alerts_on_both_stores(
         results[target.name] = _alerts(run_rules(compilation, target, start, end))
     assert results["sqlite"] == results["elasticsearch"]
     fired = {rule_id for rule_id, *_ in results["sqlite"]}
-    mains = {r.rule_id for r in corpus.rules if r.is_correlation or r.level != "informational"}
+    mains = {
+        top.rule_id
+        for path in {r.path for r in corpus.rules}
+        for top in chain_tops(r for r in corpus.rules if r.path == path)
+        if top.is_correlation or top.level != "informational"
+    }
     assert fired == mains  # every rule fired on its positives, nothing else alerted
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from detect.rules.compile import compile_rules
 from detect.rules.es_backend import EsDslBackend
-from detect.rules.loader import RuleSet, load_rules
+from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.samples import load_samples
 from detect.rules.sqlite_backend import TulouSqliteBackend
@@ -50,14 +50,16 @@ def test_at_least_forty_rules_with_correlations_of_every_type(corpus: RuleSet) -
 
 def test_one_rule_per_file_named_after_its_slug(corpus: RuleSet) -> None:
     for path, rules in _mains(corpus).items():
-        mains = [r for r in rules if r.is_correlation] or rules
+        mains = chain_tops(rules)
         assert len(mains) == 1, f"{path}: one alerting rule per file"
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", path.stem), path
         if mains[0].is_correlation:
             assert mains[0].name == path.stem.replace("-", "_")
-            bases = [r for r in rules if not r.is_correlation]
-            assert not mains[0].data["correlation"].get("generate", False)
-            assert {b.name for b in bases} == set(mains[0].data["correlation"]["rules"])
+            correlations = [r for r in rules if r.is_correlation]
+            assert not any(c.data["correlation"].get("generate", False) for c in correlations)
+            # Every other rule of the file is referred to by one of its correlations (chains).
+            referred = {ref for c in correlations for ref in c.data["correlation"]["rules"]}
+            assert {r.name for r in rules if r is not mains[0]} == referred
 
 
 def test_unique_uuids(corpus: RuleSet) -> None:

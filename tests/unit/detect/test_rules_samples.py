@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from detect.rules.compile import compile_rules
-from detect.rules.loader import RuleSet, load_rules
+from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.samples import evaluate_samples, load_samples
 from detect.rules.sqlite_target import SqliteRuleTarget
@@ -39,8 +39,7 @@ def _one(corpus: RuleSet, slug: str) -> RuleSet:
 
 
 def _main_id(rules: RuleSet) -> str:
-    mains = [r for r in rules.rules if r.is_correlation] or rules.rules
-    return mains[0].rule_id
+    return chain_tops(rules.rules)[0].rule_id
 
 
 @pytest.mark.parametrize("slug", SLUGS)
