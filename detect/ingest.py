@@ -13,7 +13,7 @@ Events of earlier runs replayed from the spool are reported separately (``replay
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +23,7 @@ from detect.model import Rejected, Source, source_for
 from detect.parse_worker import ParseWorker, chunkable, worth_it
 from detect.parsers import SNIFF_BYTES, Parser, ParserRegistry
 from detect.spool import BufferedWriter
+from detect.stores.base import EncodesBatches
 from tulou.errors import InputError
 from tulou.events import Event
 
@@ -67,12 +68,15 @@ class Ingestor:
         *,
         batch_size: int = 2000,
         parse_worker: bool | None = None,
+        workers: int = 1,
     ) -> None:
-        """``parse_worker``: parse line formats in a worker process (:mod:`detect.parse_worker`)
-        -- ``None`` decides per input (large inputs only), ``False`` never, ``True`` always."""
+        """``parse_worker``: parse line formats in ``workers`` worker processes
+        (:mod:`detect.parse_worker`) -- ``None`` decides per input (large inputs only),
+        ``False`` never, ``True`` always. When the store can have batches encoded elsewhere
+        (:class:`EncodesBatches`), the workers encode them too."""
         self.writer = writer
         self.parse_worker = parse_worker
-        self._worker = ParseWorker()
+        self._worker = ParseWorker(workers)
         self.dead_letters = dead_letters
         self.batch_size = batch_size
         self.read = 0
@@ -91,8 +95,11 @@ class Ingestor:
         self.parse_rejected += 1
 
     def _flush(self, batch: list[Event]) -> None:
-        self.writer.write(batch)
+        self._deliver(batch)
         batch.clear()
+
+    def _deliver(self, batch: Sequence[Event]) -> None:
+        self.writer.write(batch)
         current, older = self.writer.take_rejected()
         for event, reason in current + older:
             offset = event.get("log.offset")
@@ -116,6 +123,11 @@ class Ingestor:
             parallel = worth_it(stream, parser)
         else:
             parallel = self.parse_worker and chunkable(parser)
+        store = self.writer.store
+        if parallel and isinstance(store, EncodesBatches):
+            records = self._ingest_encoded(stream, source, parser, store, progress)
+            self.read += records
+            return records
         items: Iterator[Event | Rejected] = (
             self._worker.parse(stream, source, parser) if parallel else parser.parse(stream, source)
         )
@@ -131,6 +143,28 @@ class Ingestor:
                         progress(stream.tell())
         self._flush(batch)
         self.read += records
+        return records
+
+    def _ingest_encoded(
+        self,
+        stream: BinaryIO,
+        source: Source,
+        parser: Parser,
+        store: EncodesBatches,
+        progress: Progress | None,
+    ) -> int:
+        """The worker parses and encodes; this process dead-letters and delivers."""
+        records = 0
+        encode = store.batch_encoder()
+        for chunk in self._worker.parse_batches(stream, source, parser, encode, self.batch_size):
+            records += chunk.records
+            for item in chunk.rejected:
+                self._dead(source, parser.id, item)
+            for batch in chunk.batches:
+                self._deliver(batch)
+            if progress is not None:
+                progress(stream.tell())
+        self._deliver([])
         return records
 
     def ingest_path(

@@ -8,6 +8,12 @@ items in input order -- exactly the items ``parser.parse(stream, source)`` would
 chunk is parsed with ``source.offset`` moved to the chunk's start, so positions and event ids
 are the same.
 
+:meth:`ParseWorker.parse_batches` goes further for a store that can have its batches encoded
+elsewhere (:class:`detect.stores.base.EncodesBatches`, e.g. SQLite rows and documents): the
+worker also cuts each chunk's events into batches and encodes them, so the calling process
+only writes. Batches then never span two chunks; the events, their order and the rejected
+records are the same.
+
 The worker is started with ``spawn`` (no fork of a process that may hold threads or an open
 database) and costs a few hundred milliseconds to start, so :func:`worth_it` keeps small
 inputs in-process.
@@ -19,14 +25,17 @@ import io
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import replace
-from typing import BinaryIO
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 
-from detect.model import Source
+from detect.model import Rejected, Source
 from detect.parsers import Parser
 from detect.parsers.base import Item, LineParser
+from tulou.events import Event
+
+type Encoder = Callable[[Sequence[Event]], Sequence[Event]]
 
 #: Bytes per chunk handed to the worker (whole lines; a longer line makes a longer chunk).
 CHUNK_BYTES = 1 << 20
@@ -83,29 +92,68 @@ def _parse_chunk(parser: Parser, source: Source, data: bytes) -> list[Item]:
     return list(parser.parse(io.BytesIO(data), source))
 
 
-class ParseWorker:
-    """One worker process, started on first use; :meth:`close` stops it."""
+@dataclass(frozen=True)
+class ParsedChunk:
+    """One chunk parsed in the worker: its record count, rejected records, encoded batches."""
 
-    def __init__(self) -> None:
+    records: int
+    rejected: list[Rejected]
+    batches: list[Sequence[Event]]
+
+
+def _parse_and_encode(
+    parser: Parser, source: Source, data: bytes, encode: Encoder, batch_size: int
+) -> ParsedChunk:
+    rejected: list[Rejected] = []
+    events: list[Event] = []
+    for item in parser.parse(io.BytesIO(data), source):
+        if isinstance(item, Rejected):
+            rejected.append(item)
+        else:
+            events.append(item)
+    batches = [encode(events[i : i + batch_size]) for i in range(0, len(events), batch_size)]
+    return ParsedChunk(len(rejected) + len(events), rejected, batches)
+
+
+class ParseWorker:
+    """``workers`` worker processes, started on first use; :meth:`close` stops them."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
         return self._pool
+
+    def _in_order[T](
+        self, stream: BinaryIO, source: Source, parser: Parser, task: Callable[..., T], *args: Any
+    ) -> Iterator[T]:
+        """``task(parser, source moved to the chunk, chunk, *args)`` per chunk, in order."""
+        pool = self._executor()
+        ahead = max(AHEAD, 2 * self.workers)
+        pending: deque[Future[T]] = deque()
+        for offset, data in chunks(stream, CHUNK_BYTES):
+            where = replace(source, offset=source.offset + offset)
+            pending.append(pool.submit(task, parser, where, data, *args))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def parse(self, stream: BinaryIO, source: Source, parser: Parser) -> Iterator[Item]:
         """The items of ``parser.parse(stream, source)``, parsed in the worker, in order."""
-        pool = self._executor()
-        pending: deque[Future[list[Item]]] = deque()
-        for offset, data in chunks(stream, CHUNK_BYTES):
-            where = replace(source, offset=source.offset + offset)
-            pending.append(pool.submit(_parse_chunk, parser, where, data))
-            if len(pending) > AHEAD:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        for items in self._in_order(stream, source, parser, _parse_chunk):
+            yield from items
+
+    def parse_batches(
+        self, stream: BinaryIO, source: Source, parser: Parser, encode: Encoder, batch_size: int
+    ) -> Iterator[ParsedChunk]:
+        """Per chunk, in order: its rejected records and its events encoded in batches of at
+        most ``batch_size`` (``encode`` must be a picklable module-level function)."""
+        yield from self._in_order(stream, source, parser, _parse_and_encode, encode, batch_size)
 
     def close(self) -> None:
         if self._pool is not None:

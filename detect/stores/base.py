@@ -19,7 +19,7 @@ Contract (the conformance suite in tests/unit/detect/store_conformance.py checks
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -64,6 +64,19 @@ class EventStore(Protocol):
     def count(self, query: Query | None = None) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EncodesBatches(Protocol):
+    """A store whose batches can be encoded for it in another process (optional capability).
+
+    ``batch_encoder()`` MUST return a module-level function (picklable, holding no store state)
+    mapping a batch to a ``Sequence[Event]`` of the same events, such that ``write`` of the
+    encoded batch stores exactly what ``write`` of the plain batch would and returns the same
+    counts. The Ingestor's parse worker runs it so the writing process only writes.
+    """
+
+    def batch_encoder(self) -> Callable[[Sequence[Event]], Sequence[Event]]: ...
 
 
 def as_list(value: FilterValue) -> list[Any]:

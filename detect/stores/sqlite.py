@@ -26,16 +26,14 @@ Indexes exist on ``event.id`` (unique), ``@timestamp`` and :data:`INDEXED_FIELDS
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from detect.stores.base import Query, WriteResult, as_list
+from detect.stores.sqlite_batch import EncodedBatch, column_value, encode_batch
 from tulou.errors import InputError, UnavailableError
 from tulou.events import Event, format_timestamp
 
@@ -73,52 +71,6 @@ INSERT OR IGNORE INTO fields VALUES ('event.id', 'TEXT', 1), ('@timestamp', 'TEX
 def quote(name: str) -> str:
     """An SQL identifier for any field name (double quotes, embedded ones doubled)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-#: Value types stored as they are (the fast path of :func:`column_value`).
-_PLAIN = frozenset({str, int, float, type(None)})
-
-
-def column_value(value: Any) -> Any:
-    """How a field value is stored in its column (see the module docstring)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        if len(value) == 1:
-            return column_value(value[0])
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:
-        return str(value)
-    return value
-
-
-def encode_document(event: Event) -> str:
-    """An event as the JSON text kept in ``documents`` (compact; ``json.loads`` reads it back).
-
-    orjson for speed; the standard library for what orjson refuses (integers beyond 64 bits)
-    or would change (a non-finite float, which orjson writes as ``null``).
-    """
-    try:
-        text = orjson.dumps(event)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(event, ensure_ascii=False)
-    if b"null" in text and any(
-        type(v) is float and not math.isfinite(v) for v in _scalars(event.values())
-    ):
-        return json.dumps(event, ensure_ascii=False)
-    return text.decode()
-
-
-def _scalars(values: Iterable[Any]) -> Iterator[Any]:
-    for value in values:
-        if isinstance(value, list | tuple):
-            yield from _scalars(value)
-        elif isinstance(value, dict):
-            yield from _scalars(value.values())
-        else:
-            yield value
 
 
 def _regexp(pattern: str, value: Any) -> bool:
@@ -224,23 +176,16 @@ class SQLiteStore:
     def write(self, events: Sequence[Event]) -> WriteResult:
         """Store new events in one transaction; a known ``event.id`` counts as a duplicate.
 
-        Duplicates (against the store and within the batch) are found by the unique index on
-        ``event.id`` itself (``INSERT OR IGNORE``), not by a lookup before the insert; when the
-        insert skipped some rows, the stored ones are mapped back to their documents by id.
+        ``events`` may be an :class:`EncodedBatch` (see :meth:`batch_encoder`); a plain batch
+        is encoded here with the same function. Duplicates (against the store and within the
+        batch) are found by the unique index on ``event.id`` itself (``INSERT OR IGNORE``),
+        not by a lookup before the insert; when the insert skipped some rows, the stored ones
+        are mapped back to their documents by id.
         """
-        result = WriteResult()
-        fresh: dict[str, Event] = {}
-        for event in events:
-            ident = event.get("event.id")
-            if not isinstance(ident, str) or not isinstance(event.get("@timestamp"), str):
-                result.rejected.append((event, "event.id and @timestamp must be strings"))
-            elif ident in fresh:
-                result.duplicates += 1
-            else:
-                fresh[ident] = event
-        if not fresh:
+        batch = events if isinstance(events, EncodedBatch) else encode_batch(events)
+        result = WriteResult(duplicates=len(batch.repeated), rejected=list(batch.rejected))
+        if not batch.rows:
             return result
-        batch = list(fresh.values())
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -252,43 +197,35 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
         result.stored += stored
-        result.duplicates += len(batch) - stored
+        result.duplicates += len(batch.rows) - stored
         return result
 
-    def _names(self, events: list[Event]) -> list[str]:
-        """The column names this batch writes (new field names get their column first)."""
-        union = dict.fromkeys(chain.from_iterable(events))
-        known = self._fields
-        new = [name for name in union if name not in known]
-        if new:
-            sample: dict[str, Any] = {}
-            for name in new:
-                for event in events:
-                    value = event.get(name)
-                    if value is not None:
-                        sample[name] = value
-                        break
-            self._add_fields(sample)
-        return [name for name in union if name in known and known[name][1]]
+    @staticmethod
+    def batch_encoder() -> Callable[[Sequence[Event]], Sequence[Event]]:
+        """:func:`encode_batch`: a worker process may encode batches for :meth:`write`."""
+        return encode_batch
 
-    def _insert(self, events: list[Event]) -> int:
-        """Insert ``events`` (distinct ids) and their documents; returns how many were new."""
-        names = self._names(events)
+    def _rows(self, batch: EncodedBatch) -> tuple[list[str], list[list[Any]]]:
+        """The column names this batch writes and its rows cut to them.
+
+        New field names get their column first (affinity from the first value an event of
+        the batch has for it); names without a column (beyond the cap, or differing only in
+        case from a column) are cut from the rows.
+        """
+        known = self._fields
+        new = [name for name in batch.names if name not in known]
+        if new:
+            self._add_fields(_samples(batch, new))
+        keep = [i for i, name in enumerate(batch.names) if name in known and known[name][1]]
+        names = [batch.names[i] for i in keep]
+        if len(keep) == len(batch.names):
+            return names, batch.rows
+        return names, [[row[i] for i in keep] for row in batch.rows]
+
+    def _insert(self, batch: EncodedBatch) -> int:
+        """Insert the batch's rows and documents (ids distinct); returns how many were new."""
+        names, rows = self._rows(batch)
         (last,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
-        plain = _PLAIN
-        convert = column_value
-        rows = []
-        for event in events:
-            row = list(map(event.get, names))
-            for i, value in enumerate(row):
-                if type(value) not in plain:
-                    # One-element lists of strings (event.category, related.*) are the
-                    # common non-plain value: unwrap them here, the rest via column_value.
-                    if type(value) is list and len(value) == 1 and type(value[0]) is str:
-                        row[i] = value[0]
-                    else:
-                        row[i] = convert(value)
-            rows.append(row)
         columns = ", ".join(quote(n) for n in names)
         marks = ", ".join("?" * len(names))
         # No rowid given: SQLite assigns max(rowid) + 1 to each row, in order.
@@ -298,12 +235,12 @@ class SQLiteStore:
         except OverflowError:  # an integer beyond 64 bits: store those as text
             rows = [[column_value(v) for v in row] for row in rows]
             stored = self.db.executemany(sql, rows).rowcount
-        if stored == len(events):
-            docs = [(rowid, encode_document(e)) for rowid, e in enumerate(events, last + 1)]
+        if stored == len(rows):
+            docs: Iterable[tuple[int, str]] = enumerate(batch.docs, last + 1)
         else:
-            by_id = {e["event.id"]: e for e in events}
+            by_id = dict(zip(batch.ids, batch.docs, strict=True))
             docs = [
-                (rowid, encode_document(by_id[ident]))
+                (rowid, by_id[ident])
                 for rowid, ident in self.db.execute(
                     'SELECT rowid, "event.id" FROM events WHERE rowid > ? ORDER BY rowid', (last,)
                 )
@@ -387,6 +324,24 @@ class SQLiteStore:
             )
             out.extend(json.loads(doc) for (doc,) in rows)
         return out
+
+
+def _samples(batch: EncodedBatch, names: list[str]) -> dict[str, Any]:
+    """The first value the batch's events have for each of ``names`` (``None`` values skipped).
+
+    Column values show which event has one; the value itself comes from that event's document
+    (a one-element list of numbers must give a ``TEXT`` column, as it would unencoded).
+    """
+    out: dict[str, Any] = {}
+    for name in names:
+        k = batch.names.index(name)
+        hits = (i for i, row in enumerate(batch.rows) if row[k] is not None)
+        for i in chain(hits, range(len(batch.docs))):  # then every event ([None] has no value)
+            value = batch[i].get(name)
+            if value is not None:
+                out[name] = value
+                break
+    return out
 
 
 def _like(pattern: str) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from detect.parsers.auditd import AuditdParser
 from detect.parsers.auth import AuthLogParser
 from detect.spool import BufferedWriter, Spool
 from detect.stores.memory import MemoryStore
+from detect.stores.sqlite import SQLiteStore
 
 SOURCE = Source(name="auth.log", identity="worker-test", offset=100)
 
@@ -83,3 +85,36 @@ def test_ingest_with_the_worker_stores_and_counts_the_same(tmp_path: Path) -> No
         results.append((summary.as_dict(), store.events, dead.count))
         dead.close()
     assert results[0] == results[1]
+
+
+def test_workers_that_encode_for_sqlite_store_the_same_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = auth_lines(700)
+    monkeypatch.setattr("detect.parse_worker.CHUNK_BYTES", 4096)  # batches end at chunk ends
+    seen = []
+    for use, workers in ((False, 1), (True, 1), (True, 2)):
+        store = SQLiteStore(tmp_path / f"{use}-{workers}.db")
+        dead = DeadLetterFile(tmp_path / f"dead-{use}-{workers}.ndjson")
+        ingestor = Ingestor(
+            BufferedWriter(store, Spool(tmp_path / f"spool-{use}-{workers}")),
+            dead,
+            batch_size=30,
+            parse_worker=use,
+            workers=workers,
+        )
+        ingestor.ingest_stream(io.BytesIO(data), SOURCE, AuthLogParser(year=2026))
+        # the second time every event is a duplicate: found by the unique index
+        ingestor.ingest_stream(io.BytesIO(data), SOURCE, AuthLogParser(year=2026))
+        summary = ingestor.finish()
+        assert summary.reconciles()
+        dead.close()
+        rows = store.query("SELECT * FROM events ORDER BY rowid")
+        docs = store.query("SELECT rowid, doc FROM documents ORDER BY rowid")
+        text = (tmp_path / f"dead-{use}-{workers}.ndjson").read_text()
+        letters = [{**json.loads(line), "time": None} for line in text.splitlines()]
+        seen.append((summary.as_dict(), rows, docs, letters))
+        store.close()
+    assert seen[0][0]["stored"] == 700 - 100 - 64 + 9  # garbage, blank lines (both: 9)
+    assert seen[1] == seen[0]
+    assert seen[2] == seen[0]
