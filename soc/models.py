@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -254,3 +255,54 @@ class RuleInfo(Base):
     title: Mapped[str] = mapped_column(String(512))
     techniques: Mapped[list[str]] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MetricSla(Base):
+    """The SLA targets the roll-up triggers count late acknowledgements and resolutions with."""
+
+    __tablename__ = "metric_sla"
+
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    acknowledge_seconds: Mapped[int] = mapped_column(Integer)
+    resolve_seconds: Mapped[int] = mapped_column(Integer)
+
+
+class MetricRollupSeverity(Base):
+    """Per (hour of ``created_at``, severity): kept by triggers (soc/rollup_schema.py)."""
+
+    __tablename__ = "metric_rollup_severity"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alerts: Mapped[int] = mapped_column(Integer)
+    resolved: Mapped[int] = mapped_column(Integer)
+    acknowledged: Mapped[int] = mapped_column(Integer)
+    ack_ms: Mapped[int] = mapped_column(BigInteger)
+    ack_late: Mapped[int] = mapped_column(Integer)
+    with_resolved_at: Mapped[int] = mapped_column(Integer)
+    resolve_ms: Mapped[int] = mapped_column(BigInteger)
+    resolve_late: Mapped[int] = mapped_column(Integer)
+
+
+class MetricRollupRule(Base):
+    """Per (day of ``created_at``, rule id): kept by triggers (soc/rollup_schema.py)."""
+
+    __tablename__ = "metric_rollup_rule"
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    alerts: Mapped[int] = mapped_column(Integer)
+    occurrences: Mapped[int] = mapped_column(BigInteger)
+    resolved: Mapped[int] = mapped_column(Integer)
+    false_positives: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(512), server_default="")
+
+
+class MetricRollupTechnique(Base):
+    """Per (day of the alert's ``created_at``, ATT&CK technique tag): alerts carrying it."""
+
+    __tablename__ = "metric_rollup_technique"
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+    alerts: Mapped[int] = mapped_column(Integer)
