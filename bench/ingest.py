@@ -170,13 +170,16 @@ def log_lines(count: int) -> bytes:
     return "".join(lines).encode()
 
 
-def bench_sqlite(data: bytes, work: Path, parse_worker: bool | None = None) -> tuple[int, float]:
-    store = SQLiteStore(work / f"bench-{parse_worker}.db")
+def bench_sqlite(
+    data: bytes, work: Path, parse_worker: bool | None = None, workers: int = 1
+) -> tuple[int, float]:
+    store = SQLiteStore(work / f"bench-{parse_worker}-{workers}.db")
     ingestor = Ingestor(
         BufferedWriter(store, Spool(work / "spool")),
         DeadLetterFile(work / "dead"),
         batch_size=5000,
         parse_worker=parse_worker,
+        workers=workers,
     )
     start = time.perf_counter()
     ingestor.ingest_stream(
@@ -293,6 +296,7 @@ def main() -> None:
     parser.add_argument("--pcap-mb", type=int, default=200)
     parser.add_argument("--big-mb", type=int, default=1024)
     parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=1, help="parse workers (log -> SQLite)")
     parser.add_argument("--es", help="Elasticsearch URL (skip the ES comparison when absent)")
     parser.add_argument(
         "--only",
@@ -309,10 +313,10 @@ def main() -> None:
         data = log_lines(args.lines)
         if "sqlite" in parts:
             cpu = _cpu()
-            stored, seconds = bench_sqlite(data, work)
+            stored, seconds = bench_sqlite(data, work, workers=args.workers)
             main_cpu, child_cpu = (b - a for a, b in zip(cpu, _cpu(), strict=True))
             print(
-                f"log lines -> SQLite: {stored} events in {seconds:.2f} s = {stored / seconds:,.0f} events/s  [target >= 30,000]"
+                f"log lines -> SQLite ({args.workers} parse worker(s)): {stored} events in {seconds:.2f} s = {stored / seconds:,.0f} events/s  [target >= 30,000]"
             )
             print(
                 f"  CPU: this process {main_cpu:.2f} s, worker processes {child_cpu:.2f} s "

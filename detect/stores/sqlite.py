@@ -205,7 +205,7 @@ class SQLiteStore:
         """:func:`encode_batch`: a worker process may encode batches for :meth:`write`."""
         return encode_batch
 
-    def _rows(self, batch: EncodedBatch) -> tuple[list[str], list[list[Any]]]:
+    def _rows(self, batch: EncodedBatch) -> tuple[list[str], Sequence[Sequence[Any]]]:
         """The column names this batch writes and its rows cut to them.
 
         New field names get their column first (affinity from the first value an event of

@@ -63,6 +63,14 @@ def encode_document(event: Event) -> str:
     return text.decode()
 
 
+def _unplain(value: Any) -> Any:
+    # One-element lists of strings (event.category, related.*) are the common non-plain
+    # value: unwrapped here, the rest via column_value.
+    if type(value) is list and len(value) == 1 and type(value[0]) is str:
+        return value[0]
+    return column_value(value)
+
+
 def _scalars(values: Iterable[Any]) -> Iterator[Any]:
     for value in values:
         if isinstance(value, list | tuple):
@@ -82,7 +90,7 @@ class EncodedBatch(Sequence[Event]):
     """
 
     names: tuple[str, ...]
-    rows: list[list[Any]]
+    rows: list[tuple[Any, ...]]
     docs: list[str]
     ids: list[str]
     repeated: list[Event] = field(default_factory=list)
@@ -128,19 +136,14 @@ def encode_batch(events: Iterable[Event]) -> EncodedBatch:
             fresh[ident] = event
     batch = list(fresh.values())
     names = tuple(dict.fromkeys(chain.from_iterable(batch)))
-    plain = _PLAIN
-    convert = column_value
-    rows = []
-    for event in batch:
-        row = list(map(event.get, names))
-        for i, value in enumerate(row):
-            if type(value) not in plain:
-                # One-element lists of strings (event.category, related.*) are the common
-                # non-plain value: unwrap them here, the rest via column_value.
-                if type(value) is list and len(value) == 1 and type(value[0]) is str:
-                    row[i] = value[0]
-                else:
-                    row[i] = convert(value)
-        rows.append(row)
+    # Column by column: the type checks run once per column over a set of types (C loops),
+    # and only a column holding other than plain values is converted value by value.
+    columns = []
+    for name in names:
+        column = [event.get(name) for event in batch]
+        if not _PLAIN.issuperset(map(type, column)):
+            column = [v if type(v) in _PLAIN else _unplain(v) for v in column]
+        columns.append(column)
+    rows = list(zip(*columns, strict=True))
     docs = list(map(encode_document, batch))
     return EncodedBatch(names, rows, docs, list(fresh), repeated, rejected)
