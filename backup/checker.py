@@ -83,7 +83,8 @@ def check(
             result.errors.append(f"snapshot {header.snapshot_id[:16]}: {exc}")
     if read_data:
         with BlobPool(repo.codec, target=target) as pool:
-            packs = sorted(sizes)
+            # Largest first: the last tasks are the small ones, so no worker idles long.
+            packs = sorted(sizes, key=lambda p: (-sizes[p], p))
             if pool.workers_read:
                 tasks = ((p, (p,)) for p in packs)
                 checked = pool.ordered(check_stored_pack, tasks)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +34,11 @@ class ElasticClient:
         return f"ElasticClient({self.url!r})"
 
     def call(self, method: str, path: str, body: Any = None, ok404: bool = False) -> Any:
+        # Imported here: urllib.request (http.client, ssl, email) costs ~70 ms of every start-up
+        # of a backup command, and only Elasticsearch sources need it.
+        import urllib.error  # noqa: PLC0415
+        import urllib.request  # noqa: PLC0415
+
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)  # noqa: S310
         request.add_header("Content-Type", "application/json")

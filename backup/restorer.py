@@ -30,6 +30,9 @@ from backup.repository import Repository
 from backup.tree import Node
 from tulou.errors import NotFoundError, UsageError, VerificationError
 
+#: Sealed bytes per worker task (a 16 MiB pack is restored as ~4 tasks).
+TASK_BYTES = 4 << 20
+
 
 @dataclass
 class RestoreResult:
@@ -200,12 +203,25 @@ class _Plan:
         self.failed.setdefault(file_no, reason)
 
     def pack_tasks(self) -> Iterator[tuple[str, list[PackBlob]]]:
-        """Per pack, its needed blobs in offset order, without files that already failed."""
+        """Per pack, its needed blobs in offset order, without files that already failed.
+
+        A pack's blobs are split into tasks of about :data:`TASK_BYTES` sealed bytes, so the
+        last tasks of a restore are small and no worker waits long for another.
+        """
         for pack_id, blobs in self._packs.items():
             todo: list[PackBlob] = []
             for blob_id, (offset, length, raw_length, placements) in blobs.items():
                 live = [p for p in placements if p[0] not in self.failed]
                 if live:
                     todo.append((blob_id, offset, length, raw_length, live))
-            if todo:
-                yield pack_id, sorted(todo, key=lambda b: b[1])
+            todo.sort(key=lambda b: b[1])
+            task: list[PackBlob] = []
+            size = 0
+            for blob in todo:
+                task.append(blob)
+                size += blob[2]
+                if size >= TASK_BYTES:
+                    yield pack_id, task
+                    task, size = [], 0
+            if task:
+                yield pack_id, task

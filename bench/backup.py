@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random  # noqa: TID251 - reproducible benchmark data, not secrets
+import resource
 import shutil
 import subprocess
 import sys
@@ -73,10 +74,24 @@ def modify(root: Path, seed: int = 8) -> None:
     (root / "bin" / "new.bin").write_bytes(rng.randbytes(5 << 20))
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+#: CPU seconds (user + system, the command and its worker processes) per timed step, by label.
+CPU: dict[str, float] = {}
+
+
+def timed(cmd: list[str], env: dict[str, str], label: str = "") -> float:
+    """Wall-clock seconds of ``cmd``; its CPU time goes to :data:`CPU` under ``label``.
+
+    CPU time is the load-robust number: on a shared machine other jobs stretch the wall clock
+    of both tools, but not the processor time each one needs.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        CPU[label] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall
 
 
 def du(path: Path) -> int:
@@ -93,6 +108,7 @@ def main() -> int:
     restic = shutil.which("restic")
     if restic is None:
         sys.exit("restic not found: apt-get install restic")
+    load_before = os.getloadavg()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="tulou-bench-"))
     data = work / "data"
     generate(data, size)
@@ -113,17 +129,17 @@ def main() -> int:
     subprocess.run([restic, "init", "-q", "-r", str(rrepo)], env=env, check=True)
     results: dict[str, dict[str, float]] = {"tulou": {}, "restic": {}}
     results["tulou"]["first backup"] = timed(
-        [*tulou, "backup", "run", "--repo", str(trepo), str(data)], env
+        [*tulou, "backup", "run", "--repo", str(trepo), str(data)], env, "tulou first backup"
     )
     results["restic"]["first backup"] = timed(
-        [restic, "-q", "-r", str(rrepo), "backup", str(data)], env
+        [restic, "-q", "-r", str(rrepo), "backup", str(data)], env, "restic first backup"
     )
     modify(data)
     results["tulou"]["incremental"] = timed(
-        [*tulou, "backup", "run", "--repo", str(trepo), str(data)], env
+        [*tulou, "backup", "run", "--repo", str(trepo), str(data)], env, "tulou incremental"
     )
     results["restic"]["incremental"] = timed(
-        [restic, "-q", "-r", str(rrepo), "backup", str(data)], env
+        [restic, "-q", "-r", str(rrepo), "backup", str(data)], env, "restic incremental"
     )
     results["tulou"]["restore"] = timed(
         [
@@ -137,25 +153,33 @@ def main() -> int:
             str(work / "t-out"),
         ],
         env,
+        "tulou restore",
     )
     results["restic"]["restore"] = timed(
-        [restic, "-q", "-r", str(rrepo), "restore", "latest", "--target", str(work / "r-out")], env
+        [restic, "-q", "-r", str(rrepo), "restore", "latest", "--target", str(work / "r-out")],
+        env,
+        "restic restore",
     )
     results["tulou"]["full verify"] = timed(
-        [*tulou, "backup", "verify", "--repo", str(trepo), "--read-data"], env
+        [*tulou, "backup", "verify", "--repo", str(trepo), "--read-data"], env, "tulou full verify"
     )
     results["restic"]["full verify"] = timed(
-        [restic, "-q", "-r", str(rrepo), "check", "--read-data"], env
+        [restic, "-q", "-r", str(rrepo), "check", "--read-data"], env, "restic full verify"
     )
     results["tulou"]["repo MB"] = du(trepo) / 1e6
     results["restic"]["repo MB"] = du(rrepo) / 1e6
     print(f"data: {du(data) / 1e6:.1f} MB (after modification) in {work}")
-    print(f"{'':14}{'tulou':>10}{'restic':>10}{'ratio':>8}")
+    print(f"load average before/after: {load_before} / {os.getloadavg()}")
+    print(f"{'':14}{'tulou':>10}{'restic':>10}{'ratio':>8}   cpu: tulou   restic   ratio")
     for key in results["tulou"]:
         t, r = results["tulou"][key], results["restic"][key]
         unit = "" if key == "repo MB" else "s"
-        print(f"{key:14}{t:9.2f}{unit:1}{r:9.2f}{unit:1}{t / r:8.2f}")
-    print(json.dumps(results))
+        line = f"{key:14}{t:9.2f}{unit:1}{r:9.2f}{unit:1}{t / r:8.2f}"
+        if key != "repo MB":
+            tc, rc = CPU[f"tulou {key}"], CPU[f"restic {key}"]
+            line += f"   {tc:9.2f}s{rc:8.2f}s{tc / rc:8.2f}"
+        print(line)
+    print(json.dumps({**results, "cpu": CPU}))
     if not args.workdir:
         shutil.rmtree(work)
     return 0

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tulou.settings import Settings, load_settings
+if TYPE_CHECKING:  # imported on first use: pydantic-settings costs ~0.3 s of every start-up
+    from tulou.settings import Settings
 
 
 @dataclass
@@ -34,6 +35,8 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from tulou.settings import load_settings  # noqa: PLC0415 - see the import above
+
             self._settings = load_settings(self.config_file)
         return self._settings
 

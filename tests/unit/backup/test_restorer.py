@@ -36,11 +36,14 @@ def _data_refs(repo: Repository) -> list[bytes]:
     return refs
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize(
+    ("workers", "task_bytes"), [("0", 4 << 20), ("2", 4 << 20), ("2", 64 << 10)]
+)
 def test_duplicate_content_is_opened_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str, task_bytes: int
 ) -> None:
     monkeypatch.setenv("TULOU_BACKUP_WORKERS", workers)
+    monkeypatch.setattr("backup.restorer.TASK_BYTES", task_bytes)  # 64 KiB: many per pack
     target = LocalTarget(tmp_path / "repo")
     repo = Repository.init(
         target, PASSPHRASE, kdf_iterations=1000, chunk_min=64 << 10, chunk_avg=256 << 10
