@@ -4,9 +4,14 @@ Hot path: :mod:`detect.parsers.capture` (a struct-based reader and decoder; scap
 to craft test captures, its per-packet dissection being ~20x too slow). State is bounded:
 
 - flows live in a table keyed by the 5-tuple (the first packet's sender is ``source``); a flow
-  is emitted when both sides sent FIN or either sent RST, when it has been idle for
-  ``idle_timeout`` seconds of *capture* time, when the table holds ``max_flows`` (the least
-  recently seen goes), or at the end of the capture;
+  is emitted when it has been idle for ``idle_timeout`` seconds of *capture* time, when the
+  table holds ``max_flows`` (the least recently seen goes), or at the end of the capture;
+- a TCP flow whose both sides sent FIN, or either sent RST, is *closed*: it moves to a
+  TIME_WAIT-like table for ``time_wait`` seconds of capture time, where the connection's late
+  packets (the last ACK after the second FIN, RSTs answering stray segments) are still counted
+  in it, then it is emitted (at once if ``time_wait`` is 0). A SYN on a closed flow's 5-tuple
+  is a new connection: the closed flow is emitted first. That table is bounded by
+  ``max_flows`` too (the oldest closed flow goes first);
 - an HTTP request waits for its response status in its flow (at most ``MAX_PENDING_HTTP`` per
   flow) and is emitted with it, or without it when the flow ends.
 
@@ -63,7 +68,47 @@ class Flow:
     packets: list[int] = field(default_factory=lambda: [0, 0])
     octets: list[int] = field(default_factory=lambda: [0, 0])
     flags: list[int] = field(default_factory=lambda: [0, 0])
+    closed_at: float | None = None  # capture time of the closing FIN/RST (TIME_WAIT)
     pending_http: deque[tuple[int, float, dict[str, Any]]] = field(default_factory=deque)
+
+
+class _Closed:
+    """Closed TCP flows in TIME_WAIT: by key, and in the order they closed.
+
+    ``order`` may hold entries whose flow already left ``flows`` (reused by a SYN): they are
+    skipped when they come up, so each operation stays O(1) per flow.
+    """
+
+    __slots__ = ("flows", "order")
+
+    def __init__(self) -> None:
+        self.flows: dict[FlowKey, Flow] = {}
+        self.order: deque[tuple[float, Flow]] = deque()
+
+    def add(self, flow: Flow, at: float) -> None:
+        flow.closed_at = at
+        self.flows[flow.key] = flow
+        self.order.append((at, flow))
+
+    def evict(self, limit: int) -> Iterator[Flow]:
+        """Release the oldest flows beyond ``limit``."""
+        while len(self.flows) > limit:
+            yield from self._pop()
+
+    def expire(self, before: float) -> Iterator[Flow]:
+        """Release the flows closed at or before ``before``, oldest first."""
+        while self.order and self.order[0][0] <= before:
+            yield from self._pop()
+
+    def drain(self) -> Iterator[Flow]:
+        while self.order:
+            yield from self._pop()
+
+    def _pop(self) -> Iterator[Flow]:
+        _, flow = self.order.popleft()
+        if self.flows.get(flow.key) is flow:
+            del self.flows[flow.key]
+            yield flow
 
 
 def _moment(seconds: float) -> str:
@@ -83,9 +128,13 @@ class PcapParser:
     id: ClassVar[str] = "pcap"
     description: ClassVar[str] = "network captures (pcap, pcapng): flows, DNS, HTTP, TLS"
 
-    def __init__(self, idle_timeout: float = 120.0, max_flows: int = 65536) -> None:
+    def __init__(
+        self, idle_timeout: float = 120.0, max_flows: int = 65536, time_wait: float = 2.0
+    ) -> None:
         self.idle_timeout = idle_timeout
         self.max_flows = max_flows
+        #: Seconds a closed TCP flow still takes its connection's late ACKs and RSTs.
+        self.time_wait = time_wait
         self.stats = {"packets": 0, "non_ip": 0, "flows": 0}
 
     def sniff(self, head: bytes) -> int:
@@ -93,6 +142,7 @@ class PcapParser:
 
     def parse(self, stream: BinaryIO, source: Source) -> Iterator[Item]:
         flows: OrderedDict[FlowKey, Flow] = OrderedDict()
+        closed = _Closed()
         index = -1
         now = 0.0
         try:
@@ -106,13 +156,15 @@ class PcapParser:
                 if packet is None:
                     self.stats["non_ip"] += 1
                     continue
-                yield from self._packet(source, flows, index, now, packet)
+                yield from self._packet(source, flows, closed, index=index, now=now, packet=packet)
                 if index % SWEEP_EVERY == 0:
                     yield from self._expire(source, flows, now)
         except TruncatedCapture as exc:
             yield Rejected(f"packet:{index + 1}", f"truncated capture: {exc}", b"")
         except CaptureError as exc:
             yield Rejected(f"packet:{index + 1}", f"unreadable capture: {exc}", b"")
+        for flow in closed.drain():
+            yield from self._close(source, flow)
         while flows:
             yield from self._close(source, flows.popitem(last=False)[1])
 
@@ -120,10 +172,15 @@ class PcapParser:
         self,
         source: Source,
         flows: OrderedDict[FlowKey, Flow],
+        closed: _Closed,
+        *,
         index: int,
         now: float,
         packet: Packet,
     ) -> Iterator[Item]:
+        if closed.order and now - closed.order[0][0] >= self.time_wait:
+            for done in closed.expire(now - self.time_wait):
+                yield from self._close(source, done)
         forward: FlowKey = (packet.proto, packet.src, packet.sport, packet.dst, packet.dport)
         flow = flows.get(forward)
         direction = 0
@@ -131,13 +188,23 @@ class PcapParser:
             backward: FlowKey = (packet.proto, packet.dst, packet.dport, packet.src, packet.sport)
             flow = flows.get(backward)
             direction = 1
+        if flow is None and closed.flows:
+            flow, direction = closed.flows.get(forward), 0
             if flow is None:
-                flow = Flow(forward, index, now, now, packet.version)
-                flows[forward] = flow
-                direction = 0
-                if len(flows) > self.max_flows:
-                    yield from self._close(source, flows.popitem(last=False)[1])
-        flows.move_to_end(flow.key)
+                flow, direction = closed.flows.get(backward), 1
+            if flow is not None and packet.flags & TCP_SYN:
+                # The 5-tuple is reused by a new connection: the old one is over.
+                del closed.flows[flow.key]
+                yield from self._close(source, flow)
+                flow = None
+        if flow is None:
+            flow = Flow(forward, index, now, now, packet.version)
+            flows[forward] = flow
+            direction = 0
+            if len(flows) > self.max_flows:
+                yield from self._close(source, flows.popitem(last=False)[1])
+        if flow.closed_at is None:
+            flows.move_to_end(flow.key)
         flow.end = now
         flow.packets[direction] += 1
         flow.octets[direction] += packet.length
@@ -168,11 +235,19 @@ class PcapParser:
                             at, when, fields = flow.pending_http.popleft()
                             yield self._http_event(source, at, when, fields)
                         flow.pending_http.append((index, now, item))
-        if packet.proto == 6 and (
-            packet.flags & TCP_RST or (flow.flags[0] & TCP_FIN and flow.flags[1] & TCP_FIN)
+        if (
+            packet.proto == 6
+            and flow.closed_at is None
+            and (packet.flags & TCP_RST or (flow.flags[0] & TCP_FIN and flow.flags[1] & TCP_FIN))
         ):
             del flows[flow.key]
-            yield from self._close(source, flow)
+            if self.time_wait <= 0:
+                yield from self._close(source, flow)
+                return
+            closed.add(flow, now)
+            if len(closed.flows) > self.max_flows:
+                for evicted in closed.evict(self.max_flows):
+                    yield from self._close(source, evicted)
 
     def _app(  # noqa: PLR0917
         self,

@@ -267,3 +267,128 @@ def test_idle_flows_are_emitted_and_table_is_bounded() -> None:
     events, _ = run(parser, buffer.getvalue())
     assert len(events) == 50
     assert len({e["event.id"] for e in events}) == 50
+
+
+def _pcap(packets: list[Packet]) -> bytes:
+    import io
+
+    from scapy.utils import PcapWriter
+
+    buffer = io.BytesIO()
+    writer = PcapWriter(buffer)
+    for packet in packets:
+        writer.write(packet)
+    writer.flush()
+    return buffer.getvalue()
+
+
+def _teardown(port: int, t: float) -> list[Packet]:
+    """Handshake, one request and response, FIN from each side (no final ACK yet)."""
+    return [
+        tcp(CLIENT, SERVER, port, 80, "S", t),
+        tcp(SERVER, CLIENT, 80, port, "SA", t + 0.01),
+        tcp(CLIENT, SERVER, port, 80, "A", t + 0.02),
+        tcp(CLIENT, SERVER, port, 80, "PA", t + 0.03, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        tcp(SERVER, CLIENT, 80, port, "PA", t + 0.04, b"HTTP/1.1 200 OK\r\n\r\n"),
+        tcp(CLIENT, SERVER, port, 80, "FA", t + 0.05),
+        tcp(SERVER, CLIENT, 80, port, "FA", t + 0.06),
+    ]
+
+
+def _flows(events: list[dict[str, Any]], port: int) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in by_action(events, "network_flow")
+        if port in (e["source.port"], e["destination.port"])
+    ]
+
+
+def test_last_ack_after_the_second_fin_belongs_to_the_closed_flow() -> None:
+    packets = [*_teardown(40100, 0.0), tcp(CLIENT, SERVER, 40100, 80, "A", 0.07)]
+    events, rejected = run(PcapParser(), _pcap(packets))
+    assert rejected == []
+    (flow,) = _flows(events, 40100)  # was two: the connection and a one-packet "flow"
+    check(
+        flow,
+        {
+            "source.ip": CLIENT,
+            "source.port": 40100,
+            "source.packets": 5,
+            "destination.packets": 3,
+            "network.packets": 8,
+            "event.end": "2026-03-01T08:00:00.070Z",
+            "event.original": "sample.log#packets=0..",  # positions from the first packet
+        },
+    )
+    assert len(by_action(events, "http_request")) == 1
+
+
+def test_rst_shortly_after_close_is_counted_in_the_closed_flow() -> None:
+    packets = [
+        *_teardown(40101, 0.0),
+        tcp(CLIENT, SERVER, 40101, 80, "A", 0.07),
+        tcp(CLIENT, SERVER, 40101, 80, "PA", 0.5, b"late"),  # a stray segment after close
+        tcp(SERVER, CLIENT, 80, 40101, "R", 0.51),  # the server answers it with a RST
+    ]
+    events, _ = run(PcapParser(), _pcap(packets))
+    (flow,) = _flows(events, 40101)
+    check(flow, {"source.packets": 6, "destination.packets": 4})
+    assert "RST" in flow["destination.tcp_flags"]
+
+
+def test_rst_closed_flow_absorbs_repeated_rsts() -> None:
+    packets = [
+        tcp(CLIENT, SERVER, 40102, 443, "S", 0.0),
+        tcp(SERVER, CLIENT, 443, 40102, "SA", 0.01),
+        tcp(CLIENT, SERVER, 40102, 443, "R", 0.02),
+        tcp(CLIENT, SERVER, 40102, 443, "R", 0.03),
+        tcp(SERVER, CLIENT, 443, 40102, "A", 0.04),
+    ]
+    events, _ = run(PcapParser(), _pcap(packets))
+    (flow,) = _flows(events, 40102)
+    check(flow, {"source.packets": 3, "destination.packets": 2})
+
+
+def test_closed_flow_is_emitted_when_time_wait_ends() -> None:
+    dns = (
+        Ether()
+        / IP(src=CLIENT, dst=RESOLVER)
+        / UDP(sport=5600, dport=53)
+        / DNS(id=9, rd=1, qd=DNSQR(qname="city.gov"))
+    )
+    packets = [
+        *_teardown(40103, 0.0),
+        _at(dns, 5.0),  # any later packet: the closed flow's time is up
+        tcp(CLIENT, SERVER, 40103, 80, "A", 10.0),  # far too late: a packet of its own
+    ]
+    events, _ = run(PcapParser(time_wait=2.0), _pcap(packets))
+    flows = _flows(events, 40103)
+    assert [f["network.packets"] for f in flows] == [7, 1]
+    order = [e["event.action"] for e in events]
+    # Emitted in time, not held to the end of the capture.
+    assert order.index("network_flow") < order.index("dns_query")
+
+
+def test_syn_on_a_closed_five_tuple_starts_a_new_flow() -> None:
+    packets = [*_teardown(40104, 0.0), *_teardown(40104, 0.5)]
+    events, _ = run(PcapParser(), _pcap(packets))
+    flows = _flows(events, 40104)
+    assert [(f["network.packets"], f["event.start"]) for f in flows] == [
+        (7, "2026-03-01T08:00:00.000Z"),
+        (7, "2026-03-01T08:00:00.500Z"),
+    ]
+
+
+def test_time_wait_zero_emits_at_close() -> None:
+    packets = [*_teardown(40105, 0.0), tcp(CLIENT, SERVER, 40105, 80, "A", 0.07)]
+    events, _ = run(PcapParser(time_wait=0.0), _pcap(packets))
+    assert [f["network.packets"] for f in _flows(events, 40105)] == [7, 1]
+
+
+def test_closed_flows_are_bounded() -> None:
+    packets = [p for i in range(6) for p in _teardown(41000 + i, i * 0.1)]
+    parser = PcapParser(max_flows=2)
+    events, _ = run(parser, _pcap(packets))
+    flows = by_action(events, "network_flow")
+    assert sorted(f["source.port"] for f in flows) == [41000 + i for i in range(6)]
+    assert all(f["network.packets"] == 7 for f in flows)
