@@ -17,6 +17,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 
 from detect.rules.correlation import Match
 from detect.rules.es_backend import EsDslBackend
+from detect.rules.es_prefilter import partition_query, possible_items
 from tulou.errors import InputError, UnavailableError
 from tulou.events import format_timestamp, parse_timestamp
 
@@ -31,10 +32,20 @@ class EsRuleTarget:
 
     name = "elasticsearch"
 
-    def __init__(self, client: Elasticsearch, index: str, pipeline: ProcessingPipeline) -> None:
+    def __init__(
+        self,
+        client: Elasticsearch,
+        index: str,
+        pipeline: ProcessingPipeline,
+        *,
+        literal_prefilter: bool = True,
+    ) -> None:
         self.client = client
         self.index = index
         self.pipeline = pipeline
+        #: Skip the rules whose necessary literals no value of the log source holds
+        #: (:mod:`detect.rules.es_prefilter`).
+        self.literal_prefilter = literal_prefilter
         self._types: dict[str, set[str]] | None = None
 
     def backend(self) -> EsDslBackend:
@@ -144,14 +155,26 @@ class EsRuleTarget:
         """Many rules' queries, their first pages in shared ``_msearch`` requests.
 
         Same result per rule as :meth:`matches` (a rule with more than a page of matches
-        pages on alone). ``requires`` and ``literals`` are not needed here (the queries carry
-        their log-source conditions). A query Elasticsearch refuses fails only its rule: its
-        reason goes to ``errors[rule id]`` and the rule has no matches (without ``errors``, the
-        whole batch raises :class:`InputError`).
+        pages on alone). With the literal pre-filter on and ``literals[i]`` the necessary
+        literals of item i, one search first reads the distinct values of the literal fields
+        over the rows of the log source (``requires``) and the items that cannot match any of
+        them are not sent (:mod:`detect.rules.es_prefilter`). A query Elasticsearch refuses
+        fails only its rule: its reason goes to ``errors[rule id]`` and the rule has no matches
+        (without ``errors``, the whole batch raises :class:`InputError`).
         """
         wanted = list(dict.fromkeys(fields))
         found: dict[str, dict[str, Match]] = {rule_id: {} for rule_id, _ in items}
         failed: dict[str, str] = {}
+        if self.literal_prefilter and literals is not None:
+            filters = [*partition_query(requires, self.resolve), self._range(start, end)]
+            keep = possible_items(
+                literals,
+                lambda path: self._mapping().get(path, set()),
+                self.resolve,
+                self._search,
+                filters,
+            )
+            items = [item for position, item in enumerate(items) if position in keep]
         for offset in range(0, len(items), MSEARCH):
             chunk = items[offset : offset + MSEARCH]
             bodies = [self._body(query, start, end, wanted) for _, query in chunk]

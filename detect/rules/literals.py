@@ -184,9 +184,18 @@ def _scalar_text(value: Any) -> str | None:
 
 def prune(tree: Tree | None, usable: Callable[[str], bool]) -> Tree | None:
     """``tree`` without the literals on fields that cannot be scanned (None: nothing left)."""
+    return prune_literals(tree, lambda lit: usable(lit.field))
+
+
+def prune_literals(tree: Tree | None, keep: Callable[[Lit], bool]) -> Tree | None:
+    """``tree`` without the literals ``keep`` refuses (None: nothing provable left).
+
+    Still necessary: an ``AllOf`` part dropped only weakens the conjunction, and an ``AnyOf``
+    that loses a part becomes "nothing provable" (None).
+    """
     if tree is None or isinstance(tree, Lit):
-        return tree if tree is not None and usable(tree.field) else None
-    parts = [prune(part, usable) for part in tree.parts]
+        return tree if tree is not None and keep(tree) else None
+    parts = [prune_literals(part, keep) for part in tree.parts]
     if isinstance(tree, AnyOf):
         return _any(parts)
     kept: list[Tree] = []
@@ -267,6 +276,27 @@ class LiteralIndex:
                 self._decided.clear()
             self._decided[hit_set] = decided
         return decided
+
+    def possible(self, values: Sequence[Iterable[Any] | None]) -> tuple[int, ...]:
+        """The filtered items that may match some row of a set of rows.
+
+        ``values[i]`` are the distinct values field :attr:`fields` ``[i]`` takes over the set
+        (list elements one by one), or None when they are not known (then every literal of
+        that field counts as found). An item is returned when its tree holds on the literals
+        found in *any* of the values: every row's own literals are a subset of those, so an
+        item left out matches no row of the set. :attr:`unfiltered` items are not included.
+        """
+        found: set[int] = set()
+        for position, field_values in enumerate(values):
+            if field_values is None:
+                found |= self._every[position]
+                continue
+            for value in field_values:
+                if value is not None:
+                    found |= self._scan(position, value)
+        hit_set = frozenset(found)
+        nominated = {item for h in hit_set for item in self._anchored.get(h, ())}
+        return tuple(sorted(i for i in nominated if _holds(self._trees[i], hit_set)))
 
     def _scan(self, position: int, value: Any) -> frozenset[int]:
         offered = texts(value)

@@ -1,0 +1,121 @@
+"""The literal pre-filter in front of Elasticsearch: which rules of a log source can match at all.
+
+SQLite's pre-filter (:class:`~detect.rules.literals.LiteralIndex`) reads every row of a log
+source; Elasticsearch is asked for less: the *distinct values* of each literal field over the
+rows of the log source in the time range (one search, one ``terms`` aggregation per field).
+A rule whose necessary literals hold on none of those values matches no row, so its search is
+not sent. The rules that remain still run their own query: the pre-filter only removes rules,
+it never decides a match (the same invariant as on SQLite).
+
+Why it is exact enough to be safe, case by case:
+
+- only fields mapped as ``keyword`` everywhere (directly, or the ``keyword`` sub-field of a
+  ``text`` field) are scanned: a ``term`` on a number or address field may match a different
+  spelling (``04624`` finds ``4624``), so literals on other fields are not used;
+- a field not mapped at all holds no value, so its literals are absent (a query on it matches
+  nothing either);
+- values over the mapping's ``ignore_above`` are neither aggregated nor matched by queries;
+- Elasticsearch's ``case_insensitive`` matching is Unicode-aware while the literals are ASCII
+  folded: literals with a non-ASCII character are dropped from the trees, and a field with a
+  non-ASCII value counts as holding every literal;
+- a field with more than :data:`MAX_VALUES` distinct values (``sum_other_doc_count > 0``)
+  counts as holding every literal (e.g. ``event.original``).
+
+Consistency: the values are read just before the rules' searches. A matching event that
+becomes searchable between the two (a refresh in between) is missed by this run, as if it had
+arrived after it; ``detect watch``'s lookback overlap evaluates it in the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from detect.rules.compile import PARTITION_FIELDS
+from detect.rules.literals import LiteralIndex, Tree, prune_literals
+from tulou.errors import InputError
+
+#: Distinct values read per field; a field with more holds "every literal".
+MAX_VALUES = 5000
+
+type Search = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def ascii_tree(tree: Tree | None) -> Tree | None:
+    """``tree`` without its non-ASCII literals (see the module docstring)."""
+    return prune_literals(tree, lambda lit: lit.literal.isascii())
+
+
+def partition_query(
+    requires: Mapping[str, frozenset[str]], resolve: Callable[[str], tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Filters selecting the rows of a log source (each field one of its allowed values).
+
+    The same case-insensitive ``term`` the rules' own queries use, so every row a rule of the
+    group can match is selected.
+    """
+    clauses: list[dict[str, Any]] = []
+    for name, allowed in sorted(requires.items()):
+        path, kind = resolve(name)
+        terms: list[dict[str, Any]]
+        if kind == "keyword":
+            terms = [{"term": {path: {"value": v, "case_insensitive": True}}} for v in allowed]
+        else:
+            terms = [{"term": {path: v}} for v in sorted(allowed)]
+        clauses.append({"bool": {"should": terms, "minimum_should_match": 1}})
+    return clauses
+
+
+def possible_items(
+    literals: Sequence[Tree | None],
+    kinds: Callable[[str], set[str]],
+    resolve: Callable[[str], tuple[str, str]],
+    search: Search,
+    filters: list[dict[str, Any]],
+) -> set[int]:
+    """Positions in ``literals`` of the items that may match a row selected by ``filters``.
+
+    ``kinds(path)`` are the mapped types of a field (empty: not mapped), ``resolve`` maps a
+    rule field to the path its query addresses, ``search`` runs one search body. Items without
+    usable literals are always kept.
+    """
+
+    def usable(field: str) -> bool:
+        if field in PARTITION_FIELDS:
+            return False  # the same few values on every row of the log source: no use
+        path, kind = resolve(field)
+        return kind == "keyword" and kinds(path) <= {"keyword"}
+
+    index = LiteralIndex([ascii_tree(t) for t in literals], usable)
+    keep = set(index.unfiltered)
+    if not index.fields:
+        return keep
+    paths = [resolve(field)[0] for field in index.fields]
+    aggs = {
+        f"f{i}": {"terms": {"field": path, "size": MAX_VALUES}}
+        for i, path in enumerate(paths)
+        if kinds(path)
+    }
+    buckets: dict[str, Any] = {}
+    if aggs:
+        body = {"query": {"bool": {"filter": filters}}, "size": 0, "aggs": aggs}
+        try:
+            buckets = search(body).get("aggregations", {})
+        except InputError:
+            return set(range(len(literals)))  # values unknown: every item may match
+    values: list[list[Any] | None] = []
+    for i in range(len(paths)):
+        agg = buckets.get(f"f{i}")
+        values.append(_values(agg) if agg is not None else [])
+    keep.update(index.possible(values))
+    return keep
+
+
+def _values(agg: Mapping[str, Any]) -> list[Any] | None:
+    """A terms aggregation's keys, or None when incomplete or not all ASCII."""
+    if agg.get("sum_other_doc_count", 0):
+        return None
+    keys = [bucket["key"] for bucket in agg.get("buckets", [])]
+    if any(not isinstance(k, str) or not k.isascii() for k in keys):
+        return None
+    return keys
