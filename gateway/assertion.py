@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from gateway.sm2jwt import ALGORITHM
@@ -86,13 +86,30 @@ class AssertionSigner:
         now: float | None = None,
     ) -> str:
         """An assertion with these claims: a cached one younger than ``reuse`` s, else a new one."""
-        moment = time.time() if now is None else now
         key = (audience, subject, _freeze(extra))
+        return self.issue_keyed(key, audience, subject, lambda: extra, now=now)
+
+    def issue_keyed(
+        self,
+        key: Hashable,
+        audience: str,
+        subject: str | None,
+        extra: Callable[[], dict[str, Any]],
+        *,
+        now: float | None = None,
+    ) -> str:
+        """:meth:`issue` with the caller's ``key`` standing for the claims, built only to sign.
+
+        The caller MUST derive ``key`` from everything the claims are made of (equal keys mean
+        equal ``audience``, ``subject`` and ``extra()``); then this is :meth:`issue` without
+        building and freezing the claims on every request.
+        """
+        moment = time.time() if now is None else now
         cached = self._cache.get(key)
         if cached is not None and 0 <= moment - cached[1] < self.reuse:
             return cached[0]
         issued_at = int(moment)
-        token = self._sign(audience, subject, extra, issued_at)
+        token = self._sign(audience, subject, extra(), issued_at)
         if len(self._cache) >= self.cache_size:
             self._cache.clear()  # bounded; a refill costs one signature per claim set
         self._cache[key] = (token, issued_at)

@@ -7,6 +7,7 @@ needs a restart. See gateway/examples/gateway.yaml and docs/gateway.md.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -111,8 +112,9 @@ class Route(_Frozen):
             raise ValueError("must start with '/'")
         return value
 
-    @property
+    @cached_property
     def upstream_parts(self) -> tuple[str, str, int]:
+        """(scheme, host, port) of ``upstream``; parsed once (the model is frozen)."""
         parts = urlsplit(self.upstream)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return parts.scheme, parts.hostname or "", port

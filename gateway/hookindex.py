@@ -13,7 +13,12 @@ those. What does not change:
 - isolation: each top-level addon's failure is handled like mitmproxy's ``safecall`` does (an
   exception is logged by ``safecall`` itself and the next addon still runs; ``AddonHalt`` stops
   the event; ``OptionsError`` propagates), without entering a context manager per addon;
-- async handlers are awaited, sync ones called; ``trigger`` (sync) is mitmproxy's own.
+- async handlers are awaited, sync ones called; ``trigger`` (sync) is mitmproxy's own;
+- ``handle_lifecycle`` (what the proxy calls for each hook of a connection or flow) triggers
+  the hook, then an ``update`` hook when its argument is a flow, as mitmproxy does; the
+  ``update`` hook object is only built when some addon handles ``update`` (otherwise mitmproxy
+  would build it and visit no handler). Hook arguments are read with the hook class's field
+  names computed once (mitmproxy's ``Hook.args`` calls ``dataclasses.fields`` every time).
 
 The index is rebuilt whenever addons are added or removed (and, defensively, whenever the
 chain list is a different object or length than the one indexed).
@@ -21,18 +26,22 @@ chain list is a different object or length than the one indexed).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 from collections.abc import Callable
 from typing import Any
 
-from mitmproxy import exceptions, hooks
+from mitmproxy import exceptions, flow, hooks
 from mitmproxy.addonmanager import AddonManager, safecall, traverse
 
 Handlers = list[list[Callable[..., Any]]]
 # mitmproxy's addon manager is untyped; these aliases keep mypy strict everywhere else.
 _traverse: Any = traverse
 _ManagerError: Any = exceptions.AddonManagerError
+_BASE_ARGS: Any = hooks.Hook.args
+_UPDATE: str = hooks.UpdateHook.name
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class IndexedAddonManager(AddonManager):
@@ -90,24 +99,53 @@ class IndexedAddonManager(AddonManager):
     async def trigger_event(self, event: hooks.Hook) -> None:
         """Trigger ``event`` on the addons that handle it (see the module docstring)."""
         entries = self.handlers(event.name)
-        if not entries:
+        if entries:
+            await _dispatch(entries, _arguments(event))
+
+    async def handle_lifecycle(self, event: hooks.Hook) -> None:
+        """mitmproxy's ``handle_lifecycle``: ``event``, then ``update`` for a flow argument."""
+        args = _arguments(event)
+        message = args[0]
+        entries = self.handlers(event.name)
+        if entries:
+            await _dispatch(entries, args)
+        if isinstance(message, flow.Flow):
+            updates = self.handlers(_UPDATE)
+            if updates:
+                await _dispatch(updates, _arguments(hooks.UpdateHook([message])))
+
+
+def _any(value: Any) -> Any:
+    return value  # mitmproxy's hooks are dataclasses its annotations do not declare
+
+
+def _arguments(event: hooks.Hook) -> list[Any]:
+    """``event.args()``, with the field names of each hook class looked up once."""
+    kind = type(event)
+    if kind.args is not _BASE_ARGS:  # a hook with its own ``args``: ask it
+        return event.args()
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(_any(kind)))
+    return [getattr(event, name) for name in names]
+
+
+async def _dispatch(entries: Handlers, args: list[Any]) -> None:
+    for funcs in entries:
+        # mitmproxy wraps each addon in ``safecall()``; a try statement costs nothing until
+        # something raises, and then safecall itself logs it, so the log is the same.
+        try:
+            for func in funcs:
+                result = func(*args)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+        except exceptions.AddonHalt:
             return
-        args = event.args()
-        for funcs in entries:
-            # mitmproxy wraps each addon in ``safecall()``; a try statement costs nothing until
-            # something raises, and then safecall itself logs it, so the log is the same.
-            try:
-                for func in funcs:
-                    result = func(*args)
-                    if result is not None and inspect.isawaitable(result):
-                        await result
-            except exceptions.AddonHalt:
-                return
-            except exceptions.OptionsError:
+        except exceptions.OptionsError:
+            raise
+        except Exception:  # an addon's failure must not stop the others (mitmproxy)
+            with safecall():
                 raise
-            except Exception:  # an addon's failure must not stop the others (mitmproxy)
-                with safecall():
-                    raise
 
 
 def install(master: Any) -> IndexedAddonManager:

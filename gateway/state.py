@@ -32,6 +32,13 @@ STATE_KEY = "tulou"
 class RequestState:
     started_ns: int = field(default_factory=time.perf_counter_ns)
     moment: datetime = field(default_factory=now)
+    request_id: str = ""  # the flow id without dashes (X-Tulou-Request-Id, event.id)
+    # Read by Sanitizer in its one pass over the request headers (``sanitized`` = it did, and
+    # removed every identity/forwarding header and Authorization from the upstream request):
+    sanitized: bool = False
+    host_header: str | None = None  # the client's single Host header, as sent
+    authorization: tuple[str, ...] = ()  # every Authorization header value, as sent
+    user_agent: str | None = None  # User-Agent values joined like mitmproxy's headers.get
     host: str = ""
     path: str = ""
     route: Route | None = None

@@ -31,6 +31,10 @@ def state_of(flow: http.HTTPFlow) -> RequestState | None:
 
 
 def request_id(flow: http.HTTPFlow) -> str:
+    """The flow id without dashes (``StateInit`` keeps it in ``RequestState.request_id``)."""
+    state = flow.metadata.get(STATE_KEY)
+    if isinstance(state, RequestState) and state.request_id:
+        return state.request_id
     return flow.id.replace("-", "")
 
 

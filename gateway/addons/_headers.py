@@ -8,6 +8,8 @@ these do the same edits directly on the ``(name, value)`` byte pairs:
   ASCII case-insensitively) keeps its spelling and gets the value, later ones are dropped, and
   a missing header is appended;
 - :func:`rewrite` = pop every field whose lowercased name is in ``drop``, then append ``add``;
+- :func:`append` = add fields whose names are known to be absent (``Sanitizer`` removed them),
+  without scanning: the same result as :func:`set_header` when no field of that name exists;
 - names and values are encoded like mitmproxy does (UTF-8 with surrogateescape).
 """
 
@@ -43,6 +45,11 @@ def rewrite(headers: Any, drop: frozenset[bytes], add: Iterable[tuple[str, str]]
     """Remove every field whose lowercased name is in ``drop``; append ``add`` (name, value)."""
     kept = tuple(field for field in headers.fields if field[0].lower() not in drop)
     headers.fields = kept + tuple((_bytes(name), _bytes(value)) for name, value in add)
+
+
+def append(headers: Any, add: Iterable[tuple[str, str]]) -> None:
+    """Append ``add`` (name, value); the caller guarantees no field of those names exists."""
+    headers.fields = headers.fields + tuple((_bytes(name), _bytes(value)) for name, value in add)
 
 
 def lower_names(names: Iterable[str]) -> frozenset[bytes]:

@@ -2,19 +2,24 @@
 
 Only for allowed requests on routes with ``assertion: true``; the header name was already
 stripped from the client's request by ``Sanitizer``, so an upstream never sees a forged one.
-Signed assertions are reused for identical claims (``AssertionSigner.issue``); the cache is
-dropped whenever the runtime's reload generation changes (policy, issuers, revocations or
-inventory reloaded).
+Signed assertions are reused for identical claims (``AssertionSigner.issue_keyed``, keyed by
+the request facts the claims are built from, so the claims are built only when signing); the
+cache is dropped whenever the runtime's reload generation changes (policy, issuers,
+revocations or inventory reloaded).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from mitmproxy import http
 
 from gateway.addons._common import state_of
-from gateway.addons._headers import set_header
+from gateway.addons._headers import append, set_header
 from gateway.assertion import AssertionSigner
+from gateway.devices import VerifiedDevice
 from gateway.state import Runtime
+from gateway.tokens import Identity
 
 
 class Assertion:
@@ -38,21 +43,51 @@ class Assertion:
         if self.generation != self.runtime.generation:
             self.signer.forget()
             self.generation = self.runtime.generation
-        identity, device = state.identity, state.device
-        extra = {
-            "rule": state.decision.rule_id,
-            "method": flow.request.method,
-            "path": state.path,
-            "groups": sorted(identity.groups) if identity else [],
-            "roles": sorted(identity.roles) if identity else [],
-            "token_issuer": identity.issuer if identity else None,
-            "token_id": identity.token_id if identity else None,
-            "device": device.fingerprint if device else None,
-            "device_id": device.device_id if device else None,
-        }
-        token = self.signer.issue(
-            audience=state.route.id,
-            subject=identity.subject if identity else None,
-            extra=extra,
+        identity, device, rule = state.identity, state.device, state.decision.rule_id
+        method, path, audience = flow.request.method, state.path, state.route.id
+        # Everything the claims are made of (see ``claims``), so equal keys mean equal claims.
+        key = (
+            "request",
+            audience,
+            rule,
+            method,
+            path,
+            None if identity is None else identity.subject,
+            None if identity is None else identity.issuer,
+            None if identity is None else identity.token_id,
+            None if identity is None else identity.groups,
+            None if identity is None else identity.roles,
+            None if device is None else device.fingerprint,
+            None if device is None else device.device_id,
         )
-        set_header(flow.request.headers, self.header, token)
+        token = self.signer.issue_keyed(
+            key,
+            audience,
+            identity.subject if identity else None,
+            lambda: claims(rule, method, path, identity, device),
+        )
+        if state.sanitized:  # Sanitizer removed any header of this name the client sent
+            append(flow.request.headers, ((self.header, token),))
+        else:
+            set_header(flow.request.headers, self.header, token)
+
+
+def claims(
+    rule: str,
+    method: str,
+    path: str,
+    identity: Identity | None,
+    device: VerifiedDevice | None,
+) -> dict[str, Any]:
+    """The ``tulou`` claim of the assertion for one allowed request."""
+    return {
+        "rule": rule,
+        "method": method,
+        "path": path,
+        "groups": sorted(identity.groups) if identity else [],
+        "roles": sorted(identity.roles) if identity else [],
+        "token_issuer": identity.issuer if identity else None,
+        "token_id": identity.token_id if identity else None,
+        "device": device.fingerprint if device else None,
+        "device_id": device.device_id if device else None,
+    }

@@ -57,7 +57,9 @@ class Auditor:
                 "fresh": posture.fresh,
             },
             upstream=state.route.upstream if state.route and decision.allowed else None,
-            user_agent=flow.request.headers.get("user-agent"),
+            user_agent=state.user_agent
+            if state.sanitized
+            else flow.request.headers.get("user-agent"),
             tls_version=flow.client_conn.tls_version,
             http_version=flow.request.http_version.removeprefix("HTTP/"),
             event_id=request_id(flow),

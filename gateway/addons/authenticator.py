@@ -69,7 +69,12 @@ class Authenticator:
         state = state_of(flow)
         if state is None or state.done:
             return
-        headers = flow.request.headers.get_all("authorization")
+        # Sanitizer read (and removed) them in its pass over the headers; without it, read here.
+        headers = (
+            state.authorization
+            if state.sanitized
+            else flow.request.headers.get_all("authorization")
+        )
         if not headers:
             return
         state.token_checked = True
@@ -92,5 +97,6 @@ class Authenticator:
                 reason = f"token refused ({exc.code}): {exc.message}"
                 deny(flow, state, Decision.deny(BUILTIN_INVALID_TOKEN, reason, 401))
             return
-        # The token travels no further: the upstream gets the signed identity assertion.
-        rewrite(flow.request.headers, _AUTHORIZATION)
+        if not state.sanitized:
+            # The token travels no further: the upstream gets the signed identity assertion.
+            rewrite(flow.request.headers, _AUTHORIZATION)

@@ -7,11 +7,15 @@ upstream sees the name the client used); the request line carries the canonical 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from mitmproxy import http
 
 from gateway.addons._common import request_id, state_of
-from gateway.addons._headers import set_header
+from gateway.addons._headers import append, set_header
 from gateway.policy import encode_path
+
+_encoded = lru_cache(maxsize=4096)(encode_path)  # pure; canonical paths repeat
 
 
 class Forwarder:
@@ -28,8 +32,11 @@ class Forwarder:
             request.host = host
             request.port = port  # these three rewrite Host (and :authority) to the upstream...
             request.host_header = state.host  # ...and this sets it back to the client's host
-        elif request.host_header != state.host:
+        elif (state.host_header if state.sanitized else request.host_header) != state.host:
             # HTTP/1 already aimed at this upstream (the reverse-mode default): only Host.
             request.host_header = state.host
-        set_header(request.headers, "X-Tulou-Request-Id", request_id(flow))
-        request.path = encode_path(state.path) + (query[1] + query[2] if query[1] else "")
+        if state.sanitized:  # Sanitizer removed any client-sent X-Tulou-Request-Id
+            append(request.headers, (("X-Tulou-Request-Id", request_id(flow)),))
+        else:
+            set_header(request.headers, "X-Tulou-Request-Id", request_id(flow))
+        request.path = _encoded(state.path) + (query[1] + query[2] if query[1] else "")

@@ -98,7 +98,9 @@ class Revoker:
         state = state_of(flow)
         if state is None or state.done:
             return
-        entry = self.live.setdefault(flow.client_conn.id, (set(), set(), set()))
+        entry = self.live.get(flow.client_conn.id)
+        if entry is None:
+            entry = self.live[flow.client_conn.id] = (set(), set(), set())
         if state.identity is not None:
             entry[0].add(state.identity.token_id)
             entry[1].add(state.identity.subject)

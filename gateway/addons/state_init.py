@@ -11,4 +11,4 @@ class StateInit:
     """Starts the clock and the state of each request before any other gateway addon."""
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        flow.metadata[STATE_KEY] = RequestState()
+        flow.metadata[STATE_KEY] = RequestState(request_id=flow.id.replace("-", ""))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from gateway.audit import AuditLog, decision_event
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.audit import AuditLog, decision_event, encode_line
 
 
 def test_event_shape_and_file(tmp_path: Path) -> None:
@@ -62,3 +66,47 @@ def test_lines_are_json_dumps_compact(tmp_path: Path) -> None:
     log.close()
     expected = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
     assert (tmp_path / "audit.jsonl").read_text(encoding="utf-8") == expected + "\n"
+
+
+# Values an audit event holds: strings (any code point but lone surrogates), 64-bit integers,
+# booleans, None, and lists of those.
+_SCALARS = (
+    st.text(alphabet=st.characters(codec="utf-8"))  # no lone surrogates
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.booleans()
+    | st.none()
+)
+_EVENTS = st.dictionaries(st.text(max_size=20), _SCALARS | st.lists(_SCALARS, max_size=4))
+
+
+@given(_EVENTS)
+def test_encode_line_is_the_json_dumps_line(event: dict[str, Any]) -> None:
+    expected = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+    assert encode_line(event) == (expected + "\n").encode("utf-8")
+
+
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+@given(st.text(alphabet=SURROGATES | st.characters(codec="utf-8"), min_size=1))
+def test_lines_orjson_refuses_are_written_ascii_escaped(text: str) -> None:
+    event = {"url.path": text, "big": 2**70}  # lone surrogates: undecodable raw path bytes
+    line = encode_line(event)
+    assert line == (json.dumps(event, separators=(",", ":")) + "\n").encode("ascii")
+    assert line.count(b"\n") == 1 and json.loads(line)["big"] == 2**70
+
+
+def test_a_line_is_in_the_file_when_write_returns(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    try:
+        log.write({"n": 1, "url.path": "/a\udcff"})  # the fallback path writes at once too
+        assert path.read_bytes().count(b"\n") == 1  # no close, no flush: already in the file
+        log.write({"n": 2})
+        assert [json.loads(x)["n"] for x in path.read_bytes().splitlines()] == [1, 2]
+    finally:
+        log.close()
+    reopened = AuditLog(path)  # appends, never truncates
+    reopened.write({"n": 3})
+    reopened.close()
+    assert len(path.read_bytes().splitlines()) == 3 and reopened.written == 1

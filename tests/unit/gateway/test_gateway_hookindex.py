@@ -199,3 +199,57 @@ def test_options_errors_propagate_like_mitmproxy(indexed: bool) -> None:
         assert CALLS == ["first.running"]
 
     asyncio.run(scenario())
+
+
+class FlowWatcher:
+    """Records the flow hooks it gets and, if ``updates``, the update hooks too."""
+
+    def __init__(self, name: str, *, updates: bool) -> None:
+        self.name = name
+        if updates:
+            self.update = self._update
+
+    def request(self, flow: Any) -> None:
+        CALLS.append(f"{self.name}.request:{flow.id}")
+
+    async def response(self, flow: Any) -> None:
+        await asyncio.sleep(0)
+        CALLS.append(f"{self.name}.response:{flow.id}")
+
+    def client_connected(self, client: Any) -> None:
+        CALLS.append(f"{self.name}.client_connected")
+
+    def _update(self, flows: list[Any]) -> None:
+        CALLS.append(f"{self.name}.update:{','.join(f.id for f in flows)}")
+
+
+async def run_lifecycle(indexed: bool, updates: bool) -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # see the imports above
+        from mitmproxy.proxy import server_hooks
+        from mitmproxy.proxy.layers.http import _hooks as http_hooks
+        from mitmproxy.test import tflow
+    master = new_master()
+    if indexed:
+        install(master)
+    master.addons.add(FlowWatcher("a", updates=False), Nothing(), FlowWatcher("b", updates=updates))
+    flow = tflow.tflow()
+    flow.id = "flow-1"  # the same in both runs
+    CALLS.clear()
+    hook: Any = http_hooks.HttpRequestHook
+    await master.addons.handle_lifecycle(hook(flow))
+    hook = http_hooks.HttpResponseHook
+    await master.addons.handle_lifecycle(hook(flow))
+    hook = server_hooks.ClientConnectedHook
+    await master.addons.handle_lifecycle(hook(tflow.tclient_conn()))  # not a flow: no update
+    return list(CALLS)
+
+
+@pytest.mark.parametrize("updates", [False, True])
+def test_lifecycle_hooks_and_their_updates_as_mitmproxy(updates: bool) -> None:
+    stock = asyncio.run(run_lifecycle(indexed=False, updates=updates))
+    indexed = asyncio.run(run_lifecycle(indexed=True, updates=updates))
+    assert indexed == stock
+    assert sum(".update:" in call for call in indexed) == (2 if updates else 0)
+    assert [call.split(":")[0] for call in indexed[:2]] == ["a.request", "b.request"]
+    assert indexed[-2:] == ["a.client_connected", "b.client_connected"]
