@@ -20,6 +20,7 @@ from soc.db import Database
 from soc.deps import Runtime
 from soc.errors import AuthenticationError, http_status
 from soc.evidence import EventSource, NoEventSource
+from soc.hot_cache import HotCache, HotGetMiddleware
 from soc.metrics import SlaTarget
 from soc.metrics_cache import MetricsCache
 from soc.notify import Notifier, NullNotifier
@@ -40,6 +41,7 @@ def create_app(
     session_hours: int = 8,
     sla: dict[str, SlaTarget] | None = None,
     metrics_ttl: float = 0,
+    hot_cache_entries: int = 4096,
 ) -> FastAPI:
     app = FastAPI(
         title="Tulou SOC",
@@ -59,7 +61,10 @@ def create_app(
         session_hours=session_hours,
         sla=sla,
         metrics_cache=MetricsCache(metrics_ttl),
+        hot_cache=HotCache(hot_cache_entries),
     )
+    # Fresh cached queue GETs for authorised callers, before routing (soc/hot_cache.py).
+    app.add_middleware(HotGetMiddleware, cache=app.state.runtime.hot_cache, db=db)
     app.include_router(alerts.router)
     app.include_router(cases.router)
     app.include_router(admin.router)

@@ -37,6 +37,7 @@ from soc.audit import HashFunction
 from soc.db import Database
 from soc.errors import AuthenticationError
 from soc.evidence import EventSource
+from soc.hot_cache import HotCache
 from soc.metrics import DEFAULT_SLA, SlaTarget
 from soc.metrics_cache import MetricsCache
 from soc.notify import Notifier
@@ -59,6 +60,7 @@ class Runtime:
     session_hours: int = 8
     sla: dict[str, SlaTarget] | None = None
     metrics_cache: MetricsCache = field(default_factory=lambda: MetricsCache(0))
+    hot_cache: HotCache = field(default_factory=lambda: HotCache(0))
 
     @property
     def sla_targets(self) -> dict[str, SlaTarget]:

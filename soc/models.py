@@ -306,3 +306,12 @@ class MetricRollupTechnique(Base):
     day: Mapped[datetime] = mapped_column(primary_key=True)
     tag: Mapped[str] = mapped_column(String(128), primary_key=True)
     alerts: Mapped[int] = mapped_column(Integer)
+
+
+class DataVersion(Base):
+    """One row (id 1): bumped by triggers on every change the cached queue responses show."""
+
+    __tablename__ = "soc_data_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -11,16 +11,16 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from soc import evidence, queue, triage
-from soc.db import Database
-from soc.deps import AsAnalyst, AsService, ReadSession, RuntimeDep, WriteSession
+from soc import data_version, evidence, queue, triage
+from soc.deps import AsAnalyst, AsService, ReadSession, Runtime, RuntimeDep, WriteSession
 from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
+from soc.hot_cache import HotCache, Key
 from soc.models import Alert, User
 from soc.schemas import (
     AlertDetail,
@@ -124,23 +124,50 @@ def _json(adapter: TypeAdapter[Any], data: Any, headers: dict[str, str] | None =
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _list_json(db: Database, flt: queue.QueueFilter, assignee: str | None, **kw: Any) -> Response:
-    with db.read() as session:
+#: Who may read the queue and an alert's detail (the AsAnalyst dependency; the hot cache
+#: checks the same roles on its fast path).
+ANALYST_ROLES = frozenset({"analyst", "admin"})
+
+
+def _cache_key(request: Request) -> Key:
+    return (request.url.path, request.scope["query_string"])
+
+
+def _store(cache: HotCache, key: Key, version: int, response: Response) -> Response:
+    headers = {"content-type": "application/json"}
+    etag = response.headers.get("etag")
+    if etag is not None:
+        headers["etag"] = etag
+    cache.put(key, version, bytes(response.body), headers, ANALYST_ROLES)
+    return response
+
+
+def _list_json(
+    rt: Runtime, key: Key, flt: queue.QueueFilter, assignee: str | None, **kw: Any
+) -> Response:
+    cache = rt.hot_cache
+    with rt.db.read() as session:
+        # Read before the data: the body is never older than the version it is tagged with.
+        version = data_version.current(session) if cache.enabled else 0
         if assignee is not None:
             uid = session.scalar(select(User.id).where(User.username == assignee))
             flt = dataclasses.replace(flt, assignee_id=uid or -1)
         rows, next_cursor = queue.page(session, flt, columns=PUBLIC_COLUMNS, **kw)
         items = _public_dicts(session, rows, AlertPublic)
-    return _json(_PAGE, {"items": items, "next_cursor": next_cursor})
+    response = _json(_PAGE, {"items": items, "next_cursor": next_cursor})
+    return _store(cache, key, version, response) if cache.enabled else response
 
 
-def _detail_json(db: Database, alert_id: int) -> Response:
-    with db.read() as session:
+def _detail_json(rt: Runtime, key: Key, alert_id: int) -> Response:
+    cache = rt.hot_cache
+    with rt.db.read() as session:
+        version = data_version.current(session) if cache.enabled else 0
         row = session.execute(select(*DETAIL_COLUMNS).where(Alert.id == alert_id)).first()
         if row is None:
             raise NotFoundError(f"no alert {alert_id}")
         item = _public_dicts(session, [row], AlertDetail)[0]
-    return _json(_DETAIL, item, {"ETag": f'"{row.version}"'})
+    response = _json(_DETAIL, item, {"ETag": f'"{row.version}"'})
+    return _store(cache, key, version, response) if cache.enabled else response
 
 
 def _detect_alert(raw: dict[str, Any]) -> DetectAlert:
@@ -185,6 +212,7 @@ def ingest(body: IngestIn, who: AsService, session: WriteSession) -> IngestOut:
 @router.get("", response_model=AlertPage)
 async def list_alerts(
     *,
+    request: Request,
     who: AsAnalyst,
     rt: RuntimeDep,
     status: Annotated[list[str] | None, Query()] = None,
@@ -221,13 +249,21 @@ async def list_alerts(
     )
     # One thread hop for the whole read (session, queries, encoding), not one per dependency.
     return await run_in_threadpool(
-        _list_json, rt.db, flt, assignee, sort=sort, order=order, limit=limit, cursor=cursor
+        _list_json,
+        rt,
+        _cache_key(request),
+        flt,
+        assignee,
+        sort=sort,
+        order=order,
+        limit=limit,
+        cursor=cursor,
     )
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
-async def get_alert(alert_id: IdPath, who: AsAnalyst, rt: RuntimeDep) -> Response:
-    return await run_in_threadpool(_detail_json, rt.db, alert_id)
+async def get_alert(alert_id: IdPath, who: AsAnalyst, rt: RuntimeDep, request: Request) -> Response:
+    return await run_in_threadpool(_detail_json, rt, _cache_key(request), alert_id)
 
 
 @router.get("/{alert_id}/events", response_model=EvidenceOut)

@@ -1,0 +1,148 @@
+"""A response cache for the hot queue GETs, kept correct by the data version.
+
+The triage queue (``GET /api/v1/alerts?...``) and an alert's detail (``GET /api/v1/alerts/{id}``)
+are what every analyst's screen polls. Their FastAPI endpoints store each 200 body they encode
+here, keyed by the exact path and query string, tagged with the data version
+(:mod:`soc.data_version`) read in the same session *before* the data.
+
+:class:`HotGetMiddleware` (raw ASGI, in front of routing and dependency resolution) answers a
+GET whose key is cached, when -- in one database session, on every request --
+
+1. the ``Authorization: Bearer`` token belongs to an active user and is not revoked, and that
+   user's role is one the endpoint admits (exactly what :func:`soc.deps.require` checks), and
+2. the data version still equals the entry's tag (no alert, tag or user changed since).
+
+Anything else -- a miss, a stale entry, a cookie session, any authentication or role problem --
+goes to the normal endpoint, which gives the normal answer (and errors) and refreshes the
+entry. So the cache never decides *who* may see something, only spares re-reading and
+re-encoding what that caller may see. Reads are not audited (the audit chain records
+analyst actions), on either path.
+
+The cache is per process, bounded in entries and bytes (the oldest entries go first).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from soc import auth, data_version
+from soc.db import Database
+from tulou.errors import TulouError
+
+type Key = tuple[str, bytes]
+type Scope = MutableMapping[str, Any]
+type Message = MutableMapping[str, Any]
+type Receive = Callable[[], Awaitable[Message]]
+type Send = Callable[[Message], Awaitable[None]]
+type ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    version: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    roles: frozenset[str]
+
+
+class HotCache:
+    """Encoded 200 responses by (path, query string); ``max_entries`` 0 disables it."""
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 64 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: dict[Key, Entry] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0  # answered from the cache (for tests and the benchmark's report)
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0
+
+    def get(self, key: Key) -> Entry | None:
+        return self._entries.get(key)
+
+    def put(
+        self,
+        key: Key,
+        version: int,
+        body: bytes,
+        headers: dict[str, str],
+        roles: frozenset[str],
+    ) -> None:
+        if not self.enabled or len(body) > self.max_bytes:
+            return
+        raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        entry = Entry(version, body, raw, roles)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            while self._entries and (
+                len(self._entries) >= self.max_entries or self._bytes + len(body) > self.max_bytes
+            ):
+                oldest = next(iter(self._entries))
+                self._bytes -= len(self._entries.pop(oldest).body)
+            self._entries[key] = entry
+            self._bytes += len(body)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+class HotGetMiddleware:
+    """Serve fresh cached GETs for authorised token callers; everything else passes through."""
+
+    def __init__(self, app: ASGIApp, *, cache: HotCache, db: Database) -> None:
+        self.app = app
+        self.cache = cache
+        self.db = db
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            key = (scope["path"], scope["query_string"])
+            entry = self.cache.get(key)
+            token = _bearer(scope) if entry is not None else None
+            if entry is not None and token is not None:
+                fresh = await run_in_threadpool(self._check, token, entry)
+                if fresh:
+                    self.cache.hits += 1
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [
+                                (b"content-length", str(len(entry.body)).encode()),
+                                *entry.headers,
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": entry.body})
+                    return
+        await self.app(scope, receive, send)
+
+    def _check(self, token: str, entry: Entry) -> bool:
+        """The caller may see it and it is current (one session, both checks every time)."""
+        with self.db.read() as session:
+            try:
+                who = auth.principal_from_token(session, token)
+            except TulouError:
+                return False  # the normal path gives the proper 401
+            if who.role not in entry.roles:
+                return False  # the normal path gives the proper 403
+            return data_version.current(session) == entry.version

@@ -1,0 +1,40 @@
+"""HotCache bounds: entries and bytes are capped, the oldest entries go first, 0 disables."""
+
+from __future__ import annotations
+
+from soc.hot_cache import HotCache
+
+ROLES = frozenset({"analyst"})
+
+
+def test_oldest_entries_go_first_when_full() -> None:
+    cache = HotCache(max_entries=2)
+    for i in range(3):
+        cache.put((f"/p{i}", b""), 1, b"x", {"content-type": "application/json"}, ROLES)
+    assert cache.get(("/p0", b"")) is None
+    assert cache.get(("/p1", b"")) is not None and cache.get(("/p2", b"")) is not None
+    assert len(cache) == 2
+
+
+def test_bytes_are_capped_and_replacing_an_entry_frees_its_bytes() -> None:
+    cache = HotCache(max_entries=10, max_bytes=10)
+    cache.put(("/a", b""), 1, b"12345", {}, ROLES)
+    cache.put(("/a", b""), 2, b"123456", {}, ROLES)
+    cache.put(("/b", b""), 1, b"1234", {}, ROLES)
+    assert len(cache) == 2
+    entry = cache.get(("/a", b""))
+    assert entry is not None and entry.version == 2
+    cache.put(("/c", b""), 1, b"123", {}, ROLES)  # 6 + 4 + 3 > 10: /a goes
+    assert cache.get(("/a", b"")) is None and len(cache) == 2
+    cache.put(("/huge", b""), 1, b"x" * 11, {}, ROLES)  # bigger than the cap: not stored
+    assert cache.get(("/huge", b"")) is None
+
+
+def test_zero_entries_disables_and_headers_are_lower_case_bytes() -> None:
+    off = HotCache(0)
+    off.put(("/a", b""), 1, b"x", {}, ROLES)
+    assert not off.enabled and off.get(("/a", b"")) is None
+    on = HotCache(1)
+    on.put(("/a", b"q=1"), 7, b"x", {"ETag": '"3"'}, ROLES)
+    entry = on.get(("/a", b"q=1"))
+    assert entry is not None and entry.headers == ((b"etag", b'"3"'),)
