@@ -23,7 +23,7 @@ from detect.model import Rejected, Source, source_for
 from detect.parse_worker import ParseWorker, chunkable, worth_it
 from detect.parsers import SNIFF_BYTES, Parser, ParserRegistry
 from detect.spool import BufferedWriter
-from detect.stores.base import EncodesBatches
+from detect.stores.base import EncodesBatches, LoadsInBulk
 from tulou.errors import InputError
 from tulou.events import Event
 
@@ -116,7 +116,21 @@ class Ingestor:
     def ingest_stream(
         self, stream: BinaryIO, source: Source, parser: Parser, progress: Progress | None = None
     ) -> int:
-        """Parse and deliver one stream; returns how many records it held."""
+        """Parse and deliver one stream; returns how many records it held.
+
+        A store that :class:`LoadsInBulk` is told the stream is one load (it decides whether
+        that is worth postponing its index work, see :meth:`SQLiteStore.bulk
+        <detect.stores.sqlite.SQLiteStore.bulk>`).
+        """
+        store = self.writer.store
+        if isinstance(store, LoadsInBulk):
+            with store.bulk():
+                return self._ingest_stream(stream, source, parser, progress)
+        return self._ingest_stream(stream, source, parser, progress)
+
+    def _ingest_stream(
+        self, stream: BinaryIO, source: Source, parser: Parser, progress: Progress | None
+    ) -> int:
         batch: list[Event] = []
         records = 0
         if self.parse_worker is None:

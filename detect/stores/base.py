@@ -20,6 +20,7 @@ Contract (the conformance suite in tests/unit/detect/store_conformance.py checks
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -77,6 +78,19 @@ class EncodesBatches(Protocol):
     """
 
     def batch_encoder(self) -> Callable[[Sequence[Event]], Sequence[Event]]: ...
+
+
+@runtime_checkable
+class LoadsInBulk(Protocol):
+    """A store that can take a large load faster when told it is one (optional capability).
+
+    Inside ``with store.bulk():`` writes, searches and counts MUST give the same results as
+    outside; the store may postpone work that only makes queries fast (index maintenance) to
+    the end of the block, and MUST still end up complete if the process dies inside it (at the
+    latest when the store is opened again).
+    """
+
+    def bulk(self) -> AbstractContextManager[None]: ...
 
 
 def as_list(value: FilterValue) -> list[Any]:

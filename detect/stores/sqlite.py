@@ -16,7 +16,8 @@ SQLite allows 2000 columns; the first :data:`MAX_COLUMNS` field names get one au
 Later names live only in ``documents`` until :meth:`SQLiteStore.ensure_columns` promotes them
 (adds the column and fills it from the documents), which rules call for the fields they use.
 Indexes exist on ``event.id`` (unique), ``@timestamp`` and :data:`INDEXED_FIELDS`;
-:meth:`SQLiteStore.ensure_index` adds more.
+:meth:`SQLiteStore.ensure_index` adds more. A bulk load (:meth:`SQLiteStore.bulk`) may set all
+but the unique one aside and rebuild them at its end.
 """
 
 # Identifiers are field names, always passed through quote(); values are always bound
@@ -27,11 +28,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from itertools import chain
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from detect.stores import sqlite_indexes
 from detect.stores.base import Query, WriteResult, as_list
 from detect.stores.sqlite_batch import EncodedBatch, column_value, encode_batch
 from tulou.errors import InputError, UnavailableError
@@ -79,6 +82,17 @@ def _regexp(pattern: str, value: Any) -> bool:
     return value is not None and re.search(pattern, str(value)) is not None
 
 
+#: A bulk load sets the secondary indexes aside only after writing this many rows.
+BULK_MIN_ROWS = 20_000
+
+
+@dataclass
+class _BulkLoad:
+    threshold: int
+    written: int = 0
+    aside: bool = False
+
+
 class SQLiteStore:
     """Events in a SQLite file (or ``:memory:``). One writer at a time; not thread-safe."""
 
@@ -97,6 +111,9 @@ class SQLiteStore:
             # 64 MiB of page cache: the unique event.id index takes random inserts.
             self.db.execute("PRAGMA cache_size=-65536")
             self.db.executescript(_SCHEMA)
+            self.db.execute(sqlite_indexes.SCHEMA)
+            if sqlite_indexes.pending(self.db):  # a bulk load ended without rebuilding them
+                sqlite_indexes.rebuild(self.db)
         except sqlite3.Error as exc:
             raise UnavailableError(f"cannot open SQLite store {self.path}: {exc}") from exc
         self.db.create_function("REGEXP", 2, _regexp, deterministic=True)
@@ -108,6 +125,7 @@ class SQLiteStore:
         # SQLite column names are case-insensitive: "auditd.syscall.UID" (auditd's ENRICHED
         # user name) would collide with "auditd.syscall.uid". The later one stays in documents.
         self._folded = {name.lower() for name, (_, has) in self._fields.items() if has}
+        self._bulk: _BulkLoad | None = None
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -125,14 +143,17 @@ class SQLiteStore:
                 self._columns += 1
                 self._folded.add(name.lower())
                 if name in INDEXED_FIELDS:
-                    self._index(name)
+                    self._index(name, now=self._bulk is None or not self._bulk.aside)
             self.db.execute("INSERT INTO fields VALUES (?, ?, ?)", (name, affinity, int(has)))
             self._fields[name] = (affinity, has)
 
-    def _index(self, name: str) -> None:
-        self.db.execute(
-            f"CREATE INDEX IF NOT EXISTS {quote('events_' + name)} ON events ({quote(name)})"
-        )
+    def _index(self, name: str, *, now: bool = True) -> None:
+        index = "events_" + name
+        sql = f"CREATE INDEX IF NOT EXISTS {quote(index)} ON events ({quote(name)})"
+        if now:
+            self.db.execute(sql)
+        else:  # a bulk load set the indexes aside: this one is built with them at its end
+            sqlite_indexes.defer(self.db, index, sql)
 
     def ensure_columns(self, names: Iterable[str]) -> None:
         """Give each field name a column (filled from the stored documents if it had none).
@@ -171,6 +192,37 @@ class SQLiteStore:
     def columns(self) -> list[str]:
         return [name for name, (_, has) in self._fields.items() if has]
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A bulk load: once it has written as many rows as the store held when it began (and
+        at least :data:`BULK_MIN_ROWS`), the secondary indexes are set aside and rebuilt when
+        it ends (:mod:`detect.stores.sqlite_indexes`). Writes, searches and counts give the
+        same results throughout; only index-backed queries are slower in between."""
+        if self._bulk is not None:  # nested: the outer one decides
+            yield
+            return
+        (rows,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
+        self._bulk = _BulkLoad(threshold=max(int(rows), BULK_MIN_ROWS))
+        try:
+            yield
+        finally:
+            bulk, self._bulk = self._bulk, None
+            if bulk.aside or sqlite_indexes.pending(self.db):
+                with suppress(sqlite3.OperationalError):
+                    # Locked by another writer for longer than the busy timeout: the records
+                    # stay, and the next bulk load's end or the next open rebuilds them. No
+                    # event depends on it; only index-backed queries stay slow until then.
+                    sqlite_indexes.rebuild(self.db)
+
+    def _after_write(self, stored: int) -> None:
+        bulk = self._bulk
+        if bulk is None or bulk.aside:
+            return
+        bulk.written += stored
+        if bulk.written >= bulk.threshold:
+            sqlite_indexes.set_aside(self.db)
+            bulk.aside = True
+
     # -- EventStore --------------------------------------------------------------------------
 
     def write(self, events: Sequence[Event]) -> WriteResult:
@@ -198,6 +250,7 @@ class SQLiteStore:
             raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
         result.stored += stored
         result.duplicates += len(batch.rows) - stored
+        self._after_write(stored)
         return result
 
     @staticmethod
@@ -215,7 +268,7 @@ class SQLiteStore:
         known = self._fields
         new = [name for name in batch.names if name not in known]
         if new:
-            self._add_fields(_samples(batch, new))
+            self._add_fields(batch.first_values(new))
         keep = [i for i, name in enumerate(batch.names) if name in known and known[name][1]]
         names = [batch.names[i] for i in keep]
         if len(keep) == len(batch.names):
@@ -324,24 +377,6 @@ class SQLiteStore:
             )
             out.extend(json.loads(doc) for (doc,) in rows)
         return out
-
-
-def _samples(batch: EncodedBatch, names: list[str]) -> dict[str, Any]:
-    """The first value the batch's events have for each of ``names`` (``None`` values skipped).
-
-    Column values show which event has one; the value itself comes from that event's document
-    (a one-element list of numbers must give a ``TEXT`` column, as it would unencoded).
-    """
-    out: dict[str, Any] = {}
-    for name in names:
-        k = batch.names.index(name)
-        hits = (i for i, row in enumerate(batch.rows) if row[k] is not None)
-        for i in chain(hits, range(len(batch.docs))):  # then every event ([None] has no value)
-            value = batch[i].get(name)
-            if value is not None:
-                out[name] = value
-                break
-    return out
 
 
 def _like(pattern: str) -> str:

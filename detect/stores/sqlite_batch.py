@@ -120,6 +120,23 @@ class EncodedBatch(Sequence[Event]):
             return self.repeated[index]
         return self.rejected[index - len(self.repeated)][0]
 
+    def first_values(self, names: Iterable[str]) -> dict[str, Any]:
+        """The first value the stored events have for each name (``None`` values skipped).
+
+        Column values show which event has one; the value itself comes from that event's
+        document (a one-element list of numbers is a list, not a number).
+        """
+        out: dict[str, Any] = {}
+        for name in names:
+            k = self.names.index(name)
+            hits = (i for i, row in enumerate(self.rows) if row[k] is not None)
+            for i in chain(hits, range(len(self.docs))):  # then all ([None] has no value)
+                value = self[i].get(name)
+                if value is not None:
+                    out[name] = value
+                    break
+        return out
+
 
 def encode_batch(events: Iterable[Event]) -> EncodedBatch:
     """Validate, de-duplicate (first occurrence wins) and encode ``events``."""

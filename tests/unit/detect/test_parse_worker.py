@@ -92,6 +92,7 @@ def test_workers_that_encode_for_sqlite_store_the_same_database(
 ) -> None:
     data = auth_lines(700)
     monkeypatch.setattr("detect.parse_worker.CHUNK_BYTES", 4096)  # batches end at chunk ends
+    monkeypatch.setattr("detect.stores.sqlite.BULK_MIN_ROWS", 100)  # indexes set aside too
     seen = []
     for use, workers in ((False, 1), (True, 1), (True, 2)):
         store = SQLiteStore(tmp_path / f"{use}-{workers}.db")
@@ -111,9 +112,13 @@ def test_workers_that_encode_for_sqlite_store_the_same_database(
         dead.close()
         rows = store.query("SELECT * FROM events ORDER BY rowid")
         docs = store.query("SELECT rowid, doc FROM documents ORDER BY rowid")
+        indexes = store.query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
+        )
+        assert len(indexes) == 8 and not store.query("SELECT * FROM deferred_indexes")
         text = (tmp_path / f"dead-{use}-{workers}.ndjson").read_text()
         letters = [{**json.loads(line), "time": None} for line in text.splitlines()]
-        seen.append((summary.as_dict(), rows, docs, letters))
+        seen.append((summary.as_dict(), rows, docs, letters, indexes))
         store.close()
     assert seen[0][0]["stored"] == 700 - 100 - 64 + 9  # garbage, blank lines (both: 9)
     assert seen[1] == seen[0]
