@@ -16,10 +16,12 @@ Why it is exact enough to be safe, case by case:
   nothing either);
 - values over the mapping's ``ignore_above`` are neither aggregated nor matched by queries;
 - Elasticsearch's ``case_insensitive`` matching is Unicode-aware while the literals are ASCII
-  folded: literals with a non-ASCII character are dropped from the trees, and a field with a
-  non-ASCII value counts as holding every literal;
+  folded. So a literal is used only if each of its characters is ASCII or has no case at all
+  (emoji, dashes, CJK: matched only by themselves), others are dropped from the trees; and a
+  field with a value holding a non-ASCII character that some case mapping relates to an ASCII
+  letter (the Kelvin sign, the long s, dotted and dotless i...) counts as holding every literal;
 - a field with more than :data:`MAX_VALUES` distinct values (``sum_other_doc_count > 0``)
-  counts as holding every literal (e.g. ``event.original``).
+  counts as holding every literal (e.g. ``event.original`` over a large log source).
 
 Consistency: the values are read just before the rules' searches. A matching event that
 becomes searchable between the two (a refresh in between) is missed by this run, as if it had
@@ -35,15 +37,27 @@ from detect.rules.compile import PARTITION_FIELDS
 from detect.rules.literals import LiteralIndex, Tree, prune_literals
 from tulou.errors import InputError
 
-#: Distinct values read per field; a field with more holds "every literal".
-MAX_VALUES = 5000
+#: Distinct values read per field; a field with more holds "every literal". (Below
+#: Elasticsearch's default ``search.max_buckets`` of 65,536 for the few fields of a request.)
+MAX_VALUES = 20_000
 
 type Search = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def caseless(char: str) -> bool:
+    """No case mapping or folding changes ``char`` (a case-insensitive match is exact)."""
+    return char.lower() == char == char.upper() == char.casefold()
+
+
 def ascii_tree(tree: Tree | None) -> Tree | None:
-    """``tree`` without its non-ASCII literals (see the module docstring)."""
-    return prune_literals(tree, lambda lit: lit.literal.isascii())
+    """``tree`` without literals that have a non-ASCII cased character (module docstring)."""
+    return prune_literals(tree, lambda lit: all(c.isascii() or caseless(c) for c in lit.literal))
+
+
+def _ascii_look_alike(char: str) -> bool:
+    """A non-ASCII character some case mapping relates to an ASCII letter (K-sign, ſ, İ)."""
+    mapped = char.lower() + char.upper() + char.casefold()
+    return any(c.isascii() and c.isalpha() for c in mapped)
 
 
 def partition_query(
@@ -112,10 +126,13 @@ def possible_items(
 
 
 def _values(agg: Mapping[str, Any]) -> list[Any] | None:
-    """A terms aggregation's keys, or None when incomplete or not all ASCII."""
+    """A terms aggregation's keys, or None when incomplete or case-ambiguous (docstring)."""
     if agg.get("sum_other_doc_count", 0):
         return None
     keys = [bucket["key"] for bucket in agg.get("buckets", [])]
-    if any(not isinstance(k, str) or not k.isascii() for k in keys):
-        return None
+    for key in keys:
+        if not isinstance(key, str):
+            return None
+        if not key.isascii() and any(_ascii_look_alike(c) for c in key if not c.isascii()):
+            return None
     return keys

@@ -72,6 +72,8 @@ def _events(compilation: Compilation, seed: int, windows: int) -> list[Event]:
                 picked = rng.choices(sorted(vocabulary[name]), k=rng.randint(1, 3))
                 glue = rng.choice(("", " ", "\\", "x"))
                 text = glue.join(_case(rng, w) for w in picked)
+                if rng.random() < 0.15:  # characters Unicode case mappings tie to ASCII letters
+                    text = text.replace("k", "\u212a").replace("s", "\u017f").replace("I", "\u0130")
                 event[name] = [text, "other"] if rng.random() < 0.2 else text
             out.append(event)
     return out

@@ -59,6 +59,8 @@ def test_ascii_tree_drops_non_ascii_literals_soundly() -> None:
     assert ascii_tree(Lit("f", "é")) is None
     assert ascii_tree(AllOf((Lit("f", "é"), Lit("g", "ab")))) == Lit("g", "ab")
     assert ascii_tree(AnyOf((Lit("f", "é"), Lit("g", "ab")))) is None  # nothing provable
+    assert ascii_tree(Lit("f", "\u2013decode")) == Lit("f", "\u2013decode")  # a dash: caseless
+    assert ascii_tree(Lit("f", "\u212a")) is None  # the Kelvin sign folds to k
     assert ascii_tree(AnyOf((Lit("f", "x"), Lit("g", "ab")))) == AnyOf(
         (Lit("f", "x"), Lit("g", "ab"))
     )
@@ -121,7 +123,8 @@ def test_items_are_dropped_only_on_complete_ascii_keyword_values() -> None:
         {
             "cmd": ["whoami /all", "net user"],
             "many": [f"v{i}" for i in range(MAX_VALUES + 1)],
-            "uni": ["Ünicode", "plain"],
+            "uni": ["Ünicode \U0001f937", "plain"],
+            "kelvin": ["\u212aelvin"],
             "port": ["445"],
         },
         {"port": "long"},
@@ -130,17 +133,22 @@ def test_items_are_dropped_only_on_complete_ascii_keyword_values() -> None:
         Lit("cmd", "whoami"),  # 0: present
         Lit("cmd", "mimikatz"),  # 1: absent -> dropped
         Lit("many", "zzz"),  # 2: field has too many values -> kept
-        Lit("uni", "zzz"),  # 3: a non-ASCII value -> kept
+        Lit("kelvin", "zzz"),  # 3: a value with a K-sign (case folds to k) -> kept
         Lit("port", "0445"),  # 4: not a keyword field (a term may match 445) -> kept
         Lit("unmapped", "x"),  # 5: no event has the field -> dropped
         AllOf((Lit("cmd", "net "), Lit("cmd", "mimikatz"))),  # 6: dropped
         None,  # 7: nothing provable -> kept
-        Lit("cmd", "é"),  # 8: non-ASCII literal -> nothing provable -> kept
+        Lit("cmd", "é"),  # 8: a cased non-ASCII literal -> nothing provable -> kept
+        Lit("uni", "\U0001f937"),  # 9: a caseless literal (emoji), present -> kept
+        Lit("cmd", "\U0001f937"),  # 10: absent -> dropped
+        Lit("uni", "ünicode"),  # 11: cased non-ASCII: not used -> kept
+        Lit("uni", "zzz"),  # 12: non-ASCII values without ASCII look-alikes are read -> dropped
     ]
-    assert _keep(index, trees) == {0, 2, 3, 4, 7, 8}
+    assert _keep(index, trees) == {0, 2, 3, 4, 7, 8, 9, 11}
     (body,) = index.bodies
     assert body["size"] == 0 and body["query"] == {"bool": {"filter": [{"match_all": {}}]}}
-    assert sorted(a["terms"]["field"] for a in body["aggs"].values()) == ["cmd", "many", "uni"]
+    fields = sorted(a["terms"]["field"] for a in body["aggs"].values())
+    assert fields == ["cmd", "kelvin", "many", "uni"]
 
 
 def test_no_search_without_literal_fields_and_all_kept_when_refused() -> None:
