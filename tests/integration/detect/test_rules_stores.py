@@ -170,6 +170,7 @@ def _noise(seed: int) -> list[Event]:
                 {
                     "event.dataset": "pcap",
                     "network.protocol": "dns",
+                    "dns.type": rng.choice(("query", "query", "answer")),
                     "source.ip": src,
                     "dns.question.name": f"h{rng.randint(1, 80)}.Example.ORG",
                 }
@@ -209,6 +210,8 @@ def test_correlations_equivalent_on_random_traffic(
         assert results["sqlite"] == results["elasticsearch"]
         correlation_ids = {r.rule_id for r in corpus.rules if r.is_correlation}
         assert len({a[0] for a in results["sqlite"]} & correlation_ids) >= 3
+        # The chained correlation (event_count -> temporal_ordered) agrees on both stores too.
+        assert "89146dca-0fc3-54da-8fc0-552a329c57a7" in {a[0] for a in results["sqlite"]}
     finally:
         sqlite.close()
         es.client.indices.delete(index=es.index, ignore_unavailable=True)
