@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import orjson
 from tulou.events import format_timestamp
 
 DATASET = "tulou.gateway"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # orjson would write datetimes (RFC 3339) and dataclasses itself; passing them through to
 # ``default=str`` keeps the bytes of the json.dumps form the format was defined with.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -52,24 +53,29 @@ def encode_line(event: dict[str, Any]) -> bytes:
         return _ASCII(event).encode("ascii") + b"\n"
 
 
+_MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
+_SECOND = timedelta(seconds=1)
+
+
 class _Timestamps:
     """``format_timestamp`` with the per-second part (``strftime``) reused within a second.
 
-    The cache is one tuple, replaced whole, so concurrent callers never mix two seconds.
+    The cache is one tuple ``(start, end, prefix)`` of the UTC second ``[start, end)``, replaced
+    whole, so concurrent callers never mix two seconds.
     """
 
     def __init__(self) -> None:
-        self.cached: tuple[datetime | None, str] = (None, "")
+        self.cached: tuple[datetime, datetime, str] = (_EPOCH, _EPOCH, "")
 
     def __call__(self, moment: datetime) -> str:
         if moment.tzinfo is not UTC:
             return format_timestamp(moment)
-        second = moment.replace(microsecond=0)
-        cached_second, prefix = self.cached
-        if second != cached_second:
-            prefix = format_timestamp(second)[:-4]  # "YYYY-MM-DDTHH:MM:SS."
-            self.cached = (second, prefix)
-        return f"{prefix}{moment.microsecond // 1000:03d}Z"
+        start, end, prefix = self.cached
+        if not start <= moment < end:
+            start = moment.replace(microsecond=0)
+            prefix = format_timestamp(start)[:-4]  # "YYYY-MM-DDTHH:MM:SS."
+            self.cached = (start, start + _SECOND, prefix)
+        return prefix + _MILLIS[moment.microsecond // 1000]
 
 
 timestamp = _Timestamps()
@@ -128,24 +134,40 @@ def decision_event(
         "observer.type": "proxy",
         "observer.product": "tulou-gateway",
     }
-    optional = {
-        "source.port": source_port,
-        "service.target.name": route_id,
-        "user.name": subject,
-        "user.id": subject,
-        "tulou.token.issuer": issuer,
-        "tulou.token.id": token_id,
-        "tls.client.hash.sha256": device_fingerprint.upper() if device_fingerprint else None,
-        "host.id": device_id,
-        "destination.address": upstream,
-        "user_agent.original": user_agent,
-        "tls.version": tls_version,
-        "http.version": http_version,
-    }
-    event.update({k: v for k, v in optional.items() if v is not None})
+    # Optional keys in this order, each only when known (one test per value, no temporaries).
+    if source_port is not None:
+        event["source.port"] = source_port
+    if route_id is not None:
+        event["service.target.name"] = route_id
+    if subject is not None:
+        event["user.name"] = subject
+        event["user.id"] = subject
+    if issuer is not None:
+        event["tulou.token.issuer"] = issuer
+    if token_id is not None:
+        event["tulou.token.id"] = token_id
+    if device_fingerprint:
+        event["tls.client.hash.sha256"] = device_fingerprint.upper()
+    if device_id is not None:
+        event["host.id"] = device_id
+    if upstream is not None:
+        event["destination.address"] = upstream
+    if user_agent is not None:
+        event["user_agent.original"] = user_agent
+    if tls_version is not None:
+        event["tls.version"] = tls_version
+    if http_version is not None:
+        event["http.version"] = http_version
     if posture is not None:
-        event.update({f"tulou.device.posture.{k}": v for k, v in posture.items()})
+        for key, value in posture.items():
+            event[_POSTURE_KEYS.get(key) or f"tulou.device.posture.{key}"] = value
     return event
+
+
+_POSTURE_KEYS = {
+    key: f"tulou.device.posture.{key}"
+    for key in ("enrolled", "os_patch_level", "disk_encrypted", "fresh")
+}
 
 
 class AuditLog:

@@ -54,6 +54,11 @@ class Inventory:
     def __init__(self, entries: dict[str, InventoryEntry], freshness: float) -> None:
         self.entries = entries
         self.freshness = freshness
+        # The two postures each device can have (stale, fresh), built once: immutable, so
+        # every request shares them; only ``fresh`` is decided per request.
+        self._postures = {
+            key: (_posture(entry, False), _posture(entry, True)) for key, entry in entries.items()
+        }
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -62,21 +67,25 @@ class Inventory:
         self, fingerprint: str, now: datetime
     ) -> tuple[frozenset[str], DevicePosture | None]:
         """(owners, posture) of a device; (empty, None) when it is not in the inventory."""
-        entry = self.entries.get(fingerprint.lower())
+        key = fingerprint.lower()
+        entry = self.entries.get(key)
         if entry is None:
             return frozenset(), None
         fresh = (
             entry.last_checkin is not None
             and 0 <= (now - entry.last_checkin).total_seconds() <= self.freshness
         )
-        posture = DevicePosture(
-            enrolled=entry.enrolled,
-            os_patch_level=entry.os_patch_level,
-            disk_encrypted=entry.disk_encrypted,
-            last_checkin=entry.last_checkin,
-            fresh=fresh,
-        )
-        return entry.owners, posture
+        return entry.owners, self._postures[key][fresh]
+
+
+def _posture(entry: InventoryEntry, fresh: bool) -> DevicePosture:
+    return DevicePosture(
+        enrolled=entry.enrolled,
+        os_patch_level=entry.os_patch_level,
+        disk_encrypted=entry.disk_encrypted,
+        last_checkin=entry.last_checkin,
+        fresh=fresh,
+    )
 
 
 def _timestamp(value: Any, where: str) -> datetime | None:

@@ -19,13 +19,14 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def _bytes(text: str) -> bytes:
+def header_bytes(text: str) -> bytes:
+    """How mitmproxy encodes header names and values."""
     return text.encode("utf-8", "surrogateescape")
 
 
 def set_header(headers: Any, name: str, value: str) -> None:
     """``headers[name] = value`` in one pass."""
-    key, data = _bytes(name), _bytes(value)
+    key, data = header_bytes(name), header_bytes(value)
     lowered = key.lower()
     fields: list[tuple[bytes, bytes]] = []
     placed = False
@@ -44,14 +45,16 @@ def set_header(headers: Any, name: str, value: str) -> None:
 def rewrite(headers: Any, drop: frozenset[bytes], add: Iterable[tuple[str, str]] = ()) -> None:
     """Remove every field whose lowercased name is in ``drop``; append ``add`` (name, value)."""
     kept = tuple(field for field in headers.fields if field[0].lower() not in drop)
-    headers.fields = kept + tuple((_bytes(name), _bytes(value)) for name, value in add)
+    headers.fields = kept + tuple((header_bytes(name), header_bytes(value)) for name, value in add)
 
 
 def append(headers: Any, add: Iterable[tuple[str, str]]) -> None:
     """Append ``add`` (name, value); the caller guarantees no field of those names exists."""
-    headers.fields = headers.fields + tuple((_bytes(name), _bytes(value)) for name, value in add)
+    headers.fields = headers.fields + tuple(
+        (header_bytes(name), header_bytes(value)) for name, value in add
+    )
 
 
 def lower_names(names: Iterable[str]) -> frozenset[bytes]:
     """The lowercased encoded form of header names, for :func:`rewrite`'s ``drop``."""
-    return frozenset(_bytes(name).lower() for name in names)
+    return frozenset(header_bytes(name).lower() for name in names)

@@ -15,7 +15,7 @@ from typing import Any
 from mitmproxy import http
 
 from gateway.addons._common import state_of
-from gateway.addons._headers import append, set_header
+from gateway.addons._headers import header_bytes, set_header
 from gateway.assertion import AssertionSigner
 from gateway.devices import VerifiedDevice
 from gateway.state import Runtime
@@ -28,6 +28,7 @@ class Assertion:
         self.signer: AssertionSigner | None = runtime.extras.get("assertion_signer")
         self.header = runtime.config.assertion.header if runtime.config.assertion else ""
         self.generation = runtime.generation
+        self.last: tuple[str, tuple[bytes, bytes]] = ("", (b"", b""))  # token -> header field
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -67,7 +68,10 @@ class Assertion:
             lambda: claims(rule, method, path, identity, device),
         )
         if state.sanitized:  # Sanitizer removed any header of this name the client sent
-            append(flow.request.headers, ((self.header, token),))
+            if token is not self.last[0]:  # reused assertions are the same str object
+                self.last = (token, (header_bytes(self.header), header_bytes(token)))
+            headers = flow.request.headers
+            headers.fields = (*headers.fields, self.last[1])
         else:
             set_header(flow.request.headers, self.header, token)
 

@@ -110,3 +110,96 @@ def test_a_line_is_in_the_file_when_write_returns(tmp_path: Path) -> None:
     reopened.write({"n": 3})
     reopened.close()
     assert len(path.read_bytes().splitlines()) == 3 and reopened.written == 1
+
+
+@given(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=1, max_size=20))
+def test_cached_timestamps_equal_format_timestamp_in_any_order(moments: list[datetime]) -> None:
+    from gateway.audit import timestamp
+    from tulou.events import format_timestamp
+
+    for moment in moments:  # jumps back and forth across seconds, years and the cache
+        assert timestamp(moment) == format_timestamp(moment)
+
+
+def reference_event(**fields: Any) -> dict[str, Any]:
+    """decision_event as first written (optional keys filtered from one dict): the format."""
+    event = decision_event(**{**fields, "source_port": None, "route_id": None, "subject": None})
+    for key in ("source.port", "service.target.name", "user.name", "user.id"):
+        event.pop(key, None)
+    base = {k: v for k, v in event.items() if not k.startswith(_OPTIONAL_PREFIXES)}
+    fingerprint = fields.get("device_fingerprint")
+    optional = {
+        "source.port": fields.get("source_port"),
+        "service.target.name": fields.get("route_id"),
+        "user.name": fields.get("subject"),
+        "user.id": fields.get("subject"),
+        "tulou.token.issuer": fields.get("issuer"),
+        "tulou.token.id": fields.get("token_id"),
+        "tls.client.hash.sha256": fingerprint.upper() if fingerprint else None,
+        "host.id": fields.get("device_id"),
+        "destination.address": fields.get("upstream"),
+        "user_agent.original": fields.get("user_agent"),
+        "tls.version": fields.get("tls_version"),
+        "http.version": fields.get("http_version"),
+    }
+    base.update({k: v for k, v in optional.items() if v is not None})
+    posture = fields.get("posture")
+    if posture is not None:
+        base.update({f"tulou.device.posture.{k}": v for k, v in posture.items()})
+    return base
+
+
+_OPTIONAL_PREFIXES = (
+    "source.port",
+    "service.",
+    "user",
+    "tulou.",
+    "tls.",
+    "host.",
+    "destination.",
+    "http.version",
+)
+_MAYBE = st.none() | st.text(max_size=8)
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "source_port": st.none() | st.integers(0, 65535),
+            "route_id": _MAYBE,
+            "subject": _MAYBE,
+            "issuer": _MAYBE,
+            "token_id": _MAYBE,
+            "device_fingerprint": _MAYBE,
+            "device_id": _MAYBE,
+            "upstream": _MAYBE,
+            "user_agent": _MAYBE,
+            "tls_version": _MAYBE,
+            "http_version": _MAYBE,
+            "token_checked": st.booleans(),
+            "posture": st.none()
+            | st.fixed_dictionaries(
+                {"enrolled": st.booleans(), "os_patch_level": _MAYBE, "fresh": st.booleans()}
+            ),
+        },
+    ),
+    st.booleans(),
+)
+def test_decision_event_keys_values_and_order(optional: dict[str, Any], allowed: bool) -> None:
+    fields: dict[str, Any] = {
+        "moment": datetime(2025, 6, 4, 2, 0, tzinfo=UTC),
+        "allowed": allowed,
+        "rule_id": "r",
+        "reason": "why",
+        "status": 200,
+        "duration_ns": 5,
+        "method": "GET",
+        "host": "h",
+        "path": "/",
+        "source_ip": "192.0.2.1",
+        "event_id": "e",
+        **optional,
+    }
+    ours, reference = decision_event(**fields), reference_event(**fields)
+    assert list(ours.items()) == list(reference.items())
