@@ -89,9 +89,7 @@ def new_event(  # noqa: PLR0917 - every argument is required and has one meaning
         "log.file.path": source.name,
         "log.offset": position if isinstance(position, int) else None,
     }
-    for key, value in fields.items():
-        if value is not None and value != "":
-            event[key] = value
+    event.update({key: value for key, value in fields.items() if value is not None and value != ""})
     if event["log.offset"] is None:
         del event["log.offset"]
     return event

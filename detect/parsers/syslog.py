@@ -184,14 +184,24 @@ def parse_header(line: str, year: int | None = None) -> SyslogHeader:
         stamp = format_timestamp(parse_timestamp(found["ts"]))
     else:
         found = _RFC3164.match(line)
-        if found is None or found["mon"] not in MONTHS:
+        if found is None:
+            raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
+        pri, mon, day, clock, host, tag, pid, msg = found.groups()  # one call, not eight
+        month = MONTHS.get(mon)
+        if month is None:
             raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
         if year is None:  # "this year" moves: not cached
-            stamp = format_timestamp(
-                _year_for(MONTHS[found["mon"]], int(found["day"]), found["time"], None)
-            )
+            stamp = format_timestamp(_year_for(month, int(day), clock, None))
         else:
-            stamp = _stamp_3164(MONTHS[found["mon"]], int(found["day"]), found["time"], year)
+            stamp = _stamp_3164(month, int(day), clock, year)
+        return SyslogHeader(
+            timestamp=stamp,
+            host=host,
+            program=tag,
+            pid=int(pid) if pid else None,
+            message=msg,
+            fields=_priority_fields(pri),
+        )
     return SyslogHeader(
         timestamp=stamp,
         host=found["host"],
