@@ -22,6 +22,10 @@ from tulou.errors import InputError, UnavailableError
 from tulou.events import format_timestamp, parse_timestamp
 
 PAGE = 2000
+#: Matches per later page (Elasticsearch's default ``max_result_window``).
+LATER_PAGE = 10_000
+#: What a page of matches is read for.
+_HIT_PARTS = ["hits.hits._id", "hits.hits._source", "hits.hits.sort"]
 #: Searches per ``_msearch`` request (one round trip, run concurrently by the cluster).
 MSEARCH = 50
 _NUMERIC = ("long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float")
@@ -90,9 +94,9 @@ class EsRuleTarget:
             return name, "text"
         return name, "keyword"
 
-    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _search(self, body: dict[str, Any], filter_path: list[str] | None = None) -> dict[str, Any]:
         try:
-            return dict(self.client.search(index=self.index, **body))
+            return dict(self.client.search(index=self.index, filter_path=filter_path, **body))
         except TransportError as exc:
             raise UnavailableError(f"Elasticsearch search: {exc}") from exc
         except ApiError as exc:
@@ -123,23 +127,35 @@ class EsRuleTarget:
     def _read(
         self, rule_id: str, body: dict[str, Any], hits: list[Any], wanted: list[str]
     ) -> list[Match]:
-        """The matches of a first page ``hits`` of ``body``, and of the pages after it."""
+        """The matches of a first page ``hits`` of ``body``, and of the pages after it.
+
+        A rule with more than a first page of matches reads the rest in pages of
+        :data:`LATER_PAGE`, trimmed to the parts read here (``filter_path``).
+        """
         out: list[Match] = []
         while True:
             for hit in hits:
-                source = _flat(hit.get("_source", {}))
+                source = hit.get("_source", {})
+                if any(type(value) is dict for value in source.values()):
+                    source = _flat(source)
+                stamp = str(source["@timestamp"])
                 out.append(
                     Match(
                         rule_id=rule_id,
-                        event_id=str(source.get("event.id", hit["_id"])),
-                        timestamp=parse_timestamp(str(source["@timestamp"])),
+                        event_id=str(source.get("event.id", hit.get("_id"))),
+                        # ``Z`` stamps (what the stores write) parse directly, to the same UTC.
+                        timestamp=datetime.fromisoformat(stamp)
+                        if stamp.endswith("Z")
+                        else parse_timestamp(stamp),
                         values={name: source.get(name) for name in wanted},
                     )
                 )
-            if len(hits) < PAGE:
+            if len(hits) < body["size"]:
                 return out
             body["search_after"] = hits[-1]["sort"]
-            hits = self._search(body)["hits"]["hits"]
+            body["size"] = LATER_PAGE
+            page = self._search(body, filter_path=_HIT_PARTS)
+            hits = page.get("hits", {}).get("hits", [])
 
     def matches_batch(
         self,
