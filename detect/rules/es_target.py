@@ -35,6 +35,8 @@ class EsRuleTarget:
     """Base-rule matching on an Elasticsearch index (see :class:`RuleTarget`)."""
 
     name = "elasticsearch"
+    #: A batch is shared ``_msearch`` round trips: rules with no log-source condition join too.
+    batch_without_source = True
 
     def __init__(
         self,

@@ -105,6 +105,9 @@ def run_rules(
     )
     matches: dict[str, list[Match]] = {}
     batch = getattr(target, "matches_batch", None) if prefilter else None
+    # A target whose batch is only shared round trips (Elasticsearch) takes the rules without a
+    # log-source condition in a batch too; on SQLite such a batch would scan the whole range.
+    batch_all = bool(getattr(target, "batch_without_source", False))
     groups: dict[tuple[tuple[str, frozenset[str]], ...], list[CompiledRule]] = defaultdict(list)
     for rule_id, compiled in compilation.rules.items():
         stat = result.stats[rule_id] = RuleStat(rule_id)
@@ -112,7 +115,7 @@ def run_rules(
             stat.skipped = True
             matches[rule_id] = []
             continue
-        if batch is not None and compiled.requires:
+        if batch is not None and (compiled.requires or batch_all):
             groups[tuple(sorted(compiled.requires.items()))].append(compiled)
             continue
         began = time.perf_counter()
