@@ -16,6 +16,7 @@ Pure and fast: no I/O, no allocation beyond the decision on the hot path (``expl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 from typing import Any
 
@@ -142,17 +143,14 @@ def evaluate(policy: Policy, facts: RequestFacts, *, explain: bool = False) -> D
     """Decide one request. See the module docstring for precedence."""
     trace: list[str] = []
     near_miss: tuple[Rule, str, str] | None = None
-    for rule in policy.evaluation_order:
+    for rule, outcome in zip(policy.evaluation_order, policy.outcomes, strict=True):
         failure = check_rule(rule, facts)
         if explain:
             verdict = "applies" if failure is None else f"skipped: {failure[1]}"
             trace.append(f"{rule.id} ({rule.effect.value}): {verdict}")
         if failure is None:
-            if rule.effect is Effect.DENY:
-                reason = rule.description or f"denied by rule {rule.id}"
-                return Decision(False, rule.id, reason, 403, tuple(trace))
-            reason = rule.description or f"allowed by rule {rule.id}"
-            return Decision(True, rule.id, reason, 200, tuple(trace))
+            # The rule's own decision (denies: 403, allows: 200), shared; with its trace if asked.
+            return replace(outcome, trace=tuple(trace)) if explain else outcome
         if rule.effect is Effect.ALLOW and failure[0] != _TARGET and near_miss is None:
             near_miss = (rule, failure[0], failure[1])
     if near_miss is not None:

@@ -198,3 +198,36 @@ def test_decision_median_is_under_50_microseconds() -> None:
         samples.append(time.perf_counter_ns() - start)
     samples.sort()
     assert samples[len(samples) // 2] < 200_000
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"path": "/admin/x"},
+        {"subject": None},
+        {"method": "DELETE"},
+        {"groups": frozenset()},
+        {"device": DeviceFacts()},
+        {"path": "/public/x", "subject": None},
+    ],
+)
+def test_shared_rule_decisions_equal_the_explained_ones(overrides: dict[str, Any]) -> None:
+    """A rule's decision is built once per policy; explain only adds the trace."""
+    plain, explained = (
+        evaluate(POLICY, facts(**overrides)),
+        evaluate(POLICY, facts(**overrides), explain=True),
+    )
+    assert plain.trace == () and explained.trace
+    assert (plain.allowed, plain.rule_id, plain.reason, plain.status) == (
+        explained.allowed,
+        explained.rule_id,
+        explained.reason,
+        explained.status,
+    )
+    if plain.rule_id in POLICY.rule_ids:  # decided by a rule: its description, 403 or 200
+        rule = next(r for r in POLICY.rules if r.id == plain.rule_id)
+        assert plain.status == (200 if plain.allowed else 403)
+        assert plain.reason == (
+            rule.description or f"{'allowed' if plain.allowed else 'denied'} by rule {rule.id}"
+        )
