@@ -6,6 +6,13 @@ metrics with C concurrent clients against a real ``tulou soc serve`` on loopback
 Seeding writes rows with bulk INSERTs (the ingest API's per-alert grouping logic is measured by
 the tests, not here); the server is a separate process so client and server do not share a GIL.
 Results are printed as a table and as JSON (``--json``).
+
+The load generator shares the machine's cores with the server. ``--generator httpx`` (default)
+runs the clients as asyncio tasks in this Python process; ``--generator wrk`` uses ``wrk``
+(C, ``apt-get install wrk``; each of its connections is one closed-loop client, like the
+httpx ones). Either way the report gives the generator's CPU share (CPU seconds per wall
+second: 1.0 = one whole core taken from the server). ``--server-pythonpath DIR`` serves from
+another source tree (e.g. a ``git archive`` of an older commit) for same-run before/after.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import asyncio
 import json
 import os
 import random  # noqa: TID251 - synthetic benchmark data, not secrets
+import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -119,8 +128,61 @@ async def client_loop(  # noqa: PLR0917 - a private helper
                 errors.append(f"{path} -> {r.status_code}")
 
 
+_WRK_SCRIPT = """
+local token = os.getenv("BENCH_TOKEN")
+local paths = {}
+for p in string.gmatch(os.getenv("BENCH_PATHS"), "[^ ]+") do table.insert(paths, p) end
+local i = math.random(#paths)
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1], {["Authorization"] = "Bearer " .. token})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "p50_ms": %.1f, "p95_ms": %.1f, "errors": %d}\\n',
+    summary.requests, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+
+
+def wrk_run(
+    base: str, token: str, clients: int, seconds: float, paths: list[str]
+) -> dict[str, float]:
+    """One workload with wrk: ``clients`` connections, each a closed-loop client."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT)
+    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_PATHS": " ".join(paths)}
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s", "-s", script.name, base],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    data = json.loads(line.removeprefix("WRKJSON "))
+    return {
+        "requests": data["requests"],
+        "rps": round(data["requests"] / seconds, 1),
+        "p50_ms": data["p50_ms"],
+        "p95_ms": data["p95_ms"],
+        "errors": data["errors"],
+    }
+
+
 async def measure(  # noqa: PLR0917 - a private helper
-    base: str, token: str, clients: int, seconds: float, count: int, only: set[str]
+    base: str,
+    token: str,
+    clients: int,
+    seconds: float,
+    count: int,
+    only: set[str],
+    generator: str = "httpx",
 ) -> dict[str, dict[str, float]]:
     rng = random.Random(1)
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -140,25 +202,40 @@ async def measure(  # noqa: PLR0917 - a private helper
     for name, paths in workloads.items():
         if only and name not in only:
             continue
-        samples: list[float] = []
-        errors: list[str] = []
-        until = time.monotonic() + seconds
-        await asyncio.gather(
-            *(
-                client_loop(base, token, f"{name}{i}", paths, until, samples, errors)
-                for i in range(clients)
+        cpu0 = _cpu_seconds()
+        wall0 = time.monotonic()
+        if generator == "wrk":
+            results[name] = wrk_run(base, token, clients, seconds, paths)
+        else:
+            samples: list[float] = []
+            errors: list[str] = []
+            until = time.monotonic() + seconds
+            await asyncio.gather(
+                *(
+                    client_loop(base, token, f"{name}{i}", paths, until, samples, errors)
+                    for i in range(clients)
+                )
             )
+            qs = statistics.quantiles(samples * 2 if len(samples) == 1 else samples, n=100)
+            results[name] = {
+                "requests": len(samples),
+                "rps": round(len(samples) / seconds, 1),
+                "p50_ms": round(qs[49], 1),
+                "p95_ms": round(qs[94], 1),
+                "errors": len(errors),
+            }
+        results[name]["generator_cpu_share"] = round(
+            (_cpu_seconds() - cpu0) / (time.monotonic() - wall0), 2
         )
-        qs = statistics.quantiles(samples * 2 if len(samples) == 1 else samples, n=100)
-        results[name] = {
-            "requests": len(samples),
-            "rps": round(len(samples) / seconds, 1),
-            "p50_ms": round(qs[49], 1),
-            "p95_ms": round(qs[94], 1),
-            "errors": len(errors),
-        }
         print(f"{name:8} {results[name]}", file=sys.stderr)
     return results
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (wrk runs as one)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -171,8 +248,14 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated workloads (list,filter,detail,metrics)"
     )
+    parser.add_argument("--generator", choices=("httpx", "wrk"), default="httpx")
+    parser.add_argument(
+        "--server-pythonpath", type=Path, default=None, help="serve from this source tree"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.generator == "wrk" and shutil.which("wrk") is None:
+        parser.error("--generator wrk needs wrk (apt-get install wrk)")
     data_dir = args.dir or Path(tempfile.mkdtemp(prefix="tulou-soc-bench-"))
     db = Database(f"sqlite:///{data_dir / 'soc' / 'soc.db'}")
     db.upgrade()
@@ -193,6 +276,8 @@ def main() -> None:
         port = sock.getsockname()[1]
     env = {**os.environ, "TULOU_DATA_DIR": str(data_dir)}
     env.pop("TULOU_DB_URL", None)
+    if args.server_pythonpath:
+        env["PYTHONPATH"] = str(args.server_pythonpath.resolve())
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/tulou"),
@@ -213,7 +298,10 @@ def main() -> None:
             except httpx.TransportError:
                 time.sleep(0.2)
         only = {w for w in args.only.split(",") if w}
-        results = asyncio.run(measure(base, token, args.clients, args.seconds, args.alerts, only))
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        results = asyncio.run(
+            measure(base, token, args.clients, args.seconds, args.alerts, only, args.generator)
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -221,6 +309,9 @@ def main() -> None:
         "alerts": args.alerts,
         "clients": args.clients,
         "server_processes": args.workers,
+        "generator": args.generator,
+        "server_pythonpath": str(args.server_pythonpath or ""),
+        "load_average_before": load_before,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "database": "sqlite",
         "results": results,

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from soc import config
 from soc.app import create_app
@@ -75,8 +75,9 @@ def factory() -> FastAPI:
     return build(ServeOptions.from_env(os.environ.get(ENV)))
 
 
-class NoDelay(H11Protocol):
-    """uvicorn's h11 protocol, sending each write at once (no Nagle delay)."""
+class NoDelay(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the C parser; h11, pure Python, took ~40% of the CPU of a
+    cached GET), sending each write at once (no Nagle delay)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
