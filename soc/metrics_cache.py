@@ -5,6 +5,10 @@ the API's encoded JSON body) serves every request for ``ttl`` seconds, and concu
 for a stale entry wait for one recomputation instead of each running the aggregates (at a
 million alerts, 50 dashboards would otherwise run 50 copies of the same scans).
 ``ttl`` = 0 disables caching (tests, and anyone who needs every number live).
+
+Once an entry exists, a refresh never makes callers wait: while one caller recomputes an
+expired entry, the others get the previous value (so a value is at most ``ttl`` plus one
+computation old). Only the very first computation of a key is waited for.
 """
 
 from __future__ import annotations
@@ -37,10 +41,16 @@ class MetricsCache:
             return entry[1]
         with self._guard:
             lock = self._locks.setdefault(days, threading.Lock())
-        with lock:
+        if entry is not None and not lock.acquire(blocking=False):
+            return entry[1]  # someone is refreshing it: the previous value meanwhile
+        if entry is None:
+            lock.acquire()
+        try:
             entry = self._entries.get(days)
             if entry is not None and entry[0] > time.monotonic():
                 return entry[1]
             value = compute()
             self._entries[days] = (time.monotonic() + self.ttl, value)
             return value
+        finally:
+            lock.release()

@@ -36,3 +36,24 @@ def test_single_flight_and_expiry():
     assert cache.get(30, compute) == {"n": 2}  # another window is another entry
     time.sleep(0.35)
     assert cache.get(7, compute) == {"n": 3}
+
+
+def test_a_refresh_serves_the_previous_value_meanwhile():
+    cache = MetricsCache(0.05)
+    assert cache.get(7, lambda: "old") == "old"
+    time.sleep(0.1)
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        return "new"
+
+    with ThreadPoolExecutor(2) as pool:
+        refreshing = pool.submit(cache.get, 7, slow)
+        assert started.wait(5)
+        # Expired and being refreshed: the previous value at once, no second computation.
+        assert cache.get(7, lambda: "must not run") == "old"
+        release.set()
+        assert refreshing.result() == "new"
+    assert cache.get(7, lambda: "must not run") == "new"
