@@ -250,7 +250,10 @@ def main() -> None:
     )
     parser.add_argument("--generator", choices=("httpx", "wrk"), default="httpx")
     parser.add_argument(
-        "--server-pythonpath", type=Path, default=None, help="serve from this source tree"
+        "--server-pythonpath",
+        type=Path,
+        default=None,
+        help="serve from this source tree (with --dir: a database that tree has migrated)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -258,7 +261,8 @@ def main() -> None:
         parser.error("--generator wrk needs wrk (apt-get install wrk)")
     data_dir = args.dir or Path(tempfile.mkdtemp(prefix="tulou-soc-bench-"))
     db = Database(f"sqlite:///{data_dir / 'soc' / 'soc.db'}")
-    db.upgrade()
+    if args.server_pythonpath is None:
+        db.upgrade()  # else the other tree's server migrates it (to its own newest revision)
     with db.write() as session:
         fresh = session.get(Alert, 1) is None
     if fresh:
