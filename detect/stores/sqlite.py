@@ -37,7 +37,6 @@ from typing import Any
 from detect.stores import sqlite_indexes
 from detect.stores.base import Query, WriteResult, as_list
 from detect.stores.sqlite_batch import EncodedBatch, column_value, encode_batch
-from detect.stores.sqlite_checkpoint import AUTOCHECKPOINT_PAGES, BackgroundCheckpointer
 from tulou.errors import InputError, UnavailableError
 from tulou.events import Event, format_timestamp
 
@@ -92,7 +91,6 @@ class _BulkLoad:
     threshold: int
     written: int = 0
     aside: bool = False
-    checkpointer: BackgroundCheckpointer | None = None
 
 
 class SQLiteStore:
@@ -199,9 +197,7 @@ class SQLiteStore:
         """A bulk load: once it has written as many rows as the store held when it began (and
         at least :data:`BULK_MIN_ROWS`), the secondary indexes are set aside and rebuilt when
         it ends (:mod:`detect.stores.sqlite_indexes`). Writes, searches and counts give the
-        same results throughout; only index-backed queries are slower in between. After
-        :data:`BULK_MIN_ROWS` rows a background thread checkpoints the WAL instead of the
-        writer (:mod:`detect.stores.sqlite_checkpoint`)."""
+        same results throughout; only index-backed queries are slower in between."""
         if self._bulk is not None:  # nested: the outer one decides
             yield
             return
@@ -211,9 +207,6 @@ class SQLiteStore:
             yield
         finally:
             bulk, self._bulk = self._bulk, None
-            if bulk.checkpointer is not None:
-                bulk.checkpointer.stop()
-                self.db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             if bulk.aside or sqlite_indexes.pending(self.db):
                 with suppress(sqlite3.OperationalError):
                     # Locked by another writer for longer than the busy timeout: the records
@@ -223,15 +216,10 @@ class SQLiteStore:
 
     def _after_write(self, stored: int) -> None:
         bulk = self._bulk
-        if bulk is None:
+        if bulk is None or bulk.aside:
             return
         bulk.written += stored
-        if bulk.checkpointer is None and bulk.written >= BULK_MIN_ROWS and self.path != ":memory:":
-            # From now on the WAL is checkpointed by a background thread (see the module).
-            self.db.execute("PRAGMA wal_autocheckpoint=0")
-            bulk.checkpointer = BackgroundCheckpointer(self.path)
-            bulk.checkpointer.start()
-        if not bulk.aside and bulk.written >= bulk.threshold:
+        if bulk.written >= bulk.threshold:
             sqlite_indexes.set_aside(self.db)
             bulk.aside = True
 
