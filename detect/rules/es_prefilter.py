@@ -20,8 +20,9 @@ Why it is exact enough to be safe, case by case:
   (emoji, dashes, CJK: matched only by themselves), others are dropped from the trees; and a
   field with a value holding a non-ASCII character that some case mapping relates to an ASCII
   letter (the Kelvin sign, the long s, dotted and dotless i...) counts as holding every literal;
-- a field with more than :data:`MAX_VALUES` distinct values (``sum_other_doc_count > 0``)
-  counts as holding every literal (e.g. ``event.original`` over a large log source).
+- a field with more than :data:`MAX_VALUES` distinct values, or more than its share of
+  :data:`MAX_BUCKETS` when a search reads many fields (``sum_other_doc_count > 0``), counts
+  as holding every literal (e.g. ``event.original`` over a large log source).
 
 Consistency: the values are read just before the rules' searches. A matching event that
 becomes searchable between the two (a refresh in between) is missed by this run, as if it had
@@ -37,9 +38,11 @@ from detect.rules.compile import PARTITION_FIELDS
 from detect.rules.literals import LiteralIndex, Tree, prune_literals
 from tulou.errors import InputError
 
-#: Distinct values read per field; a field with more holds "every literal". (Below
-#: Elasticsearch's default ``search.max_buckets`` of 65,536 for the few fields of a request.)
+#: Distinct values read per field; a field with more holds "every literal".
 MAX_VALUES = 20_000
+#: Values read per search, shared by its fields (Elasticsearch refuses a search returning more
+#: than ``search.max_buckets``, 65,536 by default).
+MAX_BUCKETS = 60_000
 
 type Search = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -105,11 +108,9 @@ def possible_items(
     if not index.fields:
         return keep
     paths = [resolve(field)[0] for field in index.fields]
-    aggs = {
-        f"f{i}": {"terms": {"field": path, "size": MAX_VALUES}}
-        for i, path in enumerate(paths)
-        if kinds(path)
-    }
+    mapped = [i for i, path in enumerate(paths) if kinds(path)]
+    size = min(MAX_VALUES, MAX_BUCKETS // max(1, len(mapped)))
+    aggs = {f"f{i}": {"terms": {"field": paths[i], "size": size}} for i in mapped}
     buckets: dict[str, Any] = {}
     if aggs:
         body = {"query": {"bool": {"filter": filters}}, "size": 0, "aggs": aggs}

@@ -11,7 +11,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detect.rules.es_prefilter import MAX_VALUES, ascii_tree, partition_query, possible_items
+from detect.rules.es_prefilter import (
+    MAX_BUCKETS,
+    MAX_VALUES,
+    ascii_tree,
+    partition_query,
+    possible_items,
+)
 from detect.rules.literals import AllOf, AnyOf, Lit, LiteralIndex, Tree, texts
 from tulou.errors import InputError
 
@@ -160,3 +166,17 @@ def test_no_search_without_literal_fields_and_all_kept_when_refused() -> None:
 
     keep = possible_items([Lit("cmd", "y")], index.types, index.resolve, refuse, [])
     assert keep == {0}
+
+
+def test_many_fields_share_the_bucket_budget() -> None:
+    """Each field gets its share of MAX_BUCKETS; a field with more values holds everything."""
+    names = [f"f{i}" for i in range(10)]
+    share = MAX_BUCKETS // len(names)
+    assert share < MAX_VALUES
+    values = {name: ["x"] for name in names}
+    values["f0"] = [f"v{i}" for i in range(share + 1)]
+    index = _Index(values, {})
+    trees: list[Tree | None] = [Lit(name, "zzz") for name in names]
+    assert _keep(index, trees) == {0}  # f0 is incomplete: its rule is kept, the others dropped
+    (body,) = index.bodies
+    assert {a["terms"]["size"] for a in body["aggs"].values()} == {share}
