@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 STATE_KEY = "tulou"
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestState:
     started_ns: int = field(default_factory=time.perf_counter_ns)
     moment: datetime = field(default_factory=now)

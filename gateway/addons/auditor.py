@@ -8,19 +8,38 @@ answers 502 and the gateway keeps serving). Each flow is audited exactly once.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from mitmproxy import http
 
 from gateway.addons._common import request_id, state_of
 from gateway.addons._headers import set_header
 from gateway.audit import decision_event
-from gateway.policy import Decision
+from gateway.policy import Decision, DevicePosture
 from gateway.state import RequestState, Runtime
 
 
 class Auditor:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # The inventory shares its posture objects between requests: their audit fields are
+        # built once per object (kept with the object, so an id is never reused meanwhile).
+        self.postures: dict[int, tuple[DevicePosture, dict[str, Any]]] = {}
+
+    def posture_fields(self, posture: DevicePosture) -> dict[str, Any]:
+        """The posture keys of the audit event (read-only: shared between events)."""
+        found = self.postures.get(id(posture))
+        if found is None or found[0] is not posture:
+            if len(self.postures) >= 4096:
+                self.postures.clear()
+            fields = {
+                "enrolled": posture.enrolled,
+                "os_patch_level": posture.os_patch_level,
+                "disk_encrypted": posture.disk_encrypted,
+                "fresh": posture.fresh,
+            }
+            found = self.postures[id(posture)] = (posture, fields)
+        return found[1]
 
     def _record(self, flow: http.HTTPFlow, state: RequestState, status: int, note: str) -> None:
         if state.audited:
@@ -48,14 +67,7 @@ class Auditor:
             token_checked=state.token_checked,
             device_fingerprint=device.fingerprint if device else None,
             device_id=device.device_id if device else None,
-            posture=None
-            if posture is None
-            else {
-                "enrolled": posture.enrolled,
-                "os_patch_level": posture.os_patch_level,
-                "disk_encrypted": posture.disk_encrypted,
-                "fresh": posture.fresh,
-            },
+            posture=None if posture is None else self.posture_fields(posture),
             upstream=state.route.upstream if state.route and decision.allowed else None,
             user_agent=state.user_agent
             if state.sanitized

@@ -25,7 +25,8 @@ class Forwarder:
             return
         scheme, host, port = state.route.upstream_parts
         request = flow.request
-        query = request.path.partition("?")
+        raw = request.path
+        query = raw.partition("?")
         aimed = (request.scheme, request.host, request.port) == (scheme, host, port)
         if request.is_http2 or request.is_http3 or not aimed:
             request.scheme = scheme
@@ -39,4 +40,6 @@ class Forwarder:
             append(request.headers, (("X-Tulou-Request-Id", request_id(flow)),))
         else:
             set_header(request.headers, "X-Tulou-Request-Id", request_id(flow))
-        request.path = _encoded(state.path) + (query[1] + query[2] if query[1] else "")
+        path = _encoded(state.path) + (query[1] + query[2] if query[1] else "")
+        if path != raw:  # equal: the request line already carries the canonical path
+            request.path = path
