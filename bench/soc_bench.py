@@ -156,7 +156,10 @@ def wrk_run(
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_PATHS": " ".join(paths)}
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s", "-s", script.name, base],
+            [
+                *("wrk", "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s"),
+                *("--timeout", "30s", "-s", script.name, base),
+            ],
             env=env,
             capture_output=True,
             text=True,
