@@ -89,6 +89,8 @@ def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend])
         if not loaded.data["correlation"].get("generate", False):
             hidden.update(spec.rules)
     converter = backend()
+    # A backend whose store drops non-ASCII cased literals may use literals of |re values too.
+    regex = bool(getattr(converter, "regex_literals", False))
     for loaded in ruleset.rules:
         if loaded.is_correlation:
             continue
@@ -126,7 +128,7 @@ def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend])
             fields=tuple(sorted(rule_fields(sigma))),
             requires=_requires(sigma),
             generates=loaded.rule_id not in hidden,
-            literals=_literals(sigma, len(queries)),
+            literals=_literals(sigma, len(queries), regex),
         )
     _check_chains(result, target)
     result.silent = hidden & set(result.correlations)
@@ -222,9 +224,9 @@ def rule_fields(rule: SigmaRule) -> set[str]:
     return fields
 
 
-def _literals(rule: SigmaRule, queries: int) -> tuple[Tree | None, ...]:
+def _literals(rule: SigmaRule, queries: int, regex: bool = False) -> tuple[Tree | None, ...]:
     """Per query, its necessary literals; none at all when queries and conditions differ."""
-    trees = tuple(literal_tree(c.parsed) for c in rule.detection.parsed_condition)
+    trees = tuple(literal_tree(c.parsed, regex=regex) for c in rule.detection.parsed_condition)
     return trees if len(trees) == queries else (None,) * queries
 
 

@@ -73,6 +73,9 @@ class EsDslBackend(Backend):
     convert_or_as_in: ClassVar[bool] = False
     convert_and_as_in: ClassVar[bool] = False
     explicit_not_exists_expression: ClassVar[bool] = True
+    #: The literal pre-filter may use the necessary literals of ``|re`` values: Elasticsearch's
+    #: pre-filter drops non-ASCII cased ones (:mod:`detect.rules.es_prefilter`).
+    regex_literals: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -20,9 +20,9 @@ Why it is exact enough to be safe, case by case:
   (emoji, dashes, CJK: matched only by themselves), others are dropped from the trees; and a
   field with a value holding a non-ASCII character that some case mapping relates to an ASCII
   letter (the Kelvin sign, the long s, dotted and dotless i...) counts as holding every literal;
-- a field with more than :data:`MAX_VALUES` distinct values, or more than its share of
-  :data:`MAX_BUCKETS` when a search reads many fields (``sum_other_doc_count > 0``), counts
-  as holding every literal (e.g. ``event.original`` over a large log source).
+- a field with more than :data:`MAX_VALUES` distinct values (``sum_other_doc_count > 0``)
+  counts as holding every literal (e.g. ``event.original`` over a large log source), and so
+  does a field whose aggregation Elasticsearch refused.
 
 Consistency: the values are read just before the rules' searches. A matching event that
 becomes searchable between the two (a refresh in between) is missed by this run, as if it had
@@ -40,11 +40,12 @@ from tulou.errors import InputError
 
 #: Distinct values read per field; a field with more holds "every literal".
 MAX_VALUES = 20_000
-#: Values read per search, shared by its fields (Elasticsearch refuses a search returning more
-#: than ``search.max_buckets``, 65,536 by default).
-MAX_BUCKETS = 60_000
+#: Fields per search body (Elasticsearch refuses a search returning more than
+#: ``search.max_buckets`` values, 65,536 by default); the bodies go in one ``_msearch``.
+FIELDS_PER_SEARCH = 3
 
-type Search = Callable[[dict[str, Any]], dict[str, Any]]
+#: Runs search bodies together; per body its answer, or None if Elasticsearch refused it.
+type Searches = Callable[[list[dict[str, Any]]], list[dict[str, Any] | None]]
 
 
 def caseless(char: str) -> bool:
@@ -87,14 +88,14 @@ def possible_items(
     literals: Sequence[Tree | None],
     kinds: Callable[[str], set[str]],
     resolve: Callable[[str], tuple[str, str]],
-    search: Search,
+    search: Searches,
     filters: list[dict[str, Any]],
 ) -> set[int]:
     """Positions in ``literals`` of the items that may match a row selected by ``filters``.
 
     ``kinds(path)`` are the mapped types of a field (empty: not mapped), ``resolve`` maps a
-    rule field to the path its query addresses, ``search`` runs one search body. Items without
-    usable literals are always kept.
+    rule field to the path its query addresses, ``search`` runs search bodies (one round
+    trip). Items without usable literals are always kept.
     """
 
     def usable(field: str) -> bool:
@@ -108,20 +109,27 @@ def possible_items(
     if not index.fields:
         return keep
     paths = [resolve(field)[0] for field in index.fields]
+    # A field the index does not map holds no value: nothing to ask.
+    values: list[list[Any] | None] = [[] for _ in paths]
     mapped = [i for i, path in enumerate(paths) if kinds(path)]
-    size = min(MAX_VALUES, MAX_BUCKETS // max(1, len(mapped)))
-    aggs = {f"f{i}": {"terms": {"field": paths[i], "size": size}} for i in mapped}
-    buckets: dict[str, Any] = {}
-    if aggs:
-        body = {"query": {"bool": {"filter": filters}}, "size": 0, "aggs": aggs}
-        try:
-            buckets = search(body).get("aggregations", {})
-        except InputError:
-            return set(range(len(literals)))  # values unknown: every item may match
-    values: list[list[Any] | None] = []
-    for i in range(len(paths)):
-        agg = buckets.get(f"f{i}")
-        values.append(_values(agg) if agg is not None else [])
+    chunks = [mapped[k : k + FIELDS_PER_SEARCH] for k in range(0, len(mapped), FIELDS_PER_SEARCH)]
+    bodies = [
+        {
+            "query": {"bool": {"filter": filters}},
+            "size": 0,
+            "aggs": {f"f{i}": {"terms": {"field": paths[i], "size": MAX_VALUES}} for i in chunk},
+        }
+        for chunk in chunks
+    ]
+    try:
+        answers = search(bodies) if bodies else []
+    except InputError:
+        return set(range(len(literals)))  # values unknown: every item may match
+    for chunk, answer in zip(chunks, answers, strict=True):
+        found = (answer or {}).get("aggregations", {})
+        for i in chunk:
+            agg = found.get(f"f{i}")
+            values[i] = _values(agg) if agg is not None else None  # refused: unknown
     keep.update(index.possible(values))
     return keep
 

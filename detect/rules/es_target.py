@@ -189,7 +189,7 @@ class EsRuleTarget:
                 literals,
                 lambda path: self._mapping().get(path, set()),
                 self.resolve,
-                self._search,
+                self._searches,
                 filters,
             )
             items = [item for position, item in enumerate(items) if position in keep]
@@ -225,6 +225,11 @@ class EsRuleTarget:
             else sorted(matches.values(), key=lambda m: (m.timestamp, m.event_id))
             for rule_id, matches in found.items()
         }
+
+    def _searches(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """Search bodies in one ``_msearch``; a body Elasticsearch refused answers None."""
+        answers = self._msearch([part for body in bodies for part in ({}, body)])
+        return [None if "error" in answer else answer for answer in answers]
 
     def _msearch(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:

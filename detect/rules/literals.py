@@ -26,7 +26,9 @@ ASCII-folded. The :class:`LiteralIndex` builds one Aho-Corasick automaton per fi
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,10 +40,13 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.types import SigmaExpansion, SigmaString, SpecialChars
+from sigma.types import SigmaExpansion, SigmaRegularExpression, SigmaString, SpecialChars
 
 #: At least one of these (field, ASCII-folded literal) pairs occurs in every match.
 type Need = frozenset[tuple[str, str]]
+
+#: The parser ``re`` itself uses (no type stub: private to the standard library).
+_RE_PARSER: Any = importlib.import_module("re._parser")
 
 _ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
@@ -76,18 +81,24 @@ class AnyOf:
 type Tree = Lit | AllOf | AnyOf
 
 
-def literal_tree(node: Any, keyword_field: str = "event.original") -> Tree | None:
-    """The necessary literals of a processed Sigma condition node, or None if none provable."""
+def literal_tree(
+    node: Any, keyword_field: str = "event.original", *, regex: bool = False
+) -> Tree | None:
+    """The necessary literals of a processed Sigma condition node, or None if none provable.
+
+    ``regex``: also derive literals from ``|re`` values (:func:`regex_tree`; only for stores
+    whose users drop non-ASCII cased literals, see its docstring).
+    """
     if isinstance(node, ConditionAND):
-        parts = [literal_tree(arg, keyword_field) for arg in node.args]
+        parts = [literal_tree(arg, keyword_field, regex=regex) for arg in node.args]
         kept = tuple(p for p in parts if p is not None)
         return AllOf(kept) if kept else None
     if isinstance(node, ConditionOR):
-        return _any(literal_tree(arg, keyword_field) for arg in node.args)
+        return _any(literal_tree(arg, keyword_field, regex=regex) for arg in node.args)
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _value(node.field, node.value) if node.field else None
+        return _value(node.field, node.value, regex) if node.field else None
     if isinstance(node, ConditionValueExpression):
-        return _value(keyword_field, node.value)
+        return _value(keyword_field, node.value, regex)
     return None  # NOT, and anything unknown
 
 
@@ -100,9 +111,11 @@ def _any(parts: Iterable[Tree | None]) -> Tree | None:
     return AnyOf(tuple(kept)) if kept else None
 
 
-def _value(field: str, value: Any) -> Tree | None:
+def _value(field: str, value: Any, regex: bool = False) -> Tree | None:
     if isinstance(value, SigmaExpansion):
-        return _any(_value(field, v) for v in value.values)
+        return _any(_value(field, v, regex) for v in value.values)
+    if regex and isinstance(value, SigmaRegularExpression):
+        return regex_tree(field, str(value.regexp))
     if not isinstance(value, SigmaString) or value.contains_placeholder():
         return None
     chunks: list[str] = []
@@ -120,6 +133,56 @@ def _value(field: str, value: Any) -> Tree | None:
     if not kept:
         return None
     return kept[0] if len(kept) == 1 else AllOf(kept)
+
+
+def regex_tree(field: str, pattern: str) -> Tree | None:
+    """The necessary literals of a Sigma regular expression (unanchored ``re.search``).
+
+    The pattern is parsed with Python's own regex parser: within a sequence, consecutive
+    literal characters form a chunk every match contains; a group, or a repetition of at least
+    one, requires what its body requires; an alternation requires one of its branches' (nothing
+    if one branch requires nothing); anything else (classes, ``.``, anchors, look-arounds,
+    back-references, optional repetitions) ends the chunk and requires nothing. Chunks are
+    ASCII-folded: a superset for case-sensitive patterns, and exact for case-insensitive ones on
+    ASCII text only, so a store whose case-insensitive matching is Unicode-aware must drop
+    literals with non-ASCII cased characters (:func:`detect.rules.es_prefilter.ascii_tree`).
+    SQLite's pre-filter does not use these (its REGEXP is Python's, Unicode-aware too).
+    """
+    try:
+        parsed = _RE_PARSER.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return None
+    return _regex_sequence(field, list(parsed))
+
+
+def _regex_sequence(field: str, items: list[tuple[Any, Any]]) -> Tree | None:
+    parts: list[Tree | None] = []
+    chunk = ""
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            chunk += chr(arg)
+            continue
+        if chunk:
+            parts.append(Lit(field, fold(chunk)))
+            chunk = ""
+        if name == "SUBPATTERN":
+            parts.append(_regex_sequence(field, list(arg[-1])))
+        elif name == "ATOMIC_GROUP":
+            parts.append(_regex_sequence(field, list(arg)))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1:
+            parts.append(_regex_sequence(field, list(arg[2])))
+        elif name == "BRANCH":
+            parts.append(_any(_regex_sequence(field, list(branch)) for branch in arg[1]))
+    if chunk:
+        parts.append(Lit(field, fold(chunk)))
+    kept: list[Tree] = []
+    for part in parts:
+        if isinstance(part, AllOf):
+            kept.extend(part.parts)
+        elif part is not None:
+            kept.append(part)
+    return (kept[0] if len(kept) == 1 else AllOf(tuple(kept))) if kept else None
 
 
 def need(tree: Tree | None, usable: Callable[[str], bool]) -> Need | None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detect.rules.es_prefilter import (
-    MAX_BUCKETS,
+    FIELDS_PER_SEARCH,
     MAX_VALUES,
     ascii_tree,
     partition_query,
@@ -99,6 +99,7 @@ class _Index:
         self.values = values
         self.kinds = kinds
         self.bodies: list[dict[str, Any]] = []
+        self.refused: set[str] = set()
 
     def resolve(self, name: str) -> tuple[str, str]:
         kind = self.kinds.get(name, "keyword")
@@ -107,17 +108,25 @@ class _Index:
     def types(self, path: str) -> set[str]:
         return {self.kinds.get(path, "keyword")} if path in self.values else set()
 
-    def search(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.bodies.append(body)
-        out = {}
-        for name, agg in body["aggs"].items():
-            field, size = agg["terms"]["field"], agg["terms"]["size"]
-            values = self.values[field]
-            out[name] = {
-                "buckets": [{"key": v, "doc_count": 1} for v in values[:size]],
-                "sum_other_doc_count": max(0, len(values) - size),
-            }
-        return {"aggregations": out}
+    def search(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        answers: list[dict[str, Any] | None] = []
+        for body in bodies:
+            self.bodies.append(body)
+            out = {}
+            for name, agg in body["aggs"].items():
+                field, size = agg["terms"]["field"], agg["terms"]["size"]
+                if field in self.refused:
+                    break
+                values = self.values[field]
+                out[name] = {
+                    "buckets": [{"key": v, "doc_count": 1} for v in values[:size]],
+                    "sum_other_doc_count": max(0, len(values) - size),
+                }
+            else:
+                answers.append({"aggregations": out})
+                continue
+            answers.append(None)  # Elasticsearch refused this body
+        return answers
 
 
 def _keep(index: _Index, trees: list[Tree | None]) -> set[int]:
@@ -151,9 +160,9 @@ def test_items_are_dropped_only_on_complete_ascii_keyword_values() -> None:
         Lit("uni", "zzz"),  # 12: non-ASCII values without ASCII look-alikes are read -> dropped
     ]
     assert _keep(index, trees) == {0, 2, 3, 4, 7, 8, 9, 11}
-    (body,) = index.bodies
-    assert body["size"] == 0 and body["query"] == {"bool": {"filter": [{"match_all": {}}]}}
-    fields = sorted(a["terms"]["field"] for a in body["aggs"].values())
+    assert all(b["size"] == 0 for b in index.bodies)
+    assert all(b["query"] == {"bool": {"filter": [{"match_all": {}}]}} for b in index.bodies)
+    fields = sorted(a["terms"]["field"] for b in index.bodies for a in b["aggs"].values())
     assert fields == ["cmd", "kelvin", "many", "uni"]
 
 
@@ -161,22 +170,24 @@ def test_no_search_without_literal_fields_and_all_kept_when_refused() -> None:
     index = _Index({"cmd": ["x"]}, {})
     assert _keep(index, [None, None]) == {0, 1} and index.bodies == []
 
-    def refuse(body: dict[str, Any]) -> dict[str, Any]:
-        raise InputError("not aggregatable")
+    def refuse(bodies: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        raise InputError("Elasticsearch refused the searches")
 
     keep = possible_items([Lit("cmd", "y")], index.types, index.resolve, refuse, [])
     assert keep == {0}
 
 
-def test_many_fields_share_the_bucket_budget() -> None:
-    """Each field gets its share of MAX_BUCKETS; a field with more values holds everything."""
-    names = [f"f{i}" for i in range(10)]
-    share = MAX_BUCKETS // len(names)
-    assert share < MAX_VALUES
-    values = {name: ["x"] for name in names}
-    values["f0"] = [f"v{i}" for i in range(share + 1)]
-    index = _Index(values, {})
+def test_fields_are_split_over_searches_and_a_refused_one_is_unknown() -> None:
+    """At most FIELDS_PER_SEARCH fields a body (under max_buckets); a refused body's fields
+    hold every literal, the other bodies still decide."""
+    names = [f"f{i}" for i in range(2 * FIELDS_PER_SEARCH + 1)]
+    index = _Index({name: ["x"] for name in names}, {})
+    index.refused = {"f0"}
     trees: list[Tree | None] = [Lit(name, "zzz") for name in names]
-    assert _keep(index, trees) == {0}  # f0 is incomplete: its rule is kept, the others dropped
-    (body,) = index.bodies
-    assert {a["terms"]["size"] for a in body["aggs"].values()} == {share}
+    kept = _keep(index, trees)
+    first = {i for i, b in enumerate(index.bodies) if "f0" in str(b)}
+    assert len(index.bodies) == 3 and first == {0}
+    assert all(len(b["aggs"]) <= FIELDS_PER_SEARCH for b in index.bodies)
+    assert all(a["terms"]["size"] == MAX_VALUES for b in index.bodies for a in b["aggs"].values())
+    in_first = {int(a["terms"]["field"][1:]) for a in index.bodies[0]["aggs"].values()}
+    assert kept == in_first  # the refused body's fields are unknown: their rules are kept

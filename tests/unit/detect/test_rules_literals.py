@@ -4,7 +4,9 @@ invariant that matters: evaluation with the pre-filter returns exactly the match
 
 from __future__ import annotations
 
+import functools
 import random  # noqa: TID251 - a reproducible rule sample, nothing secret
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,24 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sigma.rule import SigmaRule
+from sigma.types import SigmaRegularExpression
 
 from detect.rules.compile import PARTITION_FIELDS, Compilation, compile_rules
+from detect.rules.es_prefilter import ascii_tree
 from detect.rules.evaluate import run_rules
-from detect.rules.literals import AllOf, AnyOf, Lit, LiteralIndex, Tree, fold, need, prune, texts
+from detect.rules.literals import (
+    AllOf,
+    AnyOf,
+    Lit,
+    LiteralIndex,
+    Tree,
+    fold,
+    need,
+    prune,
+    regex_tree,
+    texts,
+)
 from detect.rules.loader import load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.sqlite_target import SqliteRuleTarget
@@ -451,3 +467,85 @@ def test_prefilter_equals_unfiltered_on_sigmahq_rules(
     assert _matches(compilation, pipeline, events, True) == _matches(
         compilation, pipeline, events, False
     )
+
+
+# -- literals of regular expressions (used by the Elasticsearch pre-filter) -------------------
+
+_REGEXES = (
+    r".*cmd.{0,5}(/c|/r).+powershell.+(\$\{?input\}?|noexit).+\"",
+    r"a(b|c)+d\.x{2}",
+    r"(?i)Invoke-(Expression|WebRequest)",
+    r"x?yz(ab)*cd",
+    r"(foo|)bar[0-9]+",
+    r"(?:ab|cd)ef\bgh",
+    r"(?=look)ahead(?<!x)tail",
+    r"\\Windows\\(Temp|Tasks)\\[^\\]+\.exe$",
+    r"^(?P<n>ab)c(?P=n)d",
+    r"[A-Z]{3}-\d{4}(?:-[A-Z]+)?",
+    r"(?i)(mimi|kiwi)katz|sekurlsa::",
+    r"(a|b(c|d)e)+f",
+    r"(?>atomic)group",
+    r"possessive++x",
+)
+
+
+def _folded_holds(tree: Tree, text: str) -> bool:
+    if isinstance(tree, Lit):
+        return tree.literal in fold(text)
+    results = [_folded_holds(part, text) for part in tree.parts]
+    return all(results) if isinstance(tree, AllOf) else any(results)
+
+
+def test_regex_tree_derivation() -> None:
+    assert regex_tree("f", r"a(b|c)+d\.x{2}") == AllOf(
+        (Lit("f", "a"), Lit("f", "d."), Lit("f", "x"))
+    )
+    assert regex_tree("f", r"(foo|)bar") == Lit("f", "bar")
+    assert regex_tree("f", r"(?i)ABC|def") == AnyOf((Lit("f", "abc"), Lit("f", "def")))
+    assert regex_tree("f", r"[a-z]+\d*") is None
+    assert regex_tree("f", r"(unclosed") is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_regex_literals_occur_in_every_match(data: st.DataObject) -> None:
+    """Any string the pattern finds (Hypothesis builds them) holds the pattern's literals."""
+    pattern = data.draw(st.sampled_from(_REGEXES))
+    text = data.draw(st.from_regex(pattern, fullmatch=False))
+    assert re.search(pattern, text)
+    tree = ascii_tree(regex_tree("f", pattern))  # what the Elasticsearch pre-filter uses
+    assert tree is None or _folded_holds(tree, text)
+
+
+@functools.cache
+def _sigmahq_regexes() -> tuple[str, ...]:
+    """The ``|re`` patterns of the SigmaHQ process-creation rules (with provable literals)."""
+    folder = SIGMAHQ / "rules" / "windows" / "process_creation"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (the public corpora live beside the repository)")
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        value = getattr(node, "value", None)
+        if isinstance(value, SigmaRegularExpression):
+            found.add(str(value.regexp))
+        for arg in getattr(node, "args", None) or ():
+            walk(arg)
+
+    for loaded in load_rules([folder]).rules:
+        sigma = loaded.sigma()
+        if isinstance(sigma, SigmaRule):
+            for condition in sigma.detection.parsed_condition:
+                walk(condition.parsed)
+    return tuple(sorted(p for p in found if regex_tree("f", p) is not None))
+
+
+@pytest.mark.corpus
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_regex_literals_occur_in_every_match_of_sigmahq_regexes(data: st.DataObject) -> None:
+    pattern = data.draw(st.sampled_from(_sigmahq_regexes()))
+    text = data.draw(st.from_regex(pattern, fullmatch=False))
+    assert re.search(pattern, text)
+    tree = ascii_tree(regex_tree("f", pattern))
+    assert tree is None or _folded_holds(tree, text)
