@@ -113,7 +113,10 @@ class SQLiteStore:
             self.db.executescript(_SCHEMA)
             self.db.execute(sqlite_indexes.SCHEMA)
             if sqlite_indexes.pending(self.db):  # a bulk load ended without rebuilding them
-                sqlite_indexes.rebuild(self.db)
+                # (or one is running in another process). Best effort: a store busy for
+                # longer than the busy timeout still opens; the records stay for later.
+                with suppress(sqlite3.OperationalError):
+                    sqlite_indexes.rebuild(self.db)
         except sqlite3.Error as exc:
             raise UnavailableError(f"cannot open SQLite store {self.path}: {exc}") from exc
         self.db.create_function("REGEXP", 2, _regexp, deterministic=True)

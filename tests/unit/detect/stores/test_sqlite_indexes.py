@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -130,4 +131,28 @@ def test_an_index_another_process_rebuilt_meanwhile_is_kept(
         store.write(events(30, 30))
     assert {"events_user.name", "events_process.name"} <= set(indexes(store))
     assert sqlite_indexes.pending(store.db) == []
+    store.close()
+
+
+def test_a_store_opens_while_its_recorded_indexes_cannot_be_rebuilt_yet(
+    tmp_path: Path, small_bulk: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "e.db")
+    load = store.bulk()
+    load.__enter__()
+    store.write(events(0, 30))  # set aside, still recorded
+    assert sqlite_indexes.pending(store.db)
+
+    def locked(db: object) -> list[str]:
+        raise sqlite3.OperationalError("database is locked")  # a writer holds it too long
+
+    with monkeypatch.context() as patch:
+        patch.setattr("detect.stores.sqlite_indexes.rebuild", locked)
+        other = SQLiteStore(tmp_path / "e.db")
+        assert other.count() == 30
+        assert sqlite_indexes.pending(other.db)  # the records stay for later
+        other.close()
+    load.__exit__(None, None, None)  # the load's end rebuilds them
+    assert sqlite_indexes.pending(store.db) == []
+    assert "events_user.name" in indexes(store)
     store.close()
