@@ -3,14 +3,17 @@
 The triage queue (``GET /api/v1/alerts?...``) and an alert's detail (``GET /api/v1/alerts/{id}``)
 are what every analyst's screen polls. Their FastAPI endpoints store each 200 body they encode
 here, keyed by the exact path and query string, tagged with the data version
-(:mod:`soc.data_version`) read in the same session *before* the data.
+(:mod:`soc.data_version`) read in the same session *before* the data. The metrics endpoint
+stores its body with the expiry of its own TTL cache instead (metrics are time-bound, not
+version-bound: "open past the SLA target" changes with the clock).
 
 :class:`HotGetMiddleware` (raw ASGI, in front of routing and dependency resolution) answers a
 GET whose key is cached, when -- in one database session, on every request --
 
 1. the ``Authorization: Bearer`` token belongs to an active user and is not revoked, and that
    user's role is one the endpoint admits (exactly what :func:`soc.deps.require` checks), and
-2. the data version still equals the entry's tag (no alert, tag or user changed since).
+2. the data version still equals the entry's tag (no alert, tag or user changed since), or for
+   a time-bound entry, its expiry has not passed.
 
 Anything else -- a miss, a stale entry, a cookie session, any authentication or role problem --
 goes to the normal endpoint, which gives the normal answer (and errors) and refreshes the
@@ -24,6 +27,7 @@ The cache is per process, bounded in entries and bytes (the oldest entries go fi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +52,9 @@ class Entry:
     body: bytes
     headers: tuple[tuple[bytes, bytes], ...]
     roles: frozenset[str]
+    #: For time-bound bodies (the metrics: their own TTL cache decides freshness): fresh
+    #: until this ``time.monotonic()``; the data version is not checked. None: version-bound.
+    expires: float | None = None
 
 
 class HotCache:
@@ -75,11 +82,15 @@ class HotCache:
         body: bytes,
         headers: dict[str, str],
         roles: frozenset[str],
+        *,
+        expires: float | None = None,
     ) -> None:
         if not self.enabled or len(body) > self.max_bytes:
             return
+        if expires is not None and expires <= time.monotonic():
+            return
         raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-        entry = Entry(version, body, raw, roles)
+        entry = Entry(version, body, raw, roles, expires)
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
@@ -156,6 +167,8 @@ class HotGetMiddleware:
             connection.rollback()
         if row is None or row.revoked or not row.active or row.role not in entry.roles:
             return False
+        if entry.expires is not None:
+            return time.monotonic() < entry.expires
         return bool(row.version == entry.version)
 
 

@@ -33,6 +33,11 @@ class MetricsCache:
             return entry[1]
         return None
 
+    def expires(self, days: Hashable) -> float | None:
+        """When the entry for ``days`` expires (``time.monotonic()``), or None."""
+        entry = self._entries.get(days)
+        return entry[0] if entry is not None and self.ttl > 0 else None
+
     def get(self, days: Hashable, compute: Callable[[], Any]) -> Any:
         if self.ttl <= 0:
             return compute()

@@ -7,6 +7,7 @@ answer exactly what the uncached one answers.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -160,3 +161,24 @@ def test_random_reads_and_writes_match_the_uncached_app(soc: SocEnv) -> None:
         check()
     finally:
         ref.close()
+
+
+def test_metrics_are_cached_until_their_own_ttl_and_still_authorised(soc: SocEnv) -> None:
+    app = create_app(soc.db, hash_fn=sm3, cookie_secure=False, metrics_ttl=0.5)
+    cache = app.state.runtime.hot_cache
+    path = "/api/v1/metrics?days=7"
+    soc.new_alert(level="critical")
+    with TestClient(app) as client:
+        first = client.get(path, headers=soc.headers("regulator"))
+        assert first.status_code == 200
+        before = cache.hits
+        again = client.get(path, headers=soc.headers("analyst"))
+        assert again.content == first.content and cache.hits == before + 1
+        assert again.headers["content-type"] == "application/json"
+        # Cached, yet a service account is still refused and a stranger still unknown.
+        assert client.get(path, headers=soc.headers("service")).status_code == 403
+        assert client.get(path).status_code == 401
+        soc.new_alert(level="critical")
+        time.sleep(0.6)  # past the metrics TTL: the new alert shows
+        fresh = client.get(path, headers=soc.headers("regulator")).json()
+        assert fresh["severity"]["critical"]["alerts"] == 2
