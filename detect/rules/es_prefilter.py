@@ -2,10 +2,12 @@
 
 SQLite's pre-filter (:class:`~detect.rules.literals.LiteralIndex`) reads every row of a log
 source; Elasticsearch is asked for less: the *distinct values* of each literal field over the
-rows of the log source in the time range (one search, one ``terms`` aggregation per field).
-A rule whose necessary literals hold on none of those values matches no row, so its search is
-not sent. The rules that remain still run their own query: the pre-filter only removes rules,
-it never decides a match (the same invariant as on SQLite).
+rows of the log source in the time range (``terms`` aggregations, :data:`FIELDS_PER_SEARCH`
+fields a search body, the bodies in one ``_msearch``). A rule whose necessary literals hold on
+none of those values matches no row, so its search is not sent. On Elasticsearch the trees
+also hold the literals of ``|re`` patterns (:func:`detect.rules.literals.regex_tree`).
+The rules that remain still run their own query: the pre-filter only removes rules, it never
+decides a match (the same invariant as on SQLite).
 
 Why it is exact enough to be safe, case by case:
 
@@ -77,7 +79,9 @@ def partition_query(
         path, kind = resolve(name)
         terms: list[dict[str, Any]]
         if kind == "keyword":
-            terms = [{"term": {path: {"value": v, "case_insensitive": True}}} for v in allowed]
+            terms = [
+                {"term": {path: {"value": v, "case_insensitive": True}}} for v in sorted(allowed)
+            ]
         else:
             terms = [{"term": {path: v}} for v in sorted(allowed)]
         clauses.append({"bool": {"should": terms, "minimum_should_match": 1}})
