@@ -39,6 +39,9 @@ from soc import security
 from soc.db import Database
 
 type Key = tuple[str, bytes]
+
+#: Seconds an expired time-bound entry is still served while one caller refreshes it.
+REFRESH_GRACE = 5.0
 type Scope = MutableMapping[str, Any]
 type Message = MutableMapping[str, Any]
 type Receive = Callable[[], Awaitable[Message]]
@@ -103,6 +106,14 @@ class HotCache:
             self._entries[key] = entry
             self._bytes += len(body)
 
+    def renew(self, key: Key, entry: Entry, until: float) -> None:
+        """Keep serving a time-bound ``entry`` until ``until`` (while it is being refreshed)."""
+        with self._lock:
+            if self._entries.get(key) is entry:
+                self._entries[key] = Entry(
+                    entry.version, entry.body, entry.headers, entry.roles, until
+                )
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -133,6 +144,14 @@ class HotGetMiddleware:
         if scope["type"] == "http" and scope["method"] == "GET":
             key = (scope["path"], scope["query_string"])
             entry = self.cache.get(key)
+            if entry is not None and entry.expires is not None:
+                now = time.monotonic()
+                if now >= entry.expires:
+                    # This caller refreshes it through the endpoint; meanwhile the others keep
+                    # the previous body, like the metrics cache itself does (at most one
+                    # refresh interval more: then the next caller tries again).
+                    self.cache.renew(key, entry, now + REFRESH_GRACE)
+                    entry = None
             token = _bearer(scope) if entry is not None else None
             if entry is not None and token is not None:
                 if self.inline:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from soc.hot_cache import HotCache
 
 ROLES = frozenset({"analyst"})
@@ -38,3 +40,17 @@ def test_zero_entries_disables_and_headers_are_lower_case_bytes() -> None:
     on.put(("/a", b"q=1"), 7, b"x", {"ETag": '"3"'}, ROLES)
     entry = on.get(("/a", b"q=1"))
     assert entry is not None and entry.headers == ((b"etag", b'"3"'),)
+
+
+def test_renew_extends_only_the_entry_it_was_given() -> None:
+    cache = HotCache(4)
+    cache.put(("/m", b""), 0, b"old", {}, ROLES, expires=time.monotonic() + 60)
+    entry = cache.get(("/m", b""))
+    assert entry is not None and entry.expires is not None
+    cache.renew(("/m", b""), entry, entry.expires + 5)
+    renewed = cache.get(("/m", b""))
+    assert renewed is not None and renewed.expires == entry.expires + 5
+    cache.renew(("/m", b""), entry, 0.0)  # a stale handle: someone replaced it meanwhile
+    assert cache.get(("/m", b"")) is renewed
+    cache.put(("/x", b""), 0, b"gone", {}, ROLES, expires=time.monotonic() - 1)
+    assert cache.get(("/x", b"")) is None  # already expired: not stored
