@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 from backup import tree
@@ -22,11 +20,6 @@ from backup.tree import Node
 from tulou.errors import InputError
 
 type Progress = Callable[[int, int], None]  # (bytes read, files done)
-
-#: Chunk bytes whose ids may be in computation at once (memory bound of the id threads).
-ID_WINDOW = 32 << 20
-#: Threads computing blob ids (they release the GIL; the pack workers use the other cores).
-ID_THREADS = 2
 
 
 class Archiver:
@@ -40,7 +33,6 @@ class Archiver:
         self.bytes_total = 0
         self.unchanged = 0
         self.errors: list[str] = []
-        self._hasher: ThreadPoolExecutor | None = None
 
     def _parent_nodes(self, subtree: str | None) -> dict[str, Node]:
         if not subtree:
@@ -72,46 +64,13 @@ class Archiver:
             self._tick(0)
             return node
         try:
-            for chunk, blob_id in self._with_ids(self.chunker.file(path)):
-                node.content.append(self.repo.add_blob("data", chunk, blob_id).hex())
+            for chunk in self.chunker.file(path):
+                node.content.append(self.repo.add_blob("data", chunk).hex())
                 self.bytes_read += len(chunk)
                 self._tick(len(chunk))
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         return node
-
-    def _with_ids(self, chunks: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
-        """``(chunk, blob id)`` in order; ids are computed by threads, up to :data:`ID_WINDOW`
-        plaintext bytes ahead, while this thread chunks and hands packs to the workers.
-
-        The keyed-SM3 id is the largest cost of this process (it decides deduplication, so it
-        cannot move into the pack workers); :func:`backup.pack.hmac_sm3_nogil` releases the GIL.
-        """
-        if self._hasher is None:
-            self.repo.start_workers()  # fork the pack workers before any thread exists
-            self._hasher = ThreadPoolExecutor(ID_THREADS, thread_name_prefix="blob-id")
-        ahead: deque[tuple[bytes, Future[bytes]]] = deque()
-        size = 0
-        try:
-            for chunk in chunks:
-                ahead.append((chunk, self._hasher.submit(self.repo.codec.blob_id, chunk)))
-                size += len(chunk)
-                while size > ID_WINDOW:
-                    done, future = ahead.popleft()
-                    size -= len(done)
-                    yield done, future.result()
-            while ahead:
-                done, future = ahead.popleft()
-                yield done, future.result()
-        finally:
-            for _, future in ahead:
-                future.cancel()
-
-    def close(self) -> None:
-        """Stop the id threads (``archive_root`` does this when it returns)."""
-        if self._hasher is not None:
-            self._hasher.shutdown(wait=True, cancel_futures=True)
-            self._hasher = None
 
     def _tick(self, nbytes: int) -> None:
         if self.progress is not None:
@@ -164,14 +123,11 @@ class Archiver:
     def archive_root(self, items: list[tuple[str, Path]], parent_tree: str | None) -> str:
         """The snapshot's root tree: one entry per source, named by the source."""
         parent = self._parent_nodes(parent_tree)
-        try:
-            nodes = [
-                n
-                for name, path in items
-                if (n := self.archive_entry(path, name, parent.get(name))) is not None
-            ]
-        finally:
-            self.close()
+        nodes = [
+            n
+            for name, path in items
+            if (n := self.archive_entry(path, name, parent.get(name))) is not None
+        ]
         names = [n.name for n in nodes]
         if len(set(names)) != len(names):
             raise InputError(f"two sources share a name: {names}")

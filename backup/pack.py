@@ -20,7 +20,6 @@ Blob offsets follow from the order. The pack's file name is SM3(pack) in hex.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
 from dataclasses import dataclass
@@ -84,11 +83,8 @@ class BlobCodec:
         return codec
 
     def blob_id(self, plaintext: bytes) -> bytes:
-        """The 32-byte id of a blob: HMAC-SM3(id_key, plaintext).
-
-        Safe to call from several threads at once: see :func:`hmac_sm3_nogil`.
-        """
-        return hmac_sm3_nogil(self._id_key, plaintext)
+        """The 32-byte id of a blob: HMAC-SM3(id_key, plaintext)."""
+        return sm3.hmac_sm3(self._id_key, plaintext)
 
     def seal(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> bytes:
         packed = self._cctx.compress(plaintext)
@@ -143,24 +139,6 @@ class BlobCodec:
         if offset != len(pack) - 4 - hlen:
             raise VerificationError(f"pack {pack_id[:16]}: header does not cover the blobs")
         return entries
-
-
-def hmac_sm3_nogil(key: bytes, data: bytes) -> bytes:
-    """HMAC-SM3 (the same function as :func:`crypto.sm3.hmac_sm3`) that releases the GIL.
-
-    ``cryptography`` holds the GIL while it hashes, so threads cannot overlap blob ids with
-    other work; the standard library's OpenSSL HMAC releases it for large updates. Where that
-    OpenSSL offers no SM3, this falls back to :mod:`crypto.sm3` (same result, GIL held).
-    Equivalence is tested (tests/unit/backup/test_pack.py).
-    """
-    if not _STDLIB_SM3:
-        return sm3.hmac_sm3(key, data)
-    mac = hmac.new(key, digestmod="sm3")
-    mac.update(data)  # given to the constructor instead, the data would be hashed under the GIL
-    return mac.digest()
-
-
-_STDLIB_SM3 = "sm3" in hashlib.algorithms_available
 
 
 def _aad(blob_type: str, blob_id: bytes) -> bytes:

@@ -289,15 +289,6 @@ class BlobPool:
     def parallel(self) -> bool:
         return self.workers > 1
 
-    def start(self) -> None:
-        """Start the worker processes now (no-op inline).
-
-        Call before this process starts threads of its own: forking is safe (and cheapest) only
-        while the process has a single thread; later starts use a forkserver instead.
-        """
-        if self.parallel:
-            self._pool().submit(os.getpid).result()  # fork starts every worker at first use
-
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # fork is cheapest (the workers inherit the imported modules); a process that

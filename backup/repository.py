@@ -148,14 +148,9 @@ class Repository:
     def has_blob(self, blob_id: bytes) -> bool:
         return blob_id in self.index or blob_id in self._pending_ids
 
-    def add_blob(self, blob_type: str, plaintext: bytes, blob_id: bytes | None = None) -> bytes:
-        """Store a blob unless already present; return its id.
-
-        ``blob_id``, when given, MUST be ``codec.blob_id(plaintext)`` computed by the caller
-        (the archiver computes ids in threads ahead of this call).
-        """
-        if blob_id is None:
-            blob_id = self.codec.blob_id(plaintext)
+    def add_blob(self, blob_type: str, plaintext: bytes) -> bytes:
+        """Store a blob unless already present; return its id."""
+        blob_id = self.codec.blob_id(plaintext)
         if self.has_blob(blob_id):
             return blob_id
         writer = self._writers[blob_type]
@@ -166,13 +161,6 @@ class Repository:
         if writer.full:
             self._save_pack(writer)
         return blob_id
-
-    def start_workers(self) -> None:
-        """Start the pack workers now, before the caller starts threads (see BlobPool.start)."""
-        if self._pool is None:
-            self._pool = BlobPool(self.codec, target=self.target)
-        if self._pool.workers_read:
-            self._pool.start()
 
     def _save_pack(self, writer: PackWriter) -> None:
         """Build and store the writer's pack: in a worker process for a local target."""
