@@ -33,6 +33,7 @@ from mitmproxy import exceptions
 from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.options import Options
+from mitmproxy.utils import human
 
 from gateway.addons import gateway_addons
 from gateway.addons.admin_server import AdminServer
@@ -88,6 +89,14 @@ def build_runtime(config: GatewayConfig) -> Runtime:
     return runtime
 
 
+def _size_in_bytes(size: str) -> str:
+    try:
+        value = human.parse_size(size)
+    except ValueError:
+        raise ConfigError(f"body_size_limit {size!r} is not a size (e.g. 10m)") from None
+    return str(value) if value is not None else size
+
+
 def gateway_options(config: GatewayConfig, server_pem: Path) -> dict[str, Any]:
     """The mitmproxy option values of this gateway (see the module docstring)."""
     scheme, host, port = config.routes[0].upstream_parts
@@ -111,7 +120,9 @@ def gateway_options(config: GatewayConfig, server_pem: Path) -> dict[str, Any]:
         "rawtcp": False,
         "http3": False,
         "tls_version_client_min": "TLS1_2",
-        "body_size_limit": config.body_size_limit,
+        # In bytes: mitmproxy parses this option twice per request, and a plain number is
+        # its fast path (the same limit; a malformed value is still refused here).
+        "body_size_limit": _size_in_bytes(config.body_size_limit),
         "tulou_policy": str(config.policy),
         "tulou_issuers": str(config.identity.issuers),
         "tulou_revocations": str(config.identity.revocations or ""),
