@@ -9,9 +9,12 @@ HTML error page. The OpenAPI document is served at ``/api/openapi.json`` (docs a
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soc.api import admin, alerts, cases
@@ -42,8 +45,34 @@ def create_app(
     sla: dict[str, SlaTarget] | None = None,
     metrics_ttl: float = 0,
     hot_cache_entries: int = 4096,
+    warm_metrics: tuple[int, ...] = (),
 ) -> FastAPI:
+    """The SOC app on ``db``.
+
+    ``warm_metrics`` (windows in days; only with ``metrics_ttl`` > 0): at start-up (the ASGI
+    lifespan, before this process accepts requests) the API's metrics body of each window is
+    computed, and a background thread then refreshes them before they expire (soc/metrics_cache.py),
+    so no request waits on a cold or expiring computation of these windows. A failed warm-up
+    is logged and start-up continues (the first request then computes it).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt: Runtime = app.state.runtime
+        if rt.metrics_cache.ttl > 0 and warm_metrics:
+            for days in warm_metrics:
+                try:
+                    await run_in_threadpool(admin.warm_metrics, rt, days)
+                except Exception as exc:  # noqa: BLE001 - serving beats a warm cache
+                    log.warning("metrics warm-up of %d days failed: %s", days, exc)
+            rt.metrics_cache.start()
+        try:
+            yield
+        finally:
+            rt.metrics_cache.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tulou SOC",
         version=__version__,
         description="Alert ingest and triage, cases, metrics and the audit trail.",

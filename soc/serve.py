@@ -43,6 +43,8 @@ class ServeOptions:
     config_file: str | None = None
     cookie_secure: bool = True
     metrics_ttl: float = 10.0
+    #: Metrics windows (days) computed at worker start-up and refreshed in the background.
+    warm_metrics: tuple[int, ...] = (7,)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -52,7 +54,10 @@ class ServeOptions:
         if not text:
             raise ConfigError(f"{ENV} is not set: start workers with 'tulou soc serve --workers'")
         try:
-            return cls(**json.loads(text))
+            data = json.loads(text)
+            if "warm_metrics" in data:
+                data["warm_metrics"] = tuple(data["warm_metrics"])
+            return cls(**data)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{ENV} is not valid serve options") from exc
 
@@ -67,6 +72,7 @@ def build(options: ServeOptions, db: Database | None = None) -> FastAPI:
         notifier=config.notifier(),
         cookie_secure=options.cookie_secure,
         metrics_ttl=options.metrics_ttl,
+        warm_metrics=options.warm_metrics,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -85,7 +86,10 @@ async def get_metrics(
     key = ("json", days)
     body = rt.metrics_cache.peek(key)
     if body is None:
-        body = await run_in_threadpool(rt.metrics_cache.get, key, lambda: _metrics_json(rt, days))
+        compute = functools.partial(_metrics_json, rt, days)
+        # A window someone asks for is refreshed in the background while it is being read.
+        rt.metrics_cache.keep_fresh(key, compute, pinned=False)
+        body = await run_in_threadpool(rt.metrics_cache.get, key, compute)
     expires = rt.metrics_cache.expires(key)
     if expires is not None and isinstance(body, bytes):
         # Until the same expiry, the hot GET middleware answers this exact URL for staff
@@ -99,6 +103,11 @@ async def get_metrics(
             expires=expires,
         )
     return Response(body, media_type="application/json")
+
+
+def warm_metrics(rt: Runtime, days: int) -> None:
+    """Compute the API's metrics body for ``days`` now and keep it fresh in the background."""
+    rt.metrics_cache.warm(("json", days), functools.partial(_metrics_json, rt, days))
 
 
 def _metrics_json(rt: Runtime, days: int) -> bytes:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from crypto.sm3 import sm3
+from soc.app import create_app
 from soc.models import Alert, utcnow
 
 
@@ -87,3 +90,21 @@ def test_metrics_window_is_validated(soc):
         ]
         == "hour"
     )
+
+
+def test_the_default_window_is_computed_at_start_up_not_by_a_request(soc):
+    soc.new_alert(level="high", rule_id="r-warm")
+    app = create_app(soc.db, hash_fn=sm3, cookie_secure=False, metrics_ttl=60, warm_metrics=(7,))
+    cache = app.state.runtime.metrics_cache
+    assert cache.computations == 0
+    with TestClient(app) as client:  # runs the lifespan: the warm-up, then the refresher
+        assert cache.computations == 1
+        got = client.get("/api/v1/metrics?days=7", headers=soc.headers("regulator"))
+        again = client.get("/api/v1/metrics?days=7", headers=soc.headers("analyst"))
+        assert cache.computations == 1  # served the warmed body, no computation
+        other = client.get("/api/v1/metrics?days=30", headers=soc.headers("regulator"))
+        assert other.status_code == 200 and cache.computations == 2  # uncached: computed
+    want = soc.client.get("/api/v1/metrics?days=7", headers=soc.headers("regulator"))
+    assert got.status_code == again.status_code == 200
+    assert got.json()["severity"] == want.json()["severity"]
+    assert got.json()["top_rules"] == want.json()["top_rules"]

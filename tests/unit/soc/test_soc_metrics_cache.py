@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from soc.metrics_cache import MetricsCache
+from soc.metrics_cache import RETRY_AFTER, MetricsCache
 
 
 def test_off_computes_every_time():
@@ -57,3 +57,72 @@ def test_a_refresh_serves_the_previous_value_meanwhile():
         release.set()
         assert refreshing.result() == "new"
     assert cache.get(7, lambda: "must not run") == "new"
+
+
+def test_warm_computes_once_and_later_reads_do_not_compute():
+    cache = MetricsCache(60)
+    assert cache.warm(7, lambda: "v1") == "v1"
+    assert cache.computations == 1
+    assert cache.peek(7) == "v1"
+    assert cache.get(7, lambda: "must not run") == "v1"
+    assert cache.computations == 1
+
+
+def test_the_refresher_replaces_the_value_before_it_expires():
+    values = iter(["v1", "v2", "v3"])
+    cache = MetricsCache(0.3)
+    cache.warm(7, lambda: next(values))
+    cache.start()
+    try:
+        deadline = time.monotonic() + 5
+        while cache.refreshes < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cache.refreshes >= 1
+        # Refreshed ahead of the expiry: a reader always finds a fresh value, never computes.
+        assert cache.peek(7) in {"v2", "v3"}
+    finally:
+        cache.stop()
+    assert cache.computations == 1 + cache.refreshes
+
+
+def test_refresh_due_only_recomputes_what_is_due():
+    values = iter(range(100))
+    cache = MetricsCache(10)
+    cache.warm("a", lambda: next(values))
+    now = time.monotonic()
+    assert 0 < cache.refresh_due(now) <= 10  # nothing due yet
+    assert cache.computations == 1
+    assert cache.refresh_due(now + 11) >= 0
+    assert cache.refreshes == 1 and cache.computations == 2
+
+
+def test_a_failing_refresh_keeps_the_last_good_value_and_is_logged(caplog):
+    state = {"fail": False}
+
+    def compute():
+        if state["fail"]:
+            raise RuntimeError("database is down")
+        return "good"
+
+    cache = MetricsCache(10)
+    cache.warm(7, compute)
+    state["fail"] = True
+    with caplog.at_level("WARNING", logger="soc.metrics_cache"):
+        cache.refresh_due(time.monotonic() + 11)
+    assert cache.refresh_errors == 1 and cache.refreshes == 0
+    assert "database is down" in caplog.text and "last good value" in caplog.text
+    # The entry itself is untouched: still fresh and the same value.
+    assert cache.peek(7) == "good"
+    # Not retried at once (the retry waits), but retried later, and succeeds.
+    state["fail"] = False
+    cache.refresh_due(time.monotonic() + 11 + RETRY_AFTER)
+    assert cache.refreshes == 1 and cache.peek(7) == "good"
+
+
+def test_windows_nobody_reads_stop_being_refreshed():
+    cache = MetricsCache(10, idle=5)
+    cache.keep_fresh("asked", lambda: "x", pinned=False)
+    cache.get("asked", lambda: "x")
+    cache.warm("default", lambda: "d")
+    cache.refresh_due(time.monotonic() + 30)
+    assert cache.refreshes == 1  # only the pinned default window; "asked" was dropped
