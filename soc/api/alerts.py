@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +21,7 @@ from soc import data_version, evidence, queue, triage
 from soc.deps import AsAnalyst, AsService, ReadSession, Runtime, RuntimeDep, WriteSession
 from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
 from soc.hot_cache import HotCache, Key
-from soc.models import Alert, User
+from soc.models import Alert, DataVersion, User
 from soc.schemas import (
     AlertDetail,
     AlertIn,
@@ -158,16 +158,36 @@ def _list_json(
     return _store(cache, key, version, response) if cache.enabled else response
 
 
+#: An alert's detail in ONE statement: the data version (the hot cache's tag), the columns and
+#: the assignee's name. One statement is one snapshot on both databases, and a plain connection
+#: skips the ORM session (which was ~80 % of a cold detail read's CPU at a million alerts).
+_DETAIL_ONE = (
+    select(
+        select(DataVersion.version)
+        .where(DataVersion.id == 1)
+        .scalar_subquery()
+        .label("data_version"),
+        *DETAIL_COLUMNS,
+        User.username.label("assignee_name"),
+    )
+    .outerjoin(User, User.id == Alert.assignee_id)
+    .where(Alert.id == bindparam("alert_id"))
+)
+_DETAIL_FIELDS = tuple(n for n in AlertDetail.model_fields if n != "assignee")
+
+
 def _detail_json(rt: Runtime, key: Key, alert_id: int) -> Response:
     cache = rt.hot_cache
-    with rt.db.read() as session:
-        version = data_version.current(session) if cache.enabled else 0
-        row = session.execute(select(*DETAIL_COLUMNS).where(Alert.id == alert_id)).first()
-        if row is None:
-            raise NotFoundError(f"no alert {alert_id}")
-        item = _public_dicts(session, [row], AlertDetail)[0]
+    with rt.db.engine.connect() as connection:
+        row = connection.execute(_DETAIL_ONE, {"alert_id": alert_id}).first()
+        connection.rollback()
+    if row is None:
+        raise NotFoundError(f"no alert {alert_id}")
+    mapping = row._mapping
+    item = {n: mapping[n] for n in _DETAIL_FIELDS}
+    item["assignee"] = row.assignee_name
     response = _json(_DETAIL, item, {"ETag": f'"{row.version}"'})
-    return _store(cache, key, version, response) if cache.enabled else response
+    return _store(cache, key, int(row.data_version or 0), response) if cache.enabled else response
 
 
 def _detect_alert(raw: dict[str, Any]) -> DetectAlert:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from soc.api.alerts import public
+from soc.models import Alert
+from soc.schemas import AlertDetail
 from soc.workflow import TRANSITIONS
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -306,3 +309,37 @@ def test_correlation_group_values_fill_host_and_source(soc):
         "/api/v1/alerts", params={"source_ip": "203.0.113.9"}, headers=soc.headers("analyst")
     ).json()
     assert [a["id"] for a in page["items"]] == [alert_id]
+
+
+def test_detail_equals_the_orm_read_of_the_alert(soc):
+    """The one-statement detail read == the straightforward ORM path (columns, assignee, tags)."""
+    ids = [
+        soc.new_alert(level=level, tags=tags, fields=fields)
+        for level, tags, fields in [
+            ("critical", ["attack.t1110", "attack.credential_access"], {"host.name": "web-1"}),
+            ("low", [], {}),
+            ("high", ["attack.t1046"], {"source.ip": "198.51.100.4", "host.name": "db-2"}),
+        ]
+    ]
+    r = soc.client.post(
+        f"/api/v1/alerts/{ids[0]}/assign",
+        headers=soc.headers("analyst"),
+        json={"assignee": "bob", "version": 1},
+    )
+    assert r.status_code == 200, r.text
+    for alert_id in ids:
+        got = soc.client.get(f"/api/v1/alerts/{alert_id}", headers=soc.headers("analyst"))
+        assert got.status_code == 200, got.text
+        with soc.db.read() as session:
+            alert = session.get(Alert, alert_id)
+            want = public(session, [alert], AlertDetail)[0]
+            assert got.headers["etag"] == f'"{alert.version}"'
+        assert got.json() == want.model_dump(mode="json")
+    assert (
+        soc.client.get(f"/api/v1/alerts/{ids[0]}", headers=soc.headers("analyst")).json()[
+            "assignee"
+        ]
+        == "bob"
+    )
+    missing = soc.client.get("/api/v1/alerts/999999", headers=soc.headers("analyst"))
+    assert missing.status_code == 404
