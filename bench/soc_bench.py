@@ -13,6 +13,13 @@ runs the clients as asyncio tasks in this Python process; ``--generator wrk`` us
 httpx ones). Either way the report gives the generator's CPU share (CPU seconds per wall
 second: 1.0 = one whole core taken from the server). ``--server-pythonpath DIR`` serves from
 another source tree (e.g. a ``git archive`` of an older commit) for same-run before/after.
+
+``--ingest-rate R`` adds a writer during the read load: a thread posting one new alert every
+1/R s to ``POST /api/v1/alerts/ingest`` (the service API detect uses; each alert has a new
+dedup key, so each is an INSERT that bumps the data version and invalidates every cached queue
+and detail body). Its schedule is fixed (a late post does not make the next one earlier or
+later); the report gives per workload how many alerts were ingested during it and the ingest
+latency p50/p95. Each ingested alert stays in the database: use a copy of a seeded directory.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from soc import auth  # noqa: E402
 from soc.db import Database  # noqa: E402
 from soc.models import Alert, AlertTag, utcnow  # noqa: E402
+from tulou.alerts import Alert as DetectAlert  # noqa: E402
 
 LEVELS = ["informational", "low", "medium", "high", "critical"]
 STATUSES = ["new", "acknowledged", "investigating", "resolved"]
@@ -178,6 +187,73 @@ def wrk_run(
     }
 
 
+class IngestWriter:
+    """Posts one new alert every ``1 / rate`` s through the ingest API until stopped."""
+
+    def __init__(self, base: str, token: str, rate: float) -> None:
+        self.base, self.token, self.rate = base, token, rate
+        self.done: list[tuple[float, float]] = []  # (monotonic end, latency ms) per good post
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _alert(self, n: int) -> dict[str, object]:
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return DetectAlert.from_dict(
+            {
+                "rule_id": f"rule-{n % 300}",
+                "rule_hash": "b" * 64,
+                "title": f"bench ingest {n}",
+                "level": LEVELS[n % 5],
+                "event_ids": [f"bench-ev-{time.time_ns()}-{n}"],
+                "dedup_key": f"bench-ingest-{time.time_ns()}-{n}",
+                "first_seen": now,
+                "last_seen": now,
+                "tags": [TAGS[n % len(TAGS)]],
+                "description": "",
+                "fields": {"host.name": f"host-{n % 2000}", "source.ip": "192.0.2.9"},
+            }
+        ).to_dict()
+
+    def _run(self) -> None:
+        with httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        ) as client:
+            start = time.monotonic()
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                due = start + n / self.rate
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    return
+                t0 = time.perf_counter()
+                try:
+                    r = client.post("/api/v1/alerts/ingest", json={"alerts": [self._alert(n)]})
+                except httpx.HTTPError as exc:
+                    self.errors.append(type(exc).__name__)
+                    continue
+                if r.status_code != 200 or r.json().get("rejected"):
+                    self.errors.append(f"{r.status_code} {r.text[:100]}")
+                    continue
+                self.done.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
+
+    def between(self, t0: float, t1: float) -> dict[str, float]:
+        lat = [ms for end, ms in self.done if t0 <= end < t1]
+        qs = statistics.quantiles(lat * 2 if len(lat) == 1 else lat, n=100) if lat else None
+        return {
+            "ingested": len(lat),
+            "ingest_p50_ms": round(qs[49], 1) if qs else float("nan"),
+            "ingest_p95_ms": round(qs[94], 1) if qs else float("nan"),
+        }
+
+
 async def measure(  # noqa: PLR0917 - a private helper
     base: str,
     token: str,
@@ -186,6 +262,7 @@ async def measure(  # noqa: PLR0917 - a private helper
     count: int,
     only: set[str],
     generator: str = "httpx",
+    writer: IngestWriter | None = None,
 ) -> dict[str, dict[str, float]]:
     rng = random.Random(1)
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -230,6 +307,8 @@ async def measure(  # noqa: PLR0917 - a private helper
         results[name]["generator_cpu_share"] = round(
             (_cpu_seconds() - cpu0) / (time.monotonic() - wall0), 2
         )
+        if writer is not None:
+            results[name].update(writer.between(wall0, time.monotonic()))
         print(f"{name:8} {results[name]}", file=sys.stderr)
     return results
 
@@ -257,6 +336,12 @@ def main() -> None:
         type=Path,
         default=None,
         help="serve from this source tree (with --dir: a database that tree has migrated)",
+    )
+    parser.add_argument(
+        "--ingest-rate",
+        type=float,
+        default=0.0,
+        help="alerts/s posted through the ingest API during the reads (0: reads only)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -306,9 +391,25 @@ def main() -> None:
                 time.sleep(0.2)
         only = {w for w in args.only.split(",") if w}
         load_before = [round(x, 2) for x in os.getloadavg()]
-        results = asyncio.run(
-            measure(base, token, args.clients, args.seconds, args.alerts, only, args.generator)
-        )
+        writer = IngestWriter(base, token, args.ingest_rate) if args.ingest_rate > 0 else None
+        if writer is not None:
+            writer.start()
+        try:
+            results = asyncio.run(
+                measure(
+                    base,
+                    token,
+                    args.clients,
+                    args.seconds,
+                    args.alerts,
+                    only,
+                    args.generator,
+                    writer,
+                )
+            )
+        finally:
+            if writer is not None:
+                writer.stop()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -321,6 +422,8 @@ def main() -> None:
         "load_average_before": load_before,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "database": "sqlite",
+        "ingest_rate": args.ingest_rate,
+        "ingest_errors": writer.errors[:10] if writer is not None else [],
         "results": results,
     }
     print(json.dumps(report, indent=2))
