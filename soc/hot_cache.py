@@ -22,6 +22,13 @@ re-encoding what that caller may see. Reads are not audited (the audit chain rec
 analyst actions), on either path.
 
 The cache is per process, bounded in entries and bytes (the oldest entries go first).
+
+**Single flight on misses** (:meth:`HotCache.fill`): after a write, every cached body is stale
+and all the clients polling one URL miss at once. The endpoint fills a key under a lock for
+that key (striped: 256 locks); whoever waited on it then re-checks the entry against the data
+version read *now* and, if another caller just stored a current body, answers that instead of
+running the same queries again. The check is the one the middleware makes (tag equals the
+current version), so an answer is never older than the latest write it could see.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ type Key = tuple[str, bytes]
 
 #: Seconds an expired time-bound entry is still served while one caller refreshes it.
 REFRESH_GRACE = 5.0
+#: Lock stripes for single-flight fills (keys that share a stripe fill one after the other).
+FILL_STRIPES = 256
 type Scope = MutableMapping[str, Any]
 type Message = MutableMapping[str, Any]
 type Receive = Callable[[], Awaitable[Message]]
@@ -70,6 +79,9 @@ class HotCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0  # answered from the cache (for tests and the benchmark's report)
+        self.fills = 0  # bodies produced by an endpoint and stored
+        self.shared = 0  # misses answered by a body another caller filled meanwhile
+        self._fill_locks = tuple(threading.Lock() for _ in range(FILL_STRIPES))
 
     @property
     def enabled(self) -> bool:
@@ -95,6 +107,7 @@ class HotCache:
         raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         entry = Entry(version, body, raw, roles, expires)
         with self._lock:
+            self.fills += 1
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= len(old.body)
@@ -105,6 +118,22 @@ class HotCache:
                 self._bytes -= len(self._entries.pop(oldest).body)
             self._entries[key] = entry
             self._bytes += len(body)
+
+    def fill[T](
+        self, key: Key, current_version: Callable[[], int], produce: Callable[[], T]
+    ) -> Entry | T:
+        """Single-flight miss handling for version-bound ``key`` (call from a worker thread).
+
+        Under ``key``'s lock: if an entry tagged with ``current_version()`` is cached (another
+        caller filled it while this one waited), return it; else return ``produce()`` (which
+        stores the body itself, tagged with the version it read before its data).
+        """
+        with self._fill_locks[hash(key) % FILL_STRIPES]:
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires is None and entry.version == current_version():
+                self.shared += 1
+                return entry
+            return produce()
 
     def renew(self, key: Key, entry: Entry, until: float) -> None:
         """Keep serving a time-bound ``entry`` until ``until`` (while it is being refreshed)."""

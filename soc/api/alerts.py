@@ -8,6 +8,8 @@ Neither gives 428.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from soc import data_version, evidence, queue, triage
 from soc.deps import AsAnalyst, AsService, ReadSession, Runtime, RuntimeDep, WriteSession
 from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
-from soc.hot_cache import HotCache, Key
+from soc.hot_cache import Entry, HotCache, Key
 from soc.models import Alert, DataVersion, User
 from soc.schemas import (
     AlertDetail,
@@ -140,6 +142,28 @@ def _store(cache: HotCache, key: Key, version: int, response: Response) -> Respo
         headers["etag"] = etag
     cache.put(key, version, bytes(response.body), headers, ANALYST_ROLES)
     return response
+
+
+_VERSION = select(DataVersion.version).where(DataVersion.id == 1)
+
+
+def _current_version(rt: Runtime) -> int:
+    with rt.db.engine.connect() as connection:
+        version = connection.execute(_VERSION).scalar()
+        connection.rollback()
+    return int(version or 0)
+
+
+def _single_flight(rt: Runtime, key: Key, produce: Callable[[], Response]) -> Response:
+    """``produce()`` once per key among concurrent misses (soc/hot_cache.py "Single flight")."""
+    cache = rt.hot_cache
+    if not cache.enabled:
+        return produce()
+    got = cache.fill(key, lambda: _current_version(rt), produce)
+    if isinstance(got, Entry):
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in got.headers}
+        return Response(got.body, headers=headers)
+    return got
 
 
 def _list_json(
@@ -268,22 +292,18 @@ async def list_alerts(
         until=until,
     )
     # One thread hop for the whole read (session, queries, encoding), not one per dependency.
-    return await run_in_threadpool(
-        _list_json,
-        rt,
-        _cache_key(request),
-        flt,
-        assignee,
-        sort=sort,
-        order=order,
-        limit=limit,
-        cursor=cursor,
+    key = _cache_key(request)
+    produce = functools.partial(
+        _list_json, rt, key, flt, assignee, sort=sort, order=order, limit=limit, cursor=cursor
     )
+    return await run_in_threadpool(_single_flight, rt, key, produce)
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
 async def get_alert(alert_id: IdPath, who: AsAnalyst, rt: RuntimeDep, request: Request) -> Response:
-    return await run_in_threadpool(_detail_json, rt, _cache_key(request), alert_id)
+    key = _cache_key(request)
+    produce = functools.partial(_detail_json, rt, key, alert_id)
+    return await run_in_threadpool(_single_flight, rt, key, produce)
 
 
 @router.get("/{alert_id}/events", response_model=EvidenceOut)

@@ -8,6 +8,7 @@ answer exactly what the uncached one answers.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -182,3 +183,21 @@ def test_metrics_are_cached_until_their_own_ttl_and_still_authorised(soc: SocEnv
         time.sleep(0.6)  # past the metrics TTL: the new alert shows
         fresh = client.get(path, headers=soc.headers("regulator")).json()
         assert fresh["severity"]["critical"]["alerts"] == 2
+
+
+def test_concurrent_misses_after_a_write_all_get_the_current_answer(soc: SocEnv) -> None:
+    ref = _reference(soc)
+    first = soc.new_alert()
+    soc.client.get(LIST, headers=soc.headers("analyst"))
+    soc.client.get(f"/api/v1/alerts/{first}", headers=soc.headers("analyst"))
+    newest = soc.new_alert(level="critical")  # a write: every cached body is stale now
+    paths = [LIST, f"/api/v1/alerts/{first}"] * 6
+    with ThreadPoolExecutor(12) as pool:
+        got = list(pool.map(lambda p: soc.client.get(p, headers=soc.headers("analyst")), paths))
+    for path, response in zip(paths, got, strict=True):
+        want = ref.get(path, headers=soc.headers("analyst"))
+        assert response.status_code == want.status_code == 200, response.text
+        assert response.content == want.content
+        assert response.headers.get("etag") == want.headers.get("etag")
+        assert response.headers["content-type"] == want.headers["content-type"]
+    assert newest in [item["id"] for item in got[0].json()["items"]]

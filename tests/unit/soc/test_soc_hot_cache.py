@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-from soc.hot_cache import HotCache
+from soc.hot_cache import Entry, HotCache
 
 ROLES = frozenset({"analyst"})
 
@@ -54,3 +56,36 @@ def test_renew_extends_only_the_entry_it_was_given() -> None:
     assert cache.get(("/m", b"")) is renewed
     cache.put(("/x", b""), 0, b"gone", {}, ROLES, expires=time.monotonic() - 1)
     assert cache.get(("/x", b"")) is None  # already expired: not stored
+
+
+def test_concurrent_misses_of_one_key_produce_once() -> None:
+    cache = HotCache()
+    key = ("/api/v1/alerts", b"limit=50")
+    version = {"now": 7}
+    produced: list[int] = []
+    started = threading.Event()
+
+    def produce() -> str:
+        started.set()
+        time.sleep(0.2)  # the others arrive while this fill runs
+        produced.append(1)
+        cache.put(key, version["now"], b"body", {"content-type": "application/json"}, ROLES)
+        return "produced"
+
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(cache.fill, key, lambda: version["now"], produce)
+        assert started.wait(5)
+        others = [pool.submit(cache.fill, key, lambda: version["now"], produce) for _ in range(7)]
+        results = [first.result(), *(f.result() for f in others)]
+    assert len(produced) == 1 and results[0] == "produced"
+    assert all(isinstance(r, Entry) and r.body == b"body" for r in results[1:])
+    assert cache.shared == 7 and cache.fills == 1
+
+
+def test_a_fill_tagged_with_an_older_version_is_not_shared() -> None:
+    cache = HotCache()
+    key = ("/api/v1/alerts/1", b"")
+    cache.put(key, 3, b"old", {}, ROLES)
+    # A write happened since (version 4): the cached body must not be answered.
+    got = cache.fill(key, lambda: 4, lambda: "recomputed")
+    assert got == "recomputed" and cache.shared == 0
