@@ -64,8 +64,9 @@ class NoEventSource:
 class StoreEventSource:
     """Evidence from one of detect's event stores (SQLite or Elasticsearch), by ``event.id``.
 
-    Uses only the EventStore protocol (``search`` with an ``event.id`` filter), so every store
-    that passes detect's conformance suite works. Store filters treat ``*`` as a wildcard, so
+    Uses the EventStore protocol (``search`` with an ``event.id`` filter), so every store that
+    passes detect's conformance suite works, or a store's exact id lookup where it has one
+    (``FetchesByIds``: SQLite's unique id index). Store filters treat ``*`` as a wildcard, so
     ids containing one are skipped, and results are re-checked for exact ids.
 
     Given an ``opener`` instead of a store, each thread opens its own store on first use: the
@@ -90,13 +91,21 @@ class StoreEventSource:
         return store
 
     def fetch(self, ids: Sequence[str]) -> list[Event]:
-        from detect.stores.base import Query  # noqa: PLC0415 - detect loads only when used
+        from detect.stores.base import (  # noqa: PLC0415 - detect loads only when used
+            FetchesByIds,
+            Query,
+        )
 
         wanted = [i for i in dict.fromkeys(ids) if "*" not in i]
         found: dict[str, Event] = {}
+        store = self._store
+        if isinstance(store, FetchesByIds):  # an exact lookup through the store's id index
+            for event in store.by_ids(wanted):
+                found.setdefault(str(event.get("event.id")), event)
+            return [found[i] for i in wanted if i in found]
         for start in range(0, len(wanted), 200):
             chunk = wanted[start : start + 200]
-            for event in self._store.search(Query(filters={"event.id": chunk}, limit=len(chunk))):
+            for event in store.search(Query(filters={"event.id": chunk}, limit=len(chunk))):
                 found.setdefault(str(event.get("event.id")), event)
         return [found[i] for i in wanted if i in found]
 

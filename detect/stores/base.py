@@ -93,6 +93,19 @@ class LoadsInBulk(Protocol):
     def bulk(self) -> AbstractContextManager[None]: ...
 
 
+@runtime_checkable
+class FetchesByIds(Protocol):
+    """A store that finds events by exact ``event.id`` through its id index (optional capability).
+
+    ``by_ids(ids)`` MUST return every stored event whose ``event.id`` equals one of ``ids``
+    exactly (case-sensitive, ``*`` is an ordinary character), each once, in any order -- what a
+    ``search`` with an ``event.id`` filter finds, re-checked for exact ids, without a limit.
+    Readers that want events by id (the SOC's evidence view) use it where a store has it.
+    """
+
+    def by_ids(self, ids: Sequence[str]) -> list[Event]: ...
+
+
 def as_list(value: FilterValue) -> list[Any]:
     if isinstance(value, str | int | float | bool):
         return [value]

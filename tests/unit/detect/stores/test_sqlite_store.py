@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from detect.stores import open_store
-from detect.stores.base import Query
+from detect.stores.base import FetchesByIds, Query
 from detect.stores.sqlite import SQLiteStore
 from tests.unit.detect.stores.store_conformance import StoreConformance, make, sample
 from tulou.errors import InputError
@@ -152,4 +152,26 @@ def test_documents_keep_values_json_cannot_express_compactly(tmp_path: Path) -> 
         {"flag": "false", "tags": None, "ratio": None},  # SQLite binds NaN as NULL
         {"flag": None, "tags": '["a", "b"]', "ratio": 0.5},
     ]
+    store.close()
+
+
+def test_by_ids_is_exact_and_uses_the_id_index(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "events.db")
+    events = sample()
+    store.write(events)
+    first, second = str(events[0]["event.id"]), str(events[1]["event.id"])
+    assert isinstance(store, FetchesByIds)
+    got = store.by_ids([second, first, first, first.upper(), "absent", "*"])
+    assert sorted(e["event.id"] for e in got) == sorted([first, second])
+    assert {e["event.id"]: e for e in got}[first] == events[0]  # the stored document
+    assert store.by_ids([]) == []
+    many = [str(e["event.id"]) for e in events] + [f"x-{i}" for i in range(1200)]
+    assert len(store.by_ids(many)) == len(events)  # across several 500-id statements
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)
+    store.by_ids([first, second])
+    store.db.set_trace_callback(None)
+    (lookup,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    plan = " ".join(str(row[-1]) for row in store.db.execute("EXPLAIN QUERY PLAN " + lookup))
+    assert "events_event.id" in plan, plan  # the unique index, not a scan
     store.close()
