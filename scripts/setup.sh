@@ -37,10 +37,11 @@ if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys; sys.exit(sy
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 
-# 3. Tulou and its dev tools, reinstalled only when pyproject.toml changed.
+# 3. Tulou (with its native SM3/SM4 extensions, built in place) and its dev tools, reinstalled
+#    only when pyproject.toml, setup.py or the C sources changed.
 stamp=.venv/.tulou-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+want=$(cat pyproject.toml setup.py crypto/_native/* | sha256sum | cut -d' ' -f1)
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]] || ! ls crypto/_sm4x.*.so crypto/_sm3x.*.so >/dev/null 2>&1; then
   log "installing Tulou and dev tools into .venv"
   .venv/bin/python -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
