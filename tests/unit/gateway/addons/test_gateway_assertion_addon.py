@@ -122,3 +122,35 @@ def test_each_fact_gets_its_own_assertion_with_its_claims(addon: Assertion) -> N
         assert claims.get("sub") == (identity.subject if identity else None)
         assert token not in seen, f"variant {index} reused variant {seen.get(token)}'s assertion"
         seen[token] = index
+
+
+def test_claims_of_a_known_request_are_pinned(addon: Assertion) -> None:
+    """The claim mapping itself, written out by hand (not derived like ``expected_claims``)."""
+    token = header_for(addon, BASE)
+    claims = verify_assertion(token, KEY.public_key(), issuer="gw", audience="hr")
+    assert claims["sub"] == "alice"
+    assert claims["tulou"] == {
+        "rule": "hr-read",
+        "method": "GET",
+        "path": "/api/x",
+        "groups": ["a", "b"],
+        "roles": ["r"],
+        "token_issuer": "idp",
+        "token_id": "t-1",
+        "device": "ab" * 32,
+        "device_id": "laptop-1",
+    }
+    anonymous = header_for(addon, {**BASE, "route": 1, "identity": None, "device": None})
+    claims = verify_assertion(anonymous, KEY.public_key(), issuer="gw", audience="fin")
+    assert "sub" not in claims
+    assert claims["tulou"] == {
+        "rule": "hr-read",
+        "method": "GET",
+        "path": "/api/x",
+        "groups": [],
+        "roles": [],
+        "token_issuer": None,
+        "token_id": None,
+        "device": None,
+        "device_id": None,
+    }
