@@ -14,6 +14,11 @@ _FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fno-strict-aliasing"]
 setup(
     ext_modules=[
         Extension("crypto._sm4x", ["crypto/_native/sm4x.c"], extra_compile_args=_FLAGS),
-        Extension("crypto._sm3x", ["crypto/_native/sm3x.c"], extra_compile_args=_FLAGS),
+        Extension(
+            "crypto._sm3x",
+            ["crypto/_native/sm3x.c"],
+            depends=["crypto/_native/sm3_core.h", "crypto/_native/sm3_mb.h"],
+            extra_compile_args=_FLAGS,
+        ),
     ]
 )
