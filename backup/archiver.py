@@ -1,5 +1,8 @@
 """The archiver: walks prepared source paths, chunks files and stores blobs and trees.
 
+Chunks are stored in batches across files (in read order, so the repository is the same as one
+at a time would make); every pending chunk is stored before a tree that refers to it is encoded.
+
 A file whose size, mtime (ns) and inode equal the parent snapshot's node, and whose blobs are
 all still indexed, is not read again: its content list is reused (as restic does), which makes
 an incremental run cost a directory walk. A file replaced by another one with the same size and
@@ -21,6 +24,11 @@ from tulou.errors import InputError
 
 type Progress = Callable[[int, int], None]  # (bytes read, files done)
 
+#: Chunks are stored in batches (their ids computed together: multi-buffer HMAC-SM3) of at
+#: most this many chunks or bytes; a batch never outlives the directory being archived.
+BATCH_CHUNKS = 32
+BATCH_BYTES = 48 << 20
+
 
 class Archiver:
     def __init__(self, repo: Repository, progress: Progress | None = None) -> None:
@@ -33,6 +41,9 @@ class Archiver:
         self.bytes_total = 0
         self.unchanged = 0
         self.errors: list[str] = []
+        #: Chunks read but not yet stored: (file node, position in its content, plaintext).
+        self._chunks: list[tuple[Node, int, bytes]] = []
+        self._chunk_bytes = 0
 
     def _parent_nodes(self, subtree: str | None) -> dict[str, Node]:
         if not subtree:
@@ -65,12 +76,26 @@ class Archiver:
             return node
         try:
             for chunk in self.chunker.file(path):
-                node.content.append(self.repo.add_blob("data", chunk).hex())
+                node.content.append("")  # filled in by _store_chunks, before any tree is encoded
+                self._chunks.append((node, len(node.content) - 1, chunk))
+                self._chunk_bytes += len(chunk)
+                if len(self._chunks) >= BATCH_CHUNKS or self._chunk_bytes >= BATCH_BYTES:
+                    self._store_chunks()
                 self.bytes_read += len(chunk)
                 self._tick(len(chunk))
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         return node
+
+    def _store_chunks(self) -> None:
+        """Store the chunks read so far, in read order, their ids computed as one batch."""
+        if not self._chunks:
+            return
+        ids = self.repo.add_blobs("data", [chunk for _, _, chunk in self._chunks])
+        for (node, at, _), blob_id in zip(self._chunks, ids, strict=True):
+            node.content[at] = blob_id.hex()
+        self._chunks.clear()
+        self._chunk_bytes = 0
 
     def _tick(self, nbytes: int) -> None:
         if self.progress is not None:
@@ -89,6 +114,7 @@ class Archiver:
             node = self.archive_entry(Path(entry.path), entry.name, parent.get(entry.name))
             if node is not None:
                 nodes.append(node)
+        self._store_chunks()
         return self.repo.add_blob("tree", tree.encode(nodes)).hex()
 
     def archive_entry(self, path: Path, name: str, parent: Node | None) -> Node | None:
@@ -131,4 +157,5 @@ class Archiver:
         names = [n.name for n in nodes]
         if len(set(names)) != len(names):
             raise InputError(f"two sources share a name: {names}")
+        self._store_chunks()
         return self.repo.add_blob("tree", tree.encode(nodes)).hex()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zstandard
@@ -86,6 +87,14 @@ class BlobCodec:
         """The 32-byte id of a blob: HMAC-SM3(id_key, plaintext)."""
         return sm3.hmac_sm3(self._id_key, plaintext)
 
+    def blob_ids(self, plaintexts: Sequence[bytes]) -> list[bytes]:
+        """The ids of many blobs at once (equal to :meth:`blob_id` of each).
+
+        HMAC-SM3 over a batch runs the native multi-buffer code (several messages hashed side
+        by side) where the CPU has it, which is several times faster than one at a time.
+        """
+        return sm3.hmac_sm3_many(self._id_key, plaintexts)
+
     def seal(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> bytes:
         packed = self._cctx.compress(plaintext)
         body = bytes([_ZSTD]) + packed if len(packed) < len(plaintext) else b"\0" + plaintext
@@ -93,6 +102,33 @@ class BlobCodec:
 
     def open(self, blob_type: str, blob_id: bytes, sealed: bytes) -> bytes:
         """Decrypt, decompress and check the id; :class:`VerificationError` on any mismatch."""
+        plaintext = self.unseal(blob_type, blob_id, sealed)
+        if not hmac.compare_digest(self.blob_id(plaintext), blob_id):
+            raise VerificationError(f"blob {blob_id.hex()[:16]} does not match its id")
+        return plaintext
+
+    def open_many(self, items: Sequence[tuple[str, bytes, bytes]]) -> list[bytes | str]:
+        """:meth:`open` each (blob type, blob id, sealed) item, the ids checked as one batch.
+
+        Each result is the plaintext, or the :class:`VerificationError` message of that blob
+        (the others still open): the same checks, in the same order, as :meth:`open`.
+        """
+        out: list[bytes | str] = []
+        for blob_type, blob_id, sealed in items:
+            try:
+                out.append(self.unseal(blob_type, blob_id, sealed))
+            except VerificationError as exc:
+                out.append(str(exc))
+        opened = [(i, r) for i, r in enumerate(out) if isinstance(r, bytes)]
+        ids = self.blob_ids([r for _, r in opened])
+        for (i, _), got in zip(opened, ids, strict=True):
+            want = items[i][1]
+            if not hmac.compare_digest(got, want):
+                out[i] = f"blob {want.hex()[:16]} does not match its id"
+        return out
+
+    def unseal(self, blob_type: str, blob_id: bytes, sealed: bytes) -> bytes:
+        """Decrypt and decompress, WITHOUT the id check: callers check ids (:meth:`open_many`)."""
         try:
             body = sm4.open(self._data_key, sealed, aad=_aad(blob_type, blob_id))
         except (VerificationError, InputError) as exc:
@@ -106,8 +142,6 @@ class BlobCodec:
                 raise VerificationError(f"blob {blob_id.hex()[:16]} does not decompress") from exc
         else:
             plaintext = body[1:]
-        if not hmac.compare_digest(self.blob_id(plaintext), blob_id):
-            raise VerificationError(f"blob {blob_id.hex()[:16]} does not match its id")
         return plaintext
 
     def seal_header(self, entries: list[tuple[str, bytes, int, int]]) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -150,7 +150,14 @@ class Repository:
 
     def add_blob(self, blob_type: str, plaintext: bytes) -> bytes:
         """Store a blob unless already present; return its id."""
-        blob_id = self.codec.blob_id(plaintext)
+        return self._add(blob_type, self.codec.blob_id(plaintext), plaintext)
+
+    def add_blobs(self, blob_type: str, plaintexts: Sequence[bytes]) -> list[bytes]:
+        """:meth:`add_blob` each plaintext, in order, with the ids computed as one batch."""
+        ids = self.codec.blob_ids(plaintexts)
+        return [self._add(blob_type, i, p) for i, p in zip(ids, plaintexts, strict=True)]
+
+    def _add(self, blob_type: str, blob_id: bytes, plaintext: bytes) -> bytes:
         if self.has_blob(blob_id):
             return blob_id
         writer = self._writers[blob_type]
