@@ -14,13 +14,22 @@ also make truncation, reordering and splicing of chunks detectable. Format: docs
 
 CBC (PKCS#7 padding) and CTR are provided for interoperability with other systems and with
 ``openssl enc``; they are NOT authenticated — never use them without a separate MAC.
-All block-cipher work runs in OpenSSL through ``cryptography``.
+
+Backends. The GCM work of the sealed format runs in our native extension :mod:`crypto._sm4x`
+(C: SM4 with a GFNI S-box on 16-32 blocks per AVX-512 pass, GHASH with VPCLMULQDQ; see
+docs/crypto.md "Native backend — SM4") when it is built and this CPU has AVX-512 F/BW/VL, GFNI
+and VPCLMULQDQ. Otherwise, and whenever the environment variable ``TULOU_CRYPTO_NATIVE=0`` is
+set (read once, at import), it runs in OpenSSL through ``cryptography``; both give the same
+bytes (tests/unit/crypto/test_sm4_native.py checks them against each other). CBC, CTR and the
+per-message key derivation always use OpenSSL / :mod:`crypto.sm3`.
 """
 
 from __future__ import annotations
 
 import hmac as _hmac
+import os
 import secrets
+from types import ModuleType
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +38,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from crypto.sm3 import hmac_sm3
 from tulou.errors import InputError, UsageError, VerificationError
+
+_ext: ModuleType | None
+try:
+    from crypto import _sm4x as _ext
+except ImportError:  # not built: a checkout where scripts/setup.sh has not compiled it yet
+    _ext = None
 
 KEY_SIZE = 16
 BLOCK_SIZE = 16
@@ -42,6 +57,50 @@ _MIN_CHUNK_BITS, _MAX_CHUNK_BITS = 10, 24
 HEADER_SIZE = 2 + SALT_SIZE
 _KEY_LABEL = b"tulou/sm4-seal/v1"
 _AUTH_FAILED = "SM4-GCM authentication failed: wrong key, wrong associated data or tampered data"
+
+
+def _load_native() -> ModuleType | None:
+    """The native extension, or None: not built, CPU lacks the features, or
+    ``TULOU_CRYPTO_NATIVE=0``."""
+    if os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() == "0" or _ext is None:
+        return None
+    return _ext if _ext.available() else None
+
+
+#: The backend of the sealed format's GCM, chosen once (None means OpenSSL).
+_native: ModuleType | None = _load_native()
+
+
+def native_active() -> bool:
+    """True when sealing and opening run the native SM4-GCM (not OpenSSL)."""
+    return _native is not None
+
+
+def _gcm_seal(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes) -> bytes:
+    """SM4-GCM: ``ciphertext || 16-byte tag``."""
+    if _native is not None:
+        out: bytes = _native.gcm_encrypt(key, nonce, aad, data)
+        return out
+    enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    enc.authenticate_additional_data(aad)
+    return enc.update(data) + enc.finalize() + enc.tag
+
+
+def _gcm_open(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes) -> bytes:
+    """Inverse of :func:`_gcm_seal`; raises VerificationError on any change."""
+    if _native is not None:
+        try:
+            out: bytes = _native.gcm_decrypt(key, nonce, aad, data)
+        except ValueError:
+            raise VerificationError(_AUTH_FAILED) from None
+        return out
+    body, tag = data[:-TAG_SIZE], bytes(data[-TAG_SIZE:])
+    dec = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag)).decryptor()
+    dec.authenticate_additional_data(aad)
+    try:
+        return dec.update(body) + dec.finalize()
+    except InvalidTag:
+        raise VerificationError(_AUTH_FAILED) from None
 
 
 def generate_key() -> bytes:
@@ -85,9 +144,7 @@ class Sealer:
         return f"Sealer(chunk={self._chunk}, index={self._index}, key=<hidden>)"
 
     def _seal_chunk(self, data: memoryview | bytes, final: bool) -> bytes:
-        enc = Cipher(algorithms.SM4(self._key), modes.GCM(_nonce(self._index, final))).encryptor()
-        enc.authenticate_additional_data(self._aad)
-        out = enc.update(data) + enc.finalize() + enc.tag
+        out = _gcm_seal(self._key, _nonce(self._index, final), self._aad, data)
         self._index += 1
         return out
 
@@ -159,14 +216,7 @@ class Opener:
         return True
 
     def _open_chunk(self, data: memoryview | bytes, final: bool) -> bytes:
-        body, tag = data[:-TAG_SIZE], bytes(data[-TAG_SIZE:])
-        nonce = _nonce(self._index, final)
-        dec = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, tag)).decryptor()
-        dec.authenticate_additional_data(self._aad)
-        try:
-            out = dec.update(body) + dec.finalize()
-        except InvalidTag:
-            raise VerificationError(_AUTH_FAILED) from None
+        out = _gcm_open(self._key, _nonce(self._index, final), self._aad, data)
         self._index += 1
         return out
 

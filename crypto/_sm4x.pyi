@@ -1,0 +1,22 @@
+"""Typed surface of the native SM4 extension (crypto/_native/sm4x.c); see docs/crypto.md.
+
+Every function but ``available`` raises RuntimeError when ``available()`` is False, ValueError
+on a bad size (key 16 bytes, nonce 12 bytes, ECB input a multiple of 16 bytes).
+"""
+
+type Buffer = bytes | bytearray | memoryview
+
+def available() -> bool:
+    """True when this CPU (and OS) has AVX-512 F/BW/VL, GFNI and VPCLMULQDQ."""
+
+def gcm_encrypt(key: Buffer, nonce: Buffer, aad: Buffer, data: Buffer, /) -> bytes:
+    """SM4-GCM (NIST SP 800-38D, 96-bit nonce): ``ciphertext || 16-byte tag``."""
+
+def gcm_decrypt(key: Buffer, nonce: Buffer, aad: Buffer, ct_and_tag: Buffer, /) -> bytes:
+    """Inverse of :func:`gcm_encrypt`; ValueError (and no plaintext) when the tag is wrong."""
+
+def ecb_encrypt_blocks(key: Buffer, data: Buffer, /) -> bytes:
+    """SM4 encryption of every 16-byte block of ``data`` (for the GB/T 32907 vectors)."""
+
+def ecb_decrypt_blocks(key: Buffer, data: Buffer, /) -> bytes:
+    """SM4 decryption of every 16-byte block of ``data``."""

@@ -1,0 +1,224 @@
+"""Native SM4 (crypto._sm4x) against GB/T 32907 vectors and OpenSSL; both paths of crypto.sm4.
+
+OpenSSL is reached through ``cryptography`` (an independent implementation). Lengths are drawn
+around every boundary of the native code: the 16-byte block, the 256-byte pass of 16 blocks
+(one AVX-512 set, also GHASH's aggregation width), the 512-byte pass of 32 blocks (two sets)
+and the 4096-byte segment that alternates CTR and GHASH; plus multi-KiB/MiB inputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crypto.sm4 as sm4mod
+from crypto import _sm4x
+from tulou.errors import VerificationError
+
+# GB/T 32907-2016 Annex A, example 1 (A.1): key = plaintext = 0123456789abcdeffedcba9876543210.
+KEY = bytes.fromhex("0123456789abcdeffedcba9876543210")
+ONCE = "681edf34d206965e86b3e94f536e4246"
+# GB/T 32907-2016 Annex A, example 2 (A.2): the same block encrypted 1,000,000 times.
+MILLION = "595298c7c6fd271f0402f804c33d3f66"
+
+ROOT = Path(__file__).resolve().parents[3]
+NATIVE_DIR = ROOT / "crypto" / "_native"
+BOUNDARY = (0, 1, 15, 16, 17, 255, 256, 257, 511, 512, 513, 4095, 4096, 4097, 4607, 4608, 8193)
+
+lengths = st.one_of(st.sampled_from(BOUNDARY), st.integers(0, 3000))
+
+
+def ref_gcm_encrypt(key: bytes, nonce: bytes, aad: bytes, data: bytes) -> bytes:
+    enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    enc.authenticate_additional_data(aad)
+    return enc.update(data) + enc.finalize() + enc.tag
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "flags:")
+    return set(line.split(":", 1)[1].split())
+
+
+NEEDED = {"avx512f", "avx512bw", "avx512vl", "gfni", "vpclmulqdq", "pclmulqdq"}
+HAS_FEATURES = _cpu_flags() >= NEEDED
+needs_native = pytest.mark.skipif(
+    not _sm4x.available(), reason="this CPU lacks AVX-512/GFNI/VPCLMULQDQ"
+)
+
+
+def test_native_is_active_where_the_cpu_has_the_features() -> None:
+    # CI must not silently fall back to OpenSSL on a machine that can run the native code.
+    assert _sm4x.available() == HAS_FEATURES
+    if HAS_FEATURES and os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() != "0":
+        assert sm4mod.native_active()
+
+
+def _load_derivation() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "derive_sm4_gfni", NATIVE_DIR / "derive_sm4_gfni.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gfni_constants_are_the_derived_ones() -> None:
+    # derive() checks all 256 S-box values against GB/T 32907 Table 1 (else it exits); the
+    # header must carry exactly its output.
+    q1, c1, q2, c2 = _load_derivation().derive()
+    header = (NATIVE_DIR / "sm4_avx512.h").read_text()
+    found = dict(re.findall(r"#define (SM4_GFNI_\w+) (0x[0-9a-f]+)", header))
+    assert {k: int(v, 16) for k, v in found.items()} == {
+        "SM4_GFNI_M1": q1,
+        "SM4_GFNI_C1": c1,
+        "SM4_GFNI_M2": q2,
+        "SM4_GFNI_C2": c2,
+    }
+
+
+@needs_native
+def test_gbt_32907_example_1() -> None:
+    assert _sm4x.ecb_encrypt_blocks(KEY, KEY).hex() == ONCE
+    assert _sm4x.ecb_decrypt_blocks(KEY, bytes.fromhex(ONCE)) == KEY
+
+
+@pytest.mark.slow
+@needs_native
+def test_gbt_32907_example_2_one_million_iterations() -> None:
+    block = KEY
+    for _ in range(1_000_000):
+        block = _sm4x.ecb_encrypt_blocks(KEY, block)
+    assert block.hex() == MILLION
+
+
+@needs_native
+@settings(deadline=None)  # the machine is shared: no per-example timing
+@given(st.binary(min_size=16, max_size=16), st.integers(0, 40))
+def test_ecb_matches_openssl(key: bytes, nblocks: int) -> None:
+    data = os.urandom(16 * nblocks)
+    ref = Cipher(algorithms.SM4(key), modes.ECB()).encryptor().update(data)
+    assert _sm4x.ecb_encrypt_blocks(key, data) == ref
+    assert _sm4x.ecb_decrypt_blocks(key, bytearray(ref)) == data
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.binary(min_size=12, max_size=12),
+    lengths,
+    st.one_of(st.sampled_from((0, 1, 16, 18, 257)), st.integers(0, 600)),
+)
+def test_gcm_matches_openssl(key: bytes, nonce: bytes, size: int, aad_size: int) -> None:
+    data, aad = os.urandom(size), os.urandom(aad_size)
+    sealed = _sm4x.gcm_encrypt(key, nonce, aad, data)
+    assert sealed == ref_gcm_encrypt(key, nonce, aad, data)
+    assert _sm4x.gcm_decrypt(key, nonce, aad, sealed) == data
+
+
+@needs_native
+@pytest.mark.parametrize("size", [(1 << 20) + 7, 3 * (1 << 20)])
+def test_gcm_matches_openssl_on_mib_inputs(size: int) -> None:
+    key, nonce, data = os.urandom(16), os.urandom(12), os.urandom(size)
+    sealed = _sm4x.gcm_encrypt(key, nonce, b"hdr", memoryview(data))
+    assert sealed == ref_gcm_encrypt(key, nonce, b"hdr", data)
+    assert _sm4x.gcm_decrypt(key, nonce, b"hdr", bytearray(sealed)) == data
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(lengths, st.data())
+def test_gcm_rejects_any_single_bit_flip(size: int, draw: st.DataObject) -> None:
+    key, nonce, aad, data = os.urandom(16), os.urandom(12), os.urandom(20), os.urandom(size)
+    sealed = bytearray(_sm4x.gcm_encrypt(key, nonce, aad, data))
+    where = draw.draw(st.sampled_from(["sealed", "aad", "nonce", "key"]))
+    parts = {
+        "sealed": sealed,
+        "aad": bytearray(aad),
+        "nonce": bytearray(nonce),
+        "key": bytearray(key),
+    }
+    target = parts[where]
+    pos = draw.draw(st.integers(0, len(target) - 1)) if target else None
+    if pos is None:  # empty AAD: extend it instead
+        target.append(0)
+    else:
+        target[pos] ^= 1 << draw.draw(st.integers(0, 7))
+    with pytest.raises(ValueError, match="authentication failed"):
+        _sm4x.gcm_decrypt(parts["key"], parts["nonce"], parts["aad"], parts["sealed"])
+
+
+@needs_native
+def test_bad_sizes_and_types_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        _sm4x.gcm_encrypt(b"short", bytes(12), b"", b"x")
+    with pytest.raises(ValueError, match="12 bytes"):
+        _sm4x.gcm_encrypt(bytes(16), bytes(16), b"", b"x")
+    with pytest.raises(ValueError, match="tag"):
+        _sm4x.gcm_decrypt(bytes(16), bytes(12), b"", bytes(15))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        _sm4x.ecb_encrypt_blocks(bytes(16), bytes(17))
+    with pytest.raises(TypeError):
+        _sm4x.gcm_encrypt(bytes(16), bytes(12), "text", b"x")  # type: ignore[arg-type]
+
+
+# --- crypto.sm4's sealed format: native and OpenSSL produce and accept the same bytes --------
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(lengths, st.binary(max_size=40), st.sampled_from([10, 11, 12]))
+def test_sealed_format_is_identical_on_both_paths(size: int, aad: bytes, bits: int) -> None:
+    data = os.urandom(size)
+    salt = os.urandom(16)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(secrets, "token_bytes", lambda n: salt[:n])
+        native = sm4mod.Sealer(KEY, aad=aad, chunk_bits=bits)
+        sealed_native = native.update(data) + native.finalize()
+        m.setattr(sm4mod, "_native", None)
+        openssl = sm4mod.Sealer(KEY, aad=aad, chunk_bits=bits)
+        sealed_openssl = openssl.update(data) + openssl.finalize()
+        assert sm4mod.open(KEY, sealed_native, aad=aad) == data  # OpenSSL opens native
+    assert sealed_native == sealed_openssl
+    assert sm4mod.open(KEY, sealed_openssl, aad=aad) == data  # native opens OpenSSL
+
+
+@needs_native
+def test_native_open_maps_a_wrong_tag_to_verification_error() -> None:
+    sealed = bytearray(sm4mod.seal(KEY, b"x" * 5000, aad=b"a"))
+    sealed[-1] ^= 1
+    with pytest.raises(VerificationError, match="authentication failed"):
+        sm4mod.open(KEY, bytes(sealed), aad=b"a")
+    with pytest.raises(VerificationError):
+        sm4mod.open(KEY, sm4mod.seal(KEY, b"x"), aad=b"other")
+
+
+def test_environment_switch_forces_openssl() -> None:
+    code = "import crypto.sm4 as s; print(s.native_active())"
+    for value, expected in (("0", "False"), ("1", str(_sm4x.available()))):
+        env = {**os.environ, "TULOU_CRYPTO_NATIVE": value}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == expected
