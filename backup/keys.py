@@ -29,6 +29,11 @@ from crypto import sm2, sm3, sm4
 from tulou.errors import InputError, UsageError, VerificationError
 
 FORMAT_VERSION = 1
+#: The repository config's format version. 2 (new repositories) names packs with
+#: :func:`backup.pack.pack_name` version 2 (a parallel SM3 tree hash); 1 names them SM3(pack).
+#: Every other file (keys, index, snapshots, locks) is version 1 in both.
+REPO_VERSION = 2
+REPO_VERSIONS = (1, 2)
 KDF_NAME = "pbkdf2-hmac-sm3"
 KDF_ITERATIONS = 300_000
 _KEY_AAD = b"tulou-backup/key/v1"
@@ -166,7 +171,7 @@ class RepoConfig:
     chunk_max: int
     zstd_level: int
     public_key: sm2.SM2PublicKey
-    version: int = FORMAT_VERSION
+    version: int = REPO_VERSION
 
     def body(self) -> dict[str, Any]:
         return {
@@ -193,10 +198,10 @@ class RepoConfig:
         """Parse without a key (sites verify snapshots this way); returns (config, mac)."""
         try:
             data = json.loads(raw)
-            if data["version"] != FORMAT_VERSION:
+            if data["version"] not in REPO_VERSIONS:
                 raise InputError(
                     f"repository format version {data['version']} is not supported "
-                    f"(this Tulou reads version {FORMAT_VERSION})"
+                    f"(this Tulou reads versions {', '.join(map(str, REPO_VERSIONS))})"
                 )
             chunker = data["chunker"]
             config = cls(
@@ -206,6 +211,7 @@ class RepoConfig:
                 chunk_max=int(chunker["max"]),
                 zstd_level=int(data["compression"]["level"]),
                 public_key=sm2.SM2PublicKey.from_der(b64d(data["signing_key"], "signing_key")),
+                version=int(data["version"]),
             )
             mac = bytes.fromhex(data["mac"])
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:

@@ -24,10 +24,11 @@ import hmac
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import zstandard
 
-from backup.keys import MasterKeys
+from backup.keys import REPO_VERSION, MasterKeys
 from crypto import sm3, sm4
 from tulou.errors import InputError, VerificationError
 
@@ -54,10 +55,11 @@ class BlobEntry:
 class BlobCodec:
     """Compresses, seals, opens and verifies blobs under one master key set."""
 
-    def __init__(self, keys: MasterKeys, zstd_level: int = 3) -> None:
+    def __init__(self, keys: MasterKeys, zstd_level: int = 3, version: int = REPO_VERSION) -> None:
         self._data_key = keys.data_key
         self._id_key = keys.id_key
         self.zstd_level = zstd_level
+        self.version = version  # the repository config's: it decides how packs are named
         self._cctx = zstandard.ZstdCompressor(level=zstd_level)
         self._dctx = zstandard.ZstdDecompressor()
 
@@ -67,18 +69,21 @@ class BlobCodec:
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a BlobCodec holds keys: it is never pickled (see backup.parallel)")
 
-    def secrets(self) -> tuple[bytes, bytes, int]:
-        """(data key, id key, zstd level): what a worker process needs to rebuild this codec.
+    def secrets(self) -> tuple[bytes, bytes, int, int]:
+        """(data key, id key, zstd level, version): what a worker needs to rebuild this codec.
 
         Handed to worker processes in memory only (fork, or the forkserver's socket); never
         written anywhere.
         """
-        return self._data_key, self._id_key, self.zstd_level
+        return self._data_key, self._id_key, self.zstd_level, self.version
 
     @classmethod
-    def from_secrets(cls, data_key: bytes, id_key: bytes, zstd_level: int) -> BlobCodec:
+    def from_secrets(
+        cls, data_key: bytes, id_key: bytes, zstd_level: int, version: int
+    ) -> BlobCodec:
         codec = cls.__new__(cls)
         codec._data_key, codec._id_key, codec.zstd_level = data_key, id_key, zstd_level
+        codec.version = version
         codec._cctx = zstandard.ZstdCompressor(level=zstd_level)
         codec._dctx = zstandard.ZstdDecompressor()
         return codec
@@ -86,6 +91,10 @@ class BlobCodec:
     def blob_id(self, plaintext: bytes) -> bytes:
         """The 32-byte id of a blob: HMAC-SM3(id_key, plaintext)."""
         return sm3.hmac_sm3(self._id_key, plaintext)
+
+    def pack_name(self, data: bytes) -> str:
+        """The name a pack with this content has in this repository (:func:`pack_name`)."""
+        return pack_name(data, self.version)
 
     def blob_ids(self, plaintexts: Sequence[bytes]) -> list[bytes]:
         """The ids of many blobs at once (equal to :meth:`blob_id` of each).
@@ -175,6 +184,34 @@ class BlobCodec:
         return entries
 
 
+#: Version 2 pack names hash the pack in pieces of this many bytes (the last one shorter).
+PACK_PIECE = 256 << 10
+_PACK_NAME_LABEL = b"tulou-backup/pack-name/v2"
+
+
+def pack_name(data: bytes, version: int) -> str:
+    """The name of a pack with content ``data`` in a repository of config ``version``.
+
+    Version 1: ``SM3(pack)``. Version 2: a tree hash in the manner of NIST SP 800-185's
+    ParallelHash, so the pieces can be hashed side by side (multi-buffer SM3)::
+
+        SM3(label || u64be(len(pack)) || u32be(PACK_PIECE) || SM3(piece_0) || ... || SM3(piece_n-1))
+
+    with ``label = "tulou-backup/pack-name/v2"`` and the pieces the consecutive
+    ``PACK_PIECE``-byte slices of the pack. Fixed-size pieces and the length in the root input
+    make the piece list, and so the content, determined by the name, given that SM3 is
+    collision resistant.
+    """
+    if version == 1:
+        return sm3.sm3(data).hex()
+    view = memoryview(data)
+    # Slices of one memoryview: the pieces are hashed in place, never copied.
+    pieces = cast(list[bytes], [view[i : i + PACK_PIECE] for i in range(0, len(view), PACK_PIECE)])
+    leaves = sm3.sm3_many(pieces)
+    root = _PACK_NAME_LABEL + struct.pack(">QI", len(view), PACK_PIECE) + b"".join(leaves)
+    return sm3.sm3(root).hex()
+
+
 def _aad(blob_type: str, blob_id: bytes) -> bytes:
     return _BLOB_AAD + bytes([BLOB_TYPES[blob_type]]) + blob_id
 
@@ -226,7 +263,7 @@ def build_pack(codec: BlobCodec, items: list[PackItem]) -> tuple[str, bytes, lis
         header.append((blob_type, blob_id, len(sealed), len(plaintext)))
     parts.append(codec.seal_header(header))
     data = b"".join(parts)
-    pack_id = sm3.sm3(data).hex()
+    pack_id = codec.pack_name(data)
     entries, offset = [], 0
     for blob_type, bid, length, raw_len in header:
         entries.append(BlobEntry(bid, blob_type, pack_id, offset, length, raw_len))

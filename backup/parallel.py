@@ -29,7 +29,6 @@ from typing import Any
 from backup.pack import BlobCodec, BlobEntry, PackItem, build_pack
 from backup.targets.base import Target
 from backup.targets.local import LocalTarget
-from crypto import sm3
 from tulou.errors import InputError, TulouError, VerificationError
 
 
@@ -47,9 +46,11 @@ _CODEC: BlobCodec | None = None  # the worker process's codec
 _TARGET: Target | None = None  # the worker's own handle on a local repository
 
 
-def _init_worker(data_key: bytes, id_key: bytes, zstd_level: int, target: Target | None) -> None:
+def _init_worker(
+    data_key: bytes, id_key: bytes, zstd_level: int, version: int, target: Target | None
+) -> None:
     global _CODEC, _TARGET  # noqa: PLW0603 - one codec per worker process
-    _CODEC = BlobCodec.from_secrets(data_key, id_key, zstd_level)
+    _CODEC = BlobCodec.from_secrets(data_key, id_key, zstd_level, version)
     _TARGET = target
 
 
@@ -73,9 +74,9 @@ def open_blobs(codec: BlobCodec, items: list[OpenItem]) -> list[Opened]:
 
 
 def check_pack(codec: BlobCodec, pack_id: str, data: bytes) -> list[str]:
-    """Every problem of one pack: name = SM3(content), header, each blob's tag and id."""
+    """Every problem of one pack: name (of its content), header, each blob's tag and id."""
     errors: list[str] = []
-    if sm3.sm3(data).hex() != pack_id:
+    if codec.pack_name(data) != pack_id:
         errors.append(f"pack {pack_id[:16]}: content does not match its name")
     try:
         entries: list[BlobEntry] = codec.read_header(pack_id, data)

@@ -44,7 +44,7 @@ class Repository:
         self.target = target
         self.config = config
         self.keys = keys
-        self.codec = BlobCodec(keys, config.zstd_level)
+        self.codec = BlobCodec(keys, config.zstd_level, config.version)
         self.index = index_file.Index()
         self.stats = WriteStats()
         self._writers = {"data": PackWriter(self.codec), "tree": PackWriter(self.codec)}

@@ -16,6 +16,7 @@ from typing import Any
 from backup import checker, lock, maintenance, sync
 from backup.archiver import Archiver
 from backup.keys import now_iso
+from backup.pack import pack_name
 from backup.policy import Policy, Site
 from backup.repository import Repository, check_pinned, list_snapshots, read_config
 from backup.restorer import Restorer
@@ -349,7 +350,10 @@ def repair(policy: Policy, damaged: Site, healthy: Site, passphrase: str) -> dic
     bad, good = open_site(damaged), open_site(healthy)
     try:
         with lock.acquire(bad, exclusive=True):
-            result = sync.repair(bad, good, "data", packs)
+            config, _ = read_config(good)
+            result = sync.repair(
+                bad, good, "data", packs, lambda data: pack_name(data, config.version)
+            )
     finally:
         bad.close()
         good.close()

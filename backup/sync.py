@@ -80,7 +80,7 @@ def copy(
     copied: dict[str, list[BlobEntry]] = {}
     for pack_id in sorted(packs_needed - dst_packs):
         data = src.target.load("data", pack_id)
-        if sm3.sm3(data).hex() != pack_id:
+        if src.codec.pack_name(data) != pack_id:
             raise VerificationError(f"pack {pack_id[:16]} is damaged at {src.target.location}")
         dst.save("data", pack_id, data)
         copied[pack_id] = src.index.packs[pack_id]
@@ -104,8 +104,18 @@ class RepairResult:
     failed: list[str] = field(default_factory=list)
 
 
-def repair(damaged: Target, healthy: Target, kind: str, names: list[str]) -> RepairResult:
-    """Replace each named file at ``damaged`` with the verified copy from ``healthy``."""
+def repair(
+    damaged: Target,
+    healthy: Target,
+    kind: str,
+    names: list[str],
+    name_of: Callable[[bytes], str] = lambda data: sm3.sm3(data).hex(),
+) -> RepairResult:
+    """Replace each named file at ``damaged`` with the verified copy from ``healthy``.
+
+    A copy is verified by its name: ``name_of(content)`` (for packs, the repository's
+    :func:`backup.pack.pack_name`; SM3 of the file for every other kind).
+    """
     result = RepairResult()
     for name in names:
         try:
@@ -113,7 +123,7 @@ def repair(damaged: Target, healthy: Target, kind: str, names: list[str]) -> Rep
         except NotFoundError:
             result.failed.append(f"{kind}/{name[:16]}: absent at {healthy.location} too")
             continue
-        if sm3.sm3(data).hex() != name:
+        if name_of(data) != name:
             result.failed.append(f"{kind}/{name[:16]}: damaged at {healthy.location} too")
             continue
         with contextlib.suppress(NotFoundError):

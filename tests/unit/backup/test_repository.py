@@ -11,6 +11,7 @@ import pytest
 
 from backup import checker
 from backup.archiver import Archiver
+from backup.keys import REPO_VERSION
 from backup.repository import Repository
 from backup.restorer import Restorer
 from backup.targets.memory import MemoryTarget
@@ -270,4 +271,4 @@ def test_unknown_snapshot_is_not_found(backed_up: MemoryTarget) -> None:
     repo = Repository.open(backed_up, PASSPHRASE)
     with pytest.raises(NotFoundError):
         repo.find_snapshot("ffff")
-    assert json.loads(backed_up.load("config", "config"))["version"] == 1
+    assert json.loads(backed_up.load("config", "config"))["version"] == REPO_VERSION
