@@ -20,3 +20,13 @@ def ecb_encrypt_blocks(key: Buffer, data: Buffer, /) -> bytes:
 
 def ecb_decrypt_blocks(key: Buffer, data: Buffer, /) -> bytes:
     """SM4 decryption of every 16-byte block of ``data``."""
+
+def gcm_seal_chunks(key: Buffer, aad: Buffer, data: Buffer, chunk: int, prefix: Buffer, /) -> bytes:
+    """``prefix`` then the sealed format's chunks of ``data`` (crypto/sm4.py): ``chunk`` bytes
+    each while more than ``chunk`` remain, then the rest; chunk i under the nonce
+    ``i.to_bytes(11, "big") + (b"\\x01" if final else b"\\x00")``, each ``ciphertext || tag``.
+    """
+
+def gcm_open_chunks(key: Buffer, aad: Buffer, body: Buffer, chunk: int, /) -> bytes:
+    """Plaintext of every chunk of :func:`gcm_seal_chunks` output (without its prefix);
+    ValueError when a tag is wrong or the final chunk is shorter than its tag."""

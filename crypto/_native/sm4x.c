@@ -4,6 +4,8 @@
  * VPCLMULQDQ and PCLMULQDQ; available() says whether this CPU (and OS) has them, checked once
  * at import. Without them every other function raises RuntimeError and crypto/sm4.py uses
  * OpenSSL instead. Only 96-bit nonces are supported (J0 = nonce || 0x00000001).
+ * gcm_seal_chunks / gcm_open_chunks run the whole chunk loop of crypto/sm4.py's sealed format
+ * (one key set-up, one output object) so a sealed message costs one pass over memory.
  *
  * Buffers are taken with the buffer protocol and held until the work is done; the GIL is
  * released for inputs of NOGIL_BYTES or more. Round keys and the GHASH table live on the stack
@@ -14,79 +16,11 @@
 #include <Python.h>
 #include <string.h>
 
-#include "ghash_clmul.h"
-#include "sm4_avx512.h"
+#include "sm4_gcm.h"
 
 #define NOGIL_BYTES 4096
-/* Encrypt/authenticate in segments this large so GHASH reads ciphertext still in L1. */
-#define SEGMENT 4096
-/* SP 800-38D: at most 2^39 - 256 bits of plaintext per invocation. */
-#define GCM_MAX_BYTES ((((uint64_t)1) << 36) - 32)
 
 static int native_ok; /* set once at import */
-
-static void wipe(void *p, size_t n) {
-    volatile uint8_t *v = (volatile uint8_t *)p;
-    while (n--) {
-        *v++ = 0;
-    }
-}
-
-typedef struct {
-    uint32_t rk[32];
-    ghash_key gk;
-    sm4_ctr_state ctr; /* positioned at inc32(J0), the first data block */
-    uint8_t ej0[16];   /* E_K(J0), masks the tag */
-} gcm_ctx;
-
-SM4_API void gcm_setup(gcm_ctx *c, const uint8_t key[16], const uint8_t nonce[12]) {
-    static const uint8_t zero[16];
-    uint8_t h[16];
-    sm4_expand_key(key, c->rk);
-    sm4_ecb16(c->rk, zero, h, 16);
-    ghash_init(&c->gk, h);
-    wipe(h, sizeof h);
-    c->ctr.n0 = sm4_load_be32(nonce);
-    c->ctr.n1 = sm4_load_be32(nonce + 4);
-    c->ctr.n2 = sm4_load_be32(nonce + 8);
-    c->ctr.ctr = 1;
-    sm4_ctr_xor(c->rk, &c->ctr, zero, c->ej0, 16); /* leaves ctr at 2 = inc32(J0) */
-}
-
-/* out = ciphertext (len bytes) || tag. */
-SM4_API void gcm_seal(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                      size_t len, uint8_t *out) {
-    __m128i y = ghash_update(&c->gk, _mm_setzero_si128(), aad, aad_len);
-    for (size_t pos = 0; pos < len; pos += SEGMENT) {
-        size_t n = len - pos < SEGMENT ? len - pos : SEGMENT;
-        sm4_ctr_xor(c->rk, &c->ctr, in + pos, out + pos, n);
-        y = ghash_update(&c->gk, y, out + pos, n);
-    }
-    uint8_t s[16];
-    ghash_final(&c->gk, y, aad_len, len, s);
-    for (int i = 0; i < 16; i++) {
-        out[len + i] = s[i] ^ c->ej0[i];
-    }
-}
-
-/* Decrypt len bytes of ciphertext into out and return 1 when the tag matches, else 0 (the
- * caller then discards out). The tag comparison does not branch on the data. */
-SM4_API int gcm_open(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                     size_t len, const uint8_t tag[16], uint8_t *out) {
-    __m128i y = ghash_update(&c->gk, _mm_setzero_si128(), aad, aad_len);
-    for (size_t pos = 0; pos < len; pos += SEGMENT) {
-        size_t n = len - pos < SEGMENT ? len - pos : SEGMENT;
-        y = ghash_update(&c->gk, y, in + pos, n);
-        sm4_ctr_xor(c->rk, &c->ctr, in + pos, out + pos, n);
-    }
-    uint8_t s[16];
-    ghash_final(&c->gk, y, aad_len, len, s);
-    uint8_t diff = 0;
-    for (int i = 0; i < 16; i++) {
-        diff |= (uint8_t)(s[i] ^ c->ej0[i] ^ tag[i]);
-    }
-    return diff == 0;
-}
 
 static int check_available(void) {
     if (!native_ok) {
@@ -138,7 +72,8 @@ static PyObject *py_gcm_encrypt(PyObject *self, PyObject *args) {
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
         int nogil = data.len >= NOGIL_BYTES;
         PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
-        gcm_setup(&c, key.buf, nonce.buf);
+        gcm_set_key(&c, key.buf);
+        gcm_set_nonce(&c, nonce.buf);
         gcm_seal(&c, aad.buf, (size_t)aad.len, data.buf, (size_t)data.len, out);
         wipe(&c, sizeof c);
         if (nogil) {
@@ -180,7 +115,8 @@ static PyObject *py_gcm_decrypt(PyObject *self, PyObject *args) {
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
         int nogil = len >= NOGIL_BYTES;
         PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
-        gcm_setup(&c, key.buf, nonce.buf);
+        gcm_set_key(&c, key.buf);
+        gcm_set_nonce(&c, nonce.buf);
         int ok = gcm_open(&c, aad.buf, (size_t)aad.len, in, len, in + len, out);
         wipe(&c, sizeof c);
         if (!ok) {
@@ -199,6 +135,105 @@ done:
     PyBuffer_Release(&nonce);
     PyBuffer_Release(&aad);
     PyBuffer_Release(&data);
+    return res;
+}
+
+static int check_chunk(Py_ssize_t chunk) {
+    if (chunk < 16 || chunk % 16) {
+        PyErr_Format(PyExc_ValueError, "the chunk size must be a positive multiple of 16 (got %zd)",
+                     chunk);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_gcm_seal_chunks(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer key, aad, data, prefix;
+    Py_ssize_t chunk;
+    PyObject *res = NULL;
+    if (!check_available() || !PyArg_ParseTuple(args, "y*y*y*ny*:gcm_seal_chunks", &key, &aad,
+                                                &data, &chunk, &prefix)) {
+        return NULL;
+    }
+    if (!check_key_nonce(&key, NULL) || !check_chunk(chunk)) {
+        goto done;
+    }
+    if ((uint64_t)chunk > GCM_MAX_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "SM4-GCM chunk exceeds 2^36 - 32 bytes");
+        goto done;
+    }
+    size_t len = (size_t)data.len;
+    size_t nchunks = len == 0 ? 1 : (len - 1) / (size_t)chunk + 1;
+    res = PyBytes_FromStringAndSize(NULL, prefix.len + data.len + 16 * (Py_ssize_t)nchunks);
+    if (res != NULL) {
+        gcm_ctx c;
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
+        memcpy(out, prefix.buf, (size_t)prefix.len);
+        int nogil = len >= NOGIL_BYTES;
+        PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
+        gcm_set_key(&c, key.buf);
+        gcm_seal_chunks(&c, aad.buf, (size_t)aad.len, data.buf, len, (size_t)chunk,
+                        out + prefix.len);
+        wipe(&c, sizeof c);
+        if (nogil) {
+            PyEval_RestoreThread(ts);
+        }
+    }
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&aad);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prefix);
+    return res;
+}
+
+static PyObject *py_gcm_open_chunks(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer key, aad, body;
+    Py_ssize_t chunk;
+    PyObject *res = NULL;
+    if (!check_available() ||
+        !PyArg_ParseTuple(args, "y*y*y*n:gcm_open_chunks", &key, &aad, &body, &chunk)) {
+        return NULL;
+    }
+    if (!check_key_nonce(&key, NULL) || !check_chunk(chunk)) {
+        goto done;
+    }
+    if ((uint64_t)chunk > GCM_MAX_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "SM4-GCM chunk exceeds 2^36 - 32 bytes");
+        goto done;
+    }
+    Py_ssize_t plain = open_chunks_size((size_t)body.len, (size_t)chunk);
+    if (plain < 0) {
+        PyErr_SetString(PyExc_ValueError, "sealed SM4 body is truncated (final chunk < tag)");
+        goto done;
+    }
+    res = PyBytes_FromStringAndSize(NULL, plain);
+    if (res != NULL) {
+        gcm_ctx c;
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
+        int nogil = body.len >= NOGIL_BYTES;
+        PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
+        gcm_set_key(&c, key.buf);
+        int ok = gcm_open_chunks(&c, aad.buf, (size_t)aad.len, body.buf, (size_t)body.len,
+                                 (size_t)chunk, out);
+        wipe(&c, sizeof c);
+        if (!ok) {
+            wipe(out, (size_t)plain);
+        }
+        if (nogil) {
+            PyEval_RestoreThread(ts);
+        }
+        if (!ok) {
+            Py_CLEAR(res);
+            PyErr_SetString(PyExc_ValueError, "SM4-GCM authentication failed (tag mismatch)");
+        }
+    }
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&aad);
+    PyBuffer_Release(&body);
     return res;
 }
 
@@ -264,6 +299,10 @@ static PyMethodDef methods[] = {
      "gcm_encrypt(key, nonce, aad, data) -> ciphertext || 16-byte tag (SM4-GCM)."},
     {"gcm_decrypt", py_gcm_decrypt, METH_VARARGS,
      "gcm_decrypt(key, nonce, aad, ct_and_tag) -> plaintext; ValueError on a wrong tag."},
+    {"gcm_seal_chunks", py_gcm_seal_chunks, METH_VARARGS,
+     "gcm_seal_chunks(key, aad, data, chunk, prefix) -> prefix || the sealed format's chunks."},
+    {"gcm_open_chunks", py_gcm_open_chunks, METH_VARARGS,
+     "gcm_open_chunks(key, aad, body, chunk) -> plaintext of the sealed format's chunks."},
     {"ecb_encrypt_blocks", py_ecb_encrypt, METH_VARARGS,
      "ecb_encrypt_blocks(key, data) -> SM4 encryption of each 16-byte block."},
     {"ecb_decrypt_blocks", py_ecb_decrypt, METH_VARARGS,

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import crypto.sm4 as sm4mod
 from crypto import _sm4x
-from tulou.errors import VerificationError
+from tulou.errors import InputError, VerificationError
 
 # GB/T 32907-2016 Annex A, example 1 (A.1): key = plaintext = 0123456789abcdeffedcba9876543210.
 KEY = bytes.fromhex("0123456789abcdeffedcba9876543210")
@@ -174,6 +174,10 @@ def test_bad_sizes_and_types_are_clear_errors() -> None:
         _sm4x.gcm_decrypt(bytes(16), bytes(12), b"", bytes(15))
     with pytest.raises(ValueError, match="multiple of 16"):
         _sm4x.ecb_encrypt_blocks(bytes(16), bytes(17))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        _sm4x.gcm_seal_chunks(bytes(16), b"", b"x", 1000, b"")
+    with pytest.raises(ValueError, match="truncated"):
+        _sm4x.gcm_open_chunks(bytes(16), b"", bytes(1024 + 16 + 15), 1024)
     with pytest.raises(TypeError):
         _sm4x.gcm_encrypt(bytes(16), bytes(12), "text", b"x")  # type: ignore[arg-type]
 
@@ -181,22 +185,69 @@ def test_bad_sizes_and_types_are_clear_errors() -> None:
 # --- crypto.sm4's sealed format: native and OpenSSL produce and accept the same bytes --------
 
 
-@needs_native
-@settings(max_examples=40, deadline=None)
-@given(lengths, st.binary(max_size=40), st.sampled_from([10, 11, 12]))
-def test_sealed_format_is_identical_on_both_paths(size: int, aad: bytes, bits: int) -> None:
-    data = os.urandom(size)
+def _seal_four_ways(data: bytes, aad: bytes, bits: int, cut: int) -> list[bytes]:
+    """Streaming (split at ``cut``) and one-shot sealing, natively and with OpenSSL."""
     salt = os.urandom(16)
+    out = []
     with pytest.MonkeyPatch.context() as m:
         m.setattr(secrets, "token_bytes", lambda n: salt[:n])
-        native = sm4mod.Sealer(KEY, aad=aad, chunk_bits=bits)
-        sealed_native = native.update(data) + native.finalize()
-        m.setattr(sm4mod, "_native", None)
-        openssl = sm4mod.Sealer(KEY, aad=aad, chunk_bits=bits)
-        sealed_openssl = openssl.update(data) + openssl.finalize()
-        assert sm4mod.open(KEY, sealed_native, aad=aad) == data  # OpenSSL opens native
-    assert sealed_native == sealed_openssl
-    assert sm4mod.open(KEY, sealed_openssl, aad=aad) == data  # native opens OpenSSL
+        for native in (sm4mod._native, None):
+            m.setattr(sm4mod, "_native", native)
+            sealer = sm4mod.Sealer(KEY, aad=aad, chunk_bits=bits)
+            out.append(sealer.update(data[:cut]) + sealer.update(data[cut:]) + sealer.finalize())
+            out.append(sm4mod.Sealer(KEY, aad=aad, chunk_bits=bits).seal_all(data))
+    return out
+
+
+def _open_outcome(sealed: bytes, aad: bytes, native: bool, streaming: bool) -> object:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sm4mod, "_native", sm4mod._native if native else None)
+        try:
+            if not streaming:
+                return sm4mod.open(KEY, sealed, aad=aad)
+            opener = sm4mod.Opener(KEY, aad=aad)
+            half = len(sealed) // 2
+            return opener.update(sealed[:half]) + opener.update(sealed[half:]) + opener.finalize()
+        except (VerificationError, InputError) as exc:
+            return (type(exc), str(exc))
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(lengths, st.binary(max_size=40), st.sampled_from([10, 11, 12]), st.integers(0, 9000))
+def test_sealed_format_is_identical_on_both_paths(
+    size: int, aad: bytes, bits: int, cut: int
+) -> None:
+    data = os.urandom(size)
+    sealed = _seal_four_ways(data, aad, bits, min(cut, size))
+    assert len(set(sealed)) == 1, "native and OpenSSL, streaming and one-shot, must agree"
+    for native in (True, False):
+        for streaming in (True, False):
+            assert _open_outcome(sealed[0], aad, native, streaming) == data
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 4000), st.data())
+def test_damaged_messages_fail_the_same_way_on_both_paths(size: int, draw: st.DataObject) -> None:
+    sealed = bytearray(sm4mod.Sealer(KEY, chunk_bits=10).seal_all(os.urandom(size)))
+    kind = draw.draw(st.sampled_from(["truncate", "flip", "swap", "extend"]))
+    if kind == "truncate":
+        del sealed[draw.draw(st.integers(0, len(sealed) - 1)) :]
+    elif kind == "flip":
+        sealed[draw.draw(st.integers(0, len(sealed) - 1))] ^= 1 << draw.draw(st.integers(0, 7))
+    elif kind == "swap" and len(sealed) > sm4mod.HEADER_SIZE + 2 * 1040:
+        a = sm4mod.HEADER_SIZE
+        sealed[a : a + 2080] = sealed[a + 1040 : a + 2080] + sealed[a : a + 1040]
+    else:
+        sealed += b"\x00" * draw.draw(st.integers(1, 1100))
+    outcomes = {
+        repr(_open_outcome(bytes(sealed), b"", native, streaming))
+        for native in (True, False)
+        for streaming in (True, False)
+    }
+    assert len(outcomes) == 1
+    assert "Error" in outcomes.pop()
 
 
 @needs_native
