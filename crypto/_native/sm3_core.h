@@ -45,22 +45,26 @@ static inline void sm3_store_be(uint8_t *p, uint32_t v) {
 }
 
 /* One round j; FF/GG are the round's boolean functions (clause 4.3). After the round the
- * caller's registers hold the next state as (D, A, B, C, H, E, F, G). */
+ * caller's registers hold the next state as (D, A, B, C, H, E, F, G).
+ * The sums are grouped so that the terms known early (A <<< 12 plus the constant, H + W_j,
+ * D + W'_j) are added first: E and SS1 arrive last and sit on the round's critical path. */
 #define SM3_FF0(x, y, z) ((x) ^ (y) ^ (z))
 #define SM3_GG0(x, y, z) ((x) ^ (y) ^ (z))
 #define SM3_FF1(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
 #define SM3_GG1(x, y, z) ((((y) ^ (z)) & (x)) ^ (z))
-#define SM3_ROUND(FF, GG, A, B, C, D, E, F, G, H, j)                                     \
-    do {                                                                               \
-        uint32_t a12 = SM3_ROL(A, 12);                                                 \
-        uint32_t ss1 = SM3_ROL(a12 + E + SM3_K(j), 7);                                 \
-        uint32_t ss2 = ss1 ^ a12;                                                      \
-        uint32_t tt1 = FF(A, B, C) + D + ss2 + (w[(j)] ^ w[(j) + 4]);                  \
-        uint32_t tt2 = GG(E, F, G) + H + ss1 + w[(j)];                                 \
-        B = SM3_ROL(B, 9);                                                             \
-        F = SM3_ROL(F, 19);                                                            \
-        D = tt1;                                                                       \
-        H = SM3_P0(tt2);                                                               \
+#define SM3_ROUND(FF, GG, A, B, C, D, E, F, G, H, j)                                  \
+    do {                                                                            \
+        uint32_t a12 = SM3_ROL(A, 12);                                              \
+        uint32_t ak = a12 + SM3_K(j);                                               \
+        uint32_t hw = H + w[(j)];                                                   \
+        uint32_t dw = D + SM3_WP(j);                                                \
+        uint32_t ss1 = SM3_ROL(ak + E, 7);                                          \
+        uint32_t tt2 = (GG(E, F, G) + hw) + ss1;                                    \
+        uint32_t tt1 = (FF(A, B, C) + dw) + (ss1 ^ a12);                            \
+        B = SM3_ROL(B, 9);                                                          \
+        F = SM3_ROL(F, 19);                                                         \
+        D = tt1;                                                                    \
+        H = SM3_P0(tt2);                                                            \
     } while (0)
 
 /* W_j for j >= 16 (clause 5.3.2). */
@@ -86,8 +90,34 @@ static inline void sm3_store_be(uint8_t *p, uint32_t v) {
         SM3_R4(FF, GG, (j));                                                           \
     } while (0)
 
-/* Compress `nblocks` consecutive 64-byte blocks at `p` into the state `v` (clause 5.3). */
-static void sm3_compress(uint32_t v[8], const uint8_t *p, size_t nblocks) {
+/* The 64 rounds of clause 5.3.3 on the state (a..h), reading W_j from w[] and W'_j through
+ * SM3_WP(j), which the including function defines (computed on the fly, or precomputed). */
+#define SM3_ROUNDS(R4A, R4B)                                                           \
+    do {                                                                               \
+        SM3_R4(SM3_FF0, SM3_GG0, 0);                                                   \
+        SM3_R4(SM3_FF0, SM3_GG0, 4);                                                   \
+        SM3_R4(SM3_FF0, SM3_GG0, 8);                                                   \
+        R4A(SM3_FF0, SM3_GG0, 12);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 16);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 20);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 24);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 28);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 32);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 36);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 40);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 44);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 48);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 52);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 56);                                                     \
+        R4B(SM3_FF1, SM3_GG1, 60);                                                     \
+    } while (0)
+
+typedef void (*sm3_compress_fn)(uint32_t v[8], const uint8_t *p, size_t nblocks);
+
+/* Compress `nblocks` consecutive 64-byte blocks at `p` into the state `v` (clause 5.3):
+ * portable C, expanding the message words as the rounds need them. */
+static void sm3_compress_portable(uint32_t v[8], const uint8_t *p, size_t nblocks) {
+#define SM3_WP(j) (w[(j)] ^ w[(j) + 4])
     uint32_t w[68];
     while (nblocks--) {
         uint32_t a = v[0], b = v[1], c = v[2], d = v[3];
@@ -95,22 +125,7 @@ static void sm3_compress(uint32_t v[8], const uint8_t *p, size_t nblocks) {
         for (int i = 0; i < 16; i++) {
             w[i] = sm3_load_be(p + 4 * i);
         }
-        SM3_R4(SM3_FF0, SM3_GG0, 0);
-        SM3_R4(SM3_FF0, SM3_GG0, 4);
-        SM3_R4(SM3_FF0, SM3_GG0, 8);
-        SM3_R4X(SM3_FF0, SM3_GG0, 12);
-        SM3_R4X(SM3_FF1, SM3_GG1, 16);
-        SM3_R4X(SM3_FF1, SM3_GG1, 20);
-        SM3_R4X(SM3_FF1, SM3_GG1, 24);
-        SM3_R4X(SM3_FF1, SM3_GG1, 28);
-        SM3_R4X(SM3_FF1, SM3_GG1, 32);
-        SM3_R4X(SM3_FF1, SM3_GG1, 36);
-        SM3_R4X(SM3_FF1, SM3_GG1, 40);
-        SM3_R4X(SM3_FF1, SM3_GG1, 44);
-        SM3_R4X(SM3_FF1, SM3_GG1, 48);
-        SM3_R4X(SM3_FF1, SM3_GG1, 52);
-        SM3_R4X(SM3_FF1, SM3_GG1, 56);
-        SM3_R4X(SM3_FF1, SM3_GG1, 60);
+        SM3_ROUNDS(SM3_R4X, SM3_R4X);
         v[0] ^= a;
         v[1] ^= b;
         v[2] ^= c;
@@ -121,7 +136,11 @@ static void sm3_compress(uint32_t v[8], const uint8_t *p, size_t nblocks) {
         v[7] ^= h;
         p += SM3_BLOCK;
     }
+#undef SM3_WP
 }
+
+/* The block function in use: the portable one, or a vector one chosen at import. */
+static sm3_compress_fn sm3_compress = sm3_compress_portable;
 
 /* The padding of clause 5.2 for a message whose last `rest` (< 64) bytes are at `tail` and
  * whose total length, counting `prefix` bytes hashed before it, is `total` bytes: writes one

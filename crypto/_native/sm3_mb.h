@@ -150,15 +150,88 @@ SM3_MB_TARGET static void sm3_mb_compress(uint32_t st[8 * SM3_LANES],
     }
 }
 
+/* Single stream, AVX-512VL message expansion: W_16..W_67 four at a time in one 128-bit
+ * register, and W'_j = W_j ^ W_j+4 with them, before the (scalar) rounds of the block. Four at a
+ * time needs W_j to compute W_j+3 (through its term W_j <<< 15); that lane is first computed
+ * without it and then corrected with P1(W_j <<< 15), since P1 is linear (XOR of rotations). The
+ * rounds are the portable code's, compiled with BMI2 (RORX rotations). */
+#define SM3_X1_TARGET __attribute__((target("avx512f,avx512vl,bmi2")))
+#define X1_ROL(x, n) _mm_rol_epi32((x), (n))
+#define X1_XOR3(x, y, z) _mm_ternarylogic_epi32((x), (y), (z), 0x96)
+
+SM3_X1_TARGET static void sm3_compress_x1(uint32_t v[8], const uint8_t *p, size_t nblocks) {
+    const __m128i bswap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    uint32_t w[68] __attribute__((aligned(16)));
+    uint32_t wp[64] __attribute__((aligned(16)));
+    while (nblocks--) {
+        __m128i x0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), bswap);
+        __m128i x1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), bswap);
+        __m128i x2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
+        __m128i x3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
+        _mm_store_si128((__m128i *)w, x0);
+        _mm_store_si128((__m128i *)(w + 4), x1);
+        _mm_store_si128((__m128i *)(w + 8), x2);
+        _mm_store_si128((__m128i *)(w + 12), x3);
+        _mm_store_si128((__m128i *)wp, _mm_xor_si128(x0, x1));
+        _mm_store_si128((__m128i *)(wp + 4), _mm_xor_si128(x1, x2));
+        _mm_store_si128((__m128i *)(wp + 8), _mm_xor_si128(x2, x3));
+        for (int j = 16; j < 68; j += 4) {
+            /* x0..x3 = W_j-16 .. W_j-1 */
+            __m128i w9 = _mm_alignr_epi8(x2, x1, 12);  /* W_j-9 .. W_j-6 */
+            __m128i w3 = _mm_srli_si128(x3, 4);        /* W_j-3 .. W_j-1, 0 */
+            __m128i w13 = _mm_alignr_epi8(x1, x0, 12); /* W_j-13 .. W_j-10 */
+            __m128i w6 = _mm_alignr_epi8(x3, x2, 8);   /* W_j-6 .. W_j-3 */
+            __m128i t = X1_XOR3(x0, w9, X1_ROL(w3, 15));
+            t = X1_XOR3(t, X1_ROL(t, 15), X1_ROL(t, 23));
+            __m128i r = X1_XOR3(t, X1_ROL(w13, 7), w6);
+            __m128i c = _mm_slli_si128(X1_ROL(r, 15), 12); /* 0, 0, 0, W_j <<< 15 */
+            r = X1_XOR3(r, c, X1_XOR3(X1_ROL(c, 15), X1_ROL(c, 23), _mm_setzero_si128()));
+            _mm_store_si128((__m128i *)(w + j), r);
+            _mm_store_si128((__m128i *)(wp + j - 4), _mm_xor_si128(x3, r));
+            x0 = x1;
+            x1 = x2;
+            x2 = x3;
+            x3 = r;
+        }
+        /* The rounds read the words back from memory (one fused load-add each): cheaper than
+         * the compiler's choice of extracting them from vector registers. */
+        __asm__ volatile("" ::: "memory");
+        uint32_t a = v[0], b = v[1], c = v[2], d = v[3];
+        uint32_t e = v[4], f = v[5], g = v[6], h = v[7];
+#define SM3_WP(j) wp[(j)]
+        SM3_ROUNDS(SM3_R4, SM3_R4);
+#undef SM3_WP
+        v[0] ^= a;
+        v[1] ^= b;
+        v[2] ^= c;
+        v[3] ^= d;
+        v[4] ^= e;
+        v[5] ^= f;
+        v[6] ^= g;
+        v[7] ^= h;
+        p += SM3_BLOCK;
+    }
+}
+
 static int sm3_mb_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+}
+
+/* Choose the single-stream block function for this CPU (once, at import). */
+static void sm3_choose_compress(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("bmi2")) {
+        sm3_compress = sm3_compress_x1;
+    }
 }
 
 #else
 #define SM3_HAVE_MB 0
 #define SM3_LANES 16
 static int sm3_mb_supported(void) { return 0; }
+static void sm3_choose_compress(void) {}
 #endif
 
 #endif

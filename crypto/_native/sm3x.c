@@ -337,6 +337,12 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__sm3x(void) {
-    mb_ok = sm3_mb_supported();
+    /* TULOU_SM3_PORTABLE=1 keeps every vector path off (the tests use it to run the
+     * portable code on a CPU that has AVX-512). */
+    const char *portable = getenv("TULOU_SM3_PORTABLE");
+    if (portable == NULL || strcmp(portable, "1") != 0) {
+        mb_ok = sm3_mb_supported();
+        sm3_choose_compress();
+    }
     return PyModule_Create(&module);
 }
