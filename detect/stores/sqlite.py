@@ -9,12 +9,18 @@ Schema (docs/detect.md has the rationale):
   ``'true'``/``'false'``, one-element lists as their element, longer lists and objects as JSON
   text. This is the table pySigma's sqlite backend queries (``table="events"``,
   ``timestamp_field="@timestamp"``, ``event_id_field="rowid"``).
-- ``documents``: ``rowid`` -> the event as JSON, exactly as written (what search returns).
+  Two more columns rebuild the event exactly (format 2, :mod:`detect.stores.sqlite_shapes`):
+  ``_shape`` (the id of its keys, their order and where each value comes from; ``shapes``
+  holds them) and ``_rest`` (JSON of the values no column gives back exactly, or NULL).
+- ``documents``: ``rowid`` -> the event as JSON, for rows written before format 2 only
+  (``_shape`` NULL); a store of format 1 is upgraded in place when opened (two columns added,
+  nothing rewritten) and its old rows are read from here.
 - ``fields``: the catalogue of field names, whether each has a column, and its affinity.
 
 SQLite allows 2000 columns; the first :data:`MAX_COLUMNS` field names get one automatically.
-Later names live only in ``documents`` until :meth:`SQLiteStore.ensure_columns` promotes them
-(adds the column and fills it from the documents), which rules call for the fields they use.
+Later names live only in ``_rest`` (or ``documents``) until
+:meth:`SQLiteStore.ensure_columns` promotes them (adds the column and fills it from there),
+which rules call for the fields they use.
 Indexes exist on ``event.id`` (unique), ``@timestamp`` and :data:`INDEXED_FIELDS`;
 :meth:`SQLiteStore.ensure_index` adds more. A bulk load (:meth:`SQLiteStore.bulk`) may set all
 but the unique one aside and rebuild them at its end.
@@ -37,6 +43,16 @@ from typing import Any
 from detect.stores import sqlite_indexes
 from detect.stores.base import Query, WriteResult, as_list
 from detect.stores.sqlite_batch import EncodedBatch, column_value, encode_batch
+from detect.stores.sqlite_shapes import (
+    INTERNAL_COLUMNS,
+    REST_COLUMN,
+    SHAPE_COLUMN,
+    Shape,
+    conflicts,
+    parse_shape,
+    positions,
+    rebuild,
+)
 from tulou.errors import InputError, UnavailableError
 from tulou.events import Event, format_timestamp
 
@@ -53,22 +69,30 @@ INDEXED_FIELDS = (
     "process.name",
     "dns.question.name",
 )
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
+#: The on-disk format (``PRAGMA user_version``): 0 = format 1 (a JSON document per event),
+#: 2 = rows rebuilt from their columns, ``_shape`` and ``_rest``.
+FORMAT = 2
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS events (
     rowid INTEGER PRIMARY KEY,
     "event.id" TEXT NOT NULL COLLATE BINARY,
-    "@timestamp" TEXT NOT NULL COLLATE NOCASE
-);
-CREATE UNIQUE INDEX IF NOT EXISTS "events_event.id" ON events ("event.id");
-CREATE INDEX IF NOT EXISTS "events_@timestamp" ON events ("@timestamp");
-CREATE TABLE IF NOT EXISTS documents (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS fields (
+    "@timestamp" TEXT NOT NULL COLLATE NOCASE,
+    "{SHAPE_COLUMN}" INTEGER,
+    "{REST_COLUMN}" TEXT
+)""",
+    'CREATE UNIQUE INDEX IF NOT EXISTS "events_event.id" ON events ("event.id")',
+    'CREATE INDEX IF NOT EXISTS "events_@timestamp" ON events ("@timestamp")',
+    "CREATE TABLE IF NOT EXISTS documents (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS shapes (id INTEGER PRIMARY KEY, shape TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS fields (
     name TEXT PRIMARY KEY,
     affinity TEXT NOT NULL,
     has_column INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO fields VALUES ('event.id', 'TEXT', 1), ('@timestamp', 'TEXT', 1);
-"""
+)""",
+    "INSERT OR IGNORE INTO fields VALUES ('event.id', 'TEXT', 1), ('@timestamp', 'TEXT', 1)",
+)
+#: Events with what rebuilds them: the row (``_shape``, ``_rest``) or a format-1 document.
+_READ = "SELECT e.*, d.doc FROM events e LEFT JOIN documents d ON d.rowid = e.rowid"
 
 
 def quote(name: str) -> str:
@@ -106,11 +130,14 @@ class SQLiteStore:
             # (SQLite's legacy behaviour would make a rule on an unknown field match text).
             self.db.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DML, False)
             self.db.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DDL, False)
+            # 16 KiB pages for a new file (an existing one keeps its size): fewer page splits
+            # and page writes per inserted row than the 4 KiB default. Set before WAL mode.
+            self.db.execute("PRAGMA page_size=16384")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             # 64 MiB of page cache: the unique event.id index takes random inserts.
             self.db.execute("PRAGMA cache_size=-65536")
-            self.db.executescript(_SCHEMA)
+            self._prepare()
             self.db.execute(sqlite_indexes.SCHEMA)
             if sqlite_indexes.pending(self.db):  # a bulk load ended without rebuilding them
                 # (or one is running in another process). Best effort: a store busy for
@@ -127,8 +154,46 @@ class SQLiteStore:
         self._columns = sum(1 for _, has in self._fields.values() if has)
         # SQLite column names are case-insensitive: "auditd.syscall.UID" (auditd's ENRICHED
         # user name) would collide with "auditd.syscall.uid". The later one stays in documents.
+        # The internal columns take two names: a field called so stays in _rest.
         self._folded = {name.lower() for name, (_, has) in self._fields.items() if has}
+        self._folded.update(INTERNAL_COLUMNS)
+        self._shapes: dict[int, Shape] = {}
         self._bulk: _BulkLoad | None = None
+
+    def _prepare(self) -> None:
+        """Create the schema, or upgrade a format-1 store to format 2 (one transaction)."""
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version == FORMAT:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = self.db.execute("PRAGMA user_version").fetchone()
+            if version > FORMAT:
+                raise UnavailableError(
+                    f"SQLite store {self.path} has format {version}; this version reads "
+                    f"formats up to {FORMAT}"
+                )
+            if version < FORMAT:
+                columns = {
+                    str(name).lower()
+                    for (name,) in self.db.execute("SELECT name FROM pragma_table_info('events')")
+                }
+                if columns:  # format 1: add the two columns; old rows keep their documents
+                    clash = [c for c in INTERNAL_COLUMNS if c in columns]
+                    if clash:
+                        raise UnavailableError(
+                            f"cannot upgrade SQLite store {self.path}: a field column is "
+                            f"named {clash[0]}"
+                        )
+                    self.db.execute(f"ALTER TABLE events ADD COLUMN {quote(SHAPE_COLUMN)} INTEGER")
+                    self.db.execute(f"ALTER TABLE events ADD COLUMN {quote(REST_COLUMN)} TEXT")
+                for statement in _SCHEMA:
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {FORMAT}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -168,16 +233,17 @@ class SQLiteStore:
         try:
             for name in names:
                 affinity, has = self._fields.get(name, ("TEXT", False))
-                if has:
+                if has or name.lower() in INTERNAL_COLUMNS:
                     continue
                 self.db.execute(
                     f"ALTER TABLE events ADD COLUMN {quote(name)} {affinity} COLLATE NOCASE"
                 )
                 self._columns += 1
                 self._folded.add(name.lower())
+                rest = quote(REST_COLUMN)
                 self.db.execute(
-                    f"UPDATE events SET {quote(name)} = (SELECT json_extract(doc, ?) "
-                    "FROM documents WHERE documents.rowid = events.rowid)",
+                    f"UPDATE events SET {quote(name)} = json_extract(coalesce({rest}, "
+                    "(SELECT doc FROM documents WHERE documents.rowid = events.rowid)), ?)",
                     ('$."' + name.replace('"', '\\"') + '"',),
                 )
                 self.db.execute("INSERT OR REPLACE INTO fields VALUES (?, ?, 1)", (name, affinity))
@@ -239,7 +305,7 @@ class SQLiteStore:
         """
         batch = events if isinstance(events, EncodedBatch) else encode_batch(events)
         result = WriteResult(duplicates=len(batch.repeated), rejected=list(batch.rejected))
-        if not batch.rows:
+        if not batch.ids:
             return result
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -261,48 +327,83 @@ class SQLiteStore:
         """:func:`encode_batch`: a worker process may encode batches for :meth:`write`."""
         return encode_batch
 
-    def _rows(self, batch: EncodedBatch) -> tuple[list[str], Sequence[Sequence[Any]]]:
-        """The column names this batch writes and its rows cut to them.
+    def _rows(self, batch: EncodedBatch) -> tuple[EncodedBatch, list[str], Sequence[Sequence[Any]]]:
+        """The batch as the columns can hold it, the field names it writes, its rows cut to them.
 
         New field names get their column first (affinity from the first value an event of
-        the batch has for it); names without a column (beyond the cap, or differing only in
-        case from a column) are cut from the rows.
+        the batch has for it); names without a column (beyond the cap, differing only in case
+        from a column, or an internal column's name) are cut from the rows. A batch encoded
+        without knowing the columns (a parse worker's) is encoded again when some name's
+        values cannot be read back exactly from its column (text in a NUMERIC column, a value
+        of a name without a column): those values go to ``_rest``.
         """
         known = self._fields
         new = [name for name in batch.names if name not in known]
         if new:
             self._add_fields(batch.first_values(new))
+        bad = conflicts(batch.kinds, known) - batch.rest
+        if bad:
+            batch = encode_batch(batch[: len(batch.ids)], rest=batch.rest | bad)
         keep = [i for i, name in enumerate(batch.names) if name in known and known[name][1]]
         names = [batch.names[i] for i in keep]
         if len(keep) == len(batch.names):
-            return names, batch.rows
-        return names, [[row[i] for i in keep] for row in batch.rows]
+            return batch, names, batch.rows
+        keep += [len(batch.names), len(batch.names) + 1]  # _shape, _rest
+        return batch, names, [[row[i] for i in keep] for row in batch.rows]
+
+    def _add_shapes(self, shapes: dict[int, str]) -> None:
+        """Record the batch's shapes; a different shape under a known id is refused."""
+        for sid, text in shapes.items():
+            if sid in self._shapes:
+                continue
+            self.db.execute("INSERT OR IGNORE INTO shapes VALUES (?, ?)", (sid, text))
+            (stored,) = self.db.execute("SELECT shape FROM shapes WHERE id = ?", (sid,)).fetchone()
+            if stored != text:  # 64-bit digests of two shapes collided: never seen
+                raise InputError(f"shape id {sid} collides with a stored shape")
+            self._shapes[sid] = parse_shape(text)
 
     def _insert(self, batch: EncodedBatch) -> int:
-        """Insert the batch's rows and documents (ids distinct); returns how many were new."""
-        names, rows = self._rows(batch)
-        (last,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
-        columns = ", ".join(quote(n) for n in names)
-        marks = ", ".join("?" * len(names))
+        """Insert the batch's rows (ids distinct); returns how many were new."""
+        batch, names, rows = self._rows(batch)
+        self._add_shapes(batch.shapes)
+        columns = ", ".join(quote(n) for n in [*names, SHAPE_COLUMN, REST_COLUMN])
+        marks = ", ".join("?" * (len(names) + 2))
         # No rowid given: SQLite assigns max(rowid) + 1 to each row, in order.
         sql = f"INSERT OR IGNORE INTO events ({columns}) VALUES ({marks})"
         try:
-            stored = self.db.executemany(sql, rows).rowcount
+            return int(self.db.executemany(sql, rows).rowcount)
         except OverflowError:  # an integer beyond 64 bits: store those as text
             rows = [[column_value(v) for v in row] for row in rows]
-            stored = self.db.executemany(sql, rows).rowcount
-        if stored == len(rows):
-            docs: Iterable[tuple[int, str]] = enumerate(batch.docs, last + 1)
-        else:
-            by_id = dict(zip(batch.ids, batch.docs, strict=True))
-            docs = [
-                (rowid, by_id[ident])
-                for rowid, ident in self.db.execute(
-                    'SELECT rowid, "event.id" FROM events WHERE rowid > ? ORDER BY rowid', (last,)
-                )
-            ]
-        self.db.executemany("INSERT INTO documents (rowid, doc) VALUES (?, ?)", docs)
-        return stored
+            return int(self.db.executemany(sql, rows).rowcount)
+
+    def _shape(self, sid: int) -> Shape:
+        shape = self._shapes.get(sid)
+        if shape is None:
+            found = self.db.execute("SELECT shape FROM shapes WHERE id = ?", (sid,)).fetchone()
+            if found is None:
+                raise UnavailableError(f"SQLite store {self.path}: unknown shape {sid}")
+            shape = self._shapes[sid] = parse_shape(found[0])
+        return shape
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Event]:
+        """The events of ``sql`` (a :data:`_READ` statement), rebuilt exactly as written."""
+        cursor = self.db.execute(sql, params)
+        columns = [d[0] for d in cursor.description][:-1]  # the last one is the document
+        at_shape, at_rest = columns.index(SHAPE_COLUMN), columns.index(REST_COLUMN)
+        plans: dict[int, tuple[Shape, dict[str, int]]] = {}
+        out: list[Event] = []
+        for row in cursor:
+            sid = row[at_shape]
+            if sid is None:  # written before format 2
+                out.append(json.loads(row[-1]))
+                continue
+            plan = plans.get(sid)
+            if plan is None:
+                shape = self._shape(sid)
+                plan = plans[sid] = (shape, positions(shape, columns))
+            shape, where = plan
+            out.append(rebuild(shape, lambda k: row[where[k]], row[at_rest], from_text=True))  # noqa: B023
+        return out
 
     def _where(self, query: Query) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -323,7 +424,7 @@ class SQLiteStore:
                 path = '$."' + name.replace('"', '\\"') + '"'
                 literal = "'" + path.replace("'", "''") + "'"
                 doc = "(SELECT doc FROM documents d WHERE d.rowid = e.rowid)"
-                target = f"json_extract({doc}, {literal})"
+                target = f"json_extract(coalesce(e.{quote(REST_COLUMN)}, {doc}), {literal})"
             alternatives = []
             for value in as_list(wanted):
                 stored = column_value(value)
@@ -343,11 +444,8 @@ class SQLiteStore:
 
     def search(self, query: Query) -> list[Event]:
         where, params = self._where(query)
-        sql = (
-            f"SELECT d.doc FROM events e JOIN documents d ON d.rowid = e.rowid{where} "
-            'ORDER BY e."@timestamp", e."event.id" LIMIT ?'
-        )
-        return [json.loads(doc) for (doc,) in self.db.execute(sql, [*params, query.limit])]
+        sql = f'{_READ}{where} ORDER BY e."@timestamp", e."event.id" LIMIT ?'
+        return self._read(sql, [*params, query.limit])
 
     def by_ids(self, ids: Sequence[str]) -> list[Event]:
         """Events with exactly these ids, via the unique ``event.id`` index (FetchesByIds).
@@ -360,12 +458,7 @@ class SQLiteStore:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                "SELECT d.doc FROM events e JOIN documents d ON d.rowid = e.rowid "
-                f'WHERE e."event.id" IN ({marks})',
-                chunk,
-            )
-            out.extend(json.loads(doc) for (doc,) in rows)
+            out.extend(self._read(f'{_READ} WHERE e."event.id" IN ({marks})', chunk))
         return out
 
     def count(self, query: Query | None = None) -> int:
@@ -394,10 +487,7 @@ class SQLiteStore:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT doc FROM documents WHERE rowid IN ({marks}) ORDER BY rowid", chunk
-            )
-            out.extend(json.loads(doc) for (doc,) in rows)
+            out.extend(self._read(f"{_READ} WHERE e.rowid IN ({marks}) ORDER BY e.rowid", chunk))
         return out
 
 

@@ -1,17 +1,17 @@
 """Events encoded as the SQLite store inserts them, computable in any process.
 
 :func:`encode_batch` turns a batch of events into an :class:`EncodedBatch`: the batch's field
-names, one row of column values per event (in that name order, see :func:`column_value`), one
-document per event (:func:`encode_document`), and the events it will not insert (a repeated
-``event.id``, a missing id or timestamp). It reads no store state, so a parse worker process
-can build it while the calling process writes; :meth:`SQLiteStore.write
-<detect.stores.sqlite.SQLiteStore.write>` encodes a plain batch with the same function, which
-is what makes both paths store the same rows and documents.
+names, one row per event (the column values in that name order, see :func:`column_value`,
+then the event's shape id and ``_rest``, see :mod:`detect.stores.sqlite_shapes`), the
+batch's shapes, and the events it will not insert (a repeated ``event.id``, a missing id or
+timestamp). It reads no store state, so a parse worker process can build it while the calling
+process writes; :meth:`SQLiteStore.write <detect.stores.sqlite.SQLiteStore.write>` encodes a
+plain batch with the same function, which is what makes both paths store the same rows.
 
 An :class:`EncodedBatch` is also a ``Sequence[Event]``: the spool, dead letters and the other
-stores read its events (decoded from the documents with :func:`json.loads`, as ``search``
-reads them). Their order: the distinct valid events in input order, then the repeated ones,
-then the rejected ones.
+stores read its events (rebuilt from the rows and shapes exactly as ``search`` rebuilds them
+from the table). Their order: the distinct valid events in input order, then the repeated
+ones, then the rejected ones.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ from typing import Any, overload
 
 import orjson
 
+from detect.stores.sqlite_shapes import (
+    Shape,
+    kinds_of,
+    parse_shape,
+    rebuild,
+    shape_id,
+    shape_text,
+)
 from tulou.events import Event
 
 #: Value types stored as they are (the fast path of :func:`column_value`).
@@ -47,7 +55,7 @@ def column_value(value: Any) -> Any:
 
 
 def encode_document(event: Event) -> str:
-    """An event as the JSON text kept in ``documents`` (compact; ``json.loads`` reads it back).
+    """Values as JSON text (the ``_rest`` column; compact; ``json.loads`` reads it back).
 
     orjson for speed; the standard library for what orjson refuses (integers beyond 64 bits)
     or would change (a non-finite float, which orjson writes as ``null``).
@@ -85,19 +93,24 @@ def _scalars(values: Iterable[Any]) -> Iterator[Any]:
 class EncodedBatch(Sequence[Event]):
     """A batch as the SQLite store inserts it (see the module docstring).
 
-    ``rows[i]`` and ``docs[i]`` belong to the same event; ``rows[i][k]`` is the column value of
-    field ``names[k]`` (``None`` when the event lacks it). ``ids[i]`` is its ``event.id``.
+    ``rows[i]`` is the row of the event with id ``ids[i]``: ``rows[i][k]`` is the column value
+    of field ``names[k]`` (``None`` when the event lacks it), then come its shape id and its
+    ``_rest``. ``shapes`` maps the batch's shape ids to their text; ``kinds`` maps each name
+    to the kind letters its values took (what the writer checks against its columns).
+    ``rest`` are the names this batch was told to keep in ``_rest`` whatever their values.
     """
 
     names: tuple[str, ...]
     rows: list[tuple[Any, ...]]
-    docs: list[str]
     ids: list[str]
+    shapes: dict[int, str]
+    kinds: dict[str, str]
     repeated: list[Event] = field(default_factory=list)
     rejected: list[tuple[Event, str]] = field(default_factory=list)
+    rest: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
-        return len(self.docs) + len(self.repeated) + len(self.rejected)
+        return len(self.ids) + len(self.repeated) + len(self.rejected)
 
     @overload
     def __getitem__(self, index: int) -> Event: ...
@@ -112,10 +125,12 @@ class EncodedBatch(Sequence[Event]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("batch index out of range")
-        if index < len(self.docs):
-            decoded: Event = json.loads(self.docs[index])
-            return decoded
-        index -= len(self.docs)
+        if index < len(self.ids):
+            row = self.rows[index]
+            where = {name: k for k, name in enumerate(self.names)}
+            shape = parse_shape(self.shapes[row[-2]])
+            return rebuild(shape, lambda key: row[where[key]], row[-1], from_text=False)
+        index -= len(self.ids)
         if index < len(self.repeated):
             return self.repeated[index]
         return self.rejected[index - len(self.repeated)][0]
@@ -123,14 +138,14 @@ class EncodedBatch(Sequence[Event]):
     def first_values(self, names: Iterable[str]) -> dict[str, Any]:
         """The first value the stored events have for each name (``None`` values skipped).
 
-        Column values show which event has one; the value itself comes from that event's
-        document (a one-element list of numbers is a list, not a number).
+        Column values show which event has one; the value itself comes from that event (a
+        one-element list of numbers is a list, not a number).
         """
         out: dict[str, Any] = {}
         for name in names:
             k = self.names.index(name)
             hits = (i for i, row in enumerate(self.rows) if row[k] is not None)
-            for i in chain(hits, range(len(self.docs))):  # then all ([None] has no value)
+            for i in chain(hits, range(len(self.ids))):  # then all ([None] has no value)
                 value = self[i].get(name)
                 if value is not None:
                     out[name] = value
@@ -138,8 +153,27 @@ class EncodedBatch(Sequence[Event]):
         return out
 
 
-def encode_batch(events: Iterable[Event]) -> EncodedBatch:
-    """Validate, de-duplicate (first occurrence wins) and encode ``events``."""
+#: Shapes seen by this process: (keys, kinds) -> (id, text). Cleared when it grows large.
+_SHAPES: dict[Shape, tuple[int, str]] = {}
+_SHAPES_MAX = 4096
+
+
+def _shape(shape: Shape) -> tuple[int, str]:
+    found = _SHAPES.get(shape)
+    if found is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        text = shape_text(shape)
+        found = _SHAPES[shape] = (shape_id(text), text)
+    return found
+
+
+def encode_batch(events: Iterable[Event], rest: frozenset[str] = frozenset()) -> EncodedBatch:
+    """Validate, de-duplicate (first occurrence wins) and encode ``events``.
+
+    Values of the names in ``rest`` are kept in ``_rest`` (the writer passes the names its
+    columns cannot give back exactly, see :func:`detect.stores.sqlite_shapes.conflicts`).
+    """
     fresh: dict[str, Event] = {}
     repeated: list[Event] = []
     rejected: list[tuple[Event, str]] = []
@@ -155,12 +189,34 @@ def encode_batch(events: Iterable[Event]) -> EncodedBatch:
     names = tuple(dict.fromkeys(chain.from_iterable(batch)))
     # Column by column: the type checks run once per column over a set of types (C loops),
     # and only a column holding other than plain values is converted value by value.
-    columns = []
+    columns: list[list[Any]] = []
     for name in names:
         column = [event.get(name) for event in batch]
         if not _PLAIN.issuperset(map(type, column)):
             column = [v if type(v) in _PLAIN else _unplain(v) for v in column]
         columns.append(column)
+    shape_ids: list[int] = []
+    rests: list[str | None] = []
+    shapes: dict[int, str] = {}
+    seen: dict[Shape, None] = {}
+    for event in batch:
+        kinds = kinds_of(event, rest)
+        shape = (tuple(event), kinds)
+        sid, text = _shape(shape)
+        shapes[sid] = text
+        seen[shape] = None
+        shape_ids.append(sid)
+        if "r" in kinds:
+            kept = {k: v for (k, v), kind in zip(event.items(), kinds, strict=True) if kind == "r"}
+            rests.append(encode_document(kept))
+        else:
+            rests.append(None)
+    columns.append(shape_ids)
+    columns.append(rests)
     rows = list(zip(*columns, strict=True))
-    docs = list(map(encode_document, batch))
-    return EncodedBatch(names, rows, docs, list(fresh), repeated, rejected)
+    letters: dict[str, set[str]] = {}
+    for keys, kinds in seen:
+        for key, kind in zip(keys, kinds, strict=True):
+            letters.setdefault(key, set()).add(kind)
+    used = {name: "".join(sorted(found)) for name, found in letters.items()}
+    return EncodedBatch(names, rows, list(fresh), shapes, used, repeated, rejected, rest)

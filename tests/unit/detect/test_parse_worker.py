@@ -13,6 +13,7 @@ from detect.parse_worker import ParseWorker, chunkable, chunks, worth_it
 from detect.parsers.auditd import AuditdParser
 from detect.parsers.auth import AuthLogParser
 from detect.spool import BufferedWriter, Spool
+from detect.stores.base import Query
 from detect.stores.memory import MemoryStore
 from detect.stores.sqlite import SQLiteStore
 
@@ -111,7 +112,7 @@ def test_workers_that_encode_for_sqlite_store_the_same_database(
         assert summary.reconciles()
         dead.close()
         rows = store.query("SELECT * FROM events ORDER BY rowid")
-        docs = store.query("SELECT rowid, doc FROM documents ORDER BY rowid")
+        docs = [store.query("SELECT * FROM shapes ORDER BY id"), store.search(Query(limit=9999))]
         indexes = store.query(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
         )
