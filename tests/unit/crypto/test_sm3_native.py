@@ -13,6 +13,7 @@ import random  # noqa: TID251 - reproducible test lengths, nothing secret
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -217,3 +218,12 @@ def test_large_mixed_batch_keeps_order() -> None:
     assert _sm3x.sm3_many(items) == [ref_sm3(x) for x in items]
     key = os.urandom(100)
     assert _sm3x.hmac_sm3_many(key, items) == [ref_hmac(key, x) for x in items]
+
+
+def test_batches_in_parallel_threads_agree() -> None:
+    """The GIL is released for the whole batch: concurrent batches must not disturb each other."""
+    batches = [[os.urandom(n) for n in range(5000 + t, 5000 + t + 20 * 97, 97)] for t in range(4)]
+    expected = [[ref_sm3(x) for x in batch] for batch in batches]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_sm3x.sm3_many, batches * 3))
+    assert results == expected * 3
