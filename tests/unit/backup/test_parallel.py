@@ -10,14 +10,15 @@ import pytest
 from backup import checker
 from backup.archiver import Archiver
 from backup.pack import BlobCodec
-from backup.parallel import BlobPool, check_pack, open_blobs, write_blobs
+from backup.parallel import BlobPool, check_pack, open_blobs, use_threads, write_blobs
 from backup.repository import Repository
 from backup.restorer import Restorer
 from backup.targets.base import relative_path
 from backup.targets.local import LocalTarget
+from crypto import sm3, sm4
 from tests.unit.backup.conftest import PASSPHRASE, make_tree
 from tests.unit.backup.test_repository import same_tree
-from tulou.errors import VerificationError
+from tulou.errors import InputError, VerificationError
 
 
 @pytest.fixture
@@ -37,11 +38,19 @@ def _latest_tree(repo: Repository) -> str:
     return str(repo.snapshot_body(repo.snapshots()[-1])["tree"])
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+MODES = [("0", "auto"), ("2", "threads"), ("2", "processes")]
+
+
+@pytest.mark.parametrize(("workers", "executor"), MODES)
 def test_verify_and_restore_with_and_without_workers(
-    local: tuple[LocalTarget, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+    local: tuple[LocalTarget, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: str,
+    executor: str,
 ) -> None:
     monkeypatch.setenv("TULOU_BACKUP_WORKERS", workers)
+    monkeypatch.setenv("TULOU_BACKUP_EXECUTOR", executor)
     target, src = local
     repo = Repository.open(target, PASSPHRASE)
     result = checker.check(repo, read_data=True)
@@ -54,11 +63,16 @@ def test_verify_and_restore_with_and_without_workers(
     assert not list(out.rglob(".tulou-partial-*"))
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize(("workers", "executor"), MODES)
 def test_workers_report_a_flipped_byte(
-    local: tuple[LocalTarget, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+    local: tuple[LocalTarget, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: str,
+    executor: str,
 ) -> None:
     monkeypatch.setenv("TULOU_BACKUP_WORKERS", workers)
+    monkeypatch.setenv("TULOU_BACKUP_EXECUTOR", executor)
     target, _ = local
     repo = Repository.open(target, PASSPHRASE)
     # the biggest data pack: it holds file content, not only trees
@@ -76,6 +90,36 @@ def test_workers_report_a_flipped_byte(
     with pytest.raises(VerificationError, match="could not be restored"):
         Restorer(repo).restore(_latest_tree(repo), out)
     assert not list(out.rglob(".tulou-partial-*"))  # nothing half-written stays behind
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_backup_with_each_kind_of_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    monkeypatch.setenv("TULOU_BACKUP_WORKERS", "2")
+    monkeypatch.setenv("TULOU_BACKUP_EXECUTOR", executor)
+    assert use_threads() == (executor == "threads")
+    target = LocalTarget(tmp_path / "repo")
+    repo = Repository.init(target, PASSPHRASE, kdf_iterations=1000, chunk_min=16 << 10)
+    repo.set_pack_size(256 << 10)
+    src = make_tree(tmp_path / "src", size=1 << 20)
+    root = Archiver(repo).archive_root([("src", src)], None)
+    repo.save_snapshot({"tree": root, "sources": {}})
+    assert repo.stats.packs >= 3  # several packs in flight at once
+    again = Repository.open(target, PASSPHRASE)
+    assert checker.check(again, read_data=True).errors == []
+    Restorer(again).restore(root, tmp_path / "out")
+    assert same_tree(src, tmp_path / "out" / "src")
+
+
+def test_executor_choice_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TULOU_BACKUP_EXECUTOR", "fibres")
+    with pytest.raises(InputError, match="TULOU_BACKUP_EXECUTOR"):
+        use_threads()
+    monkeypatch.setenv("TULOU_BACKUP_EXECUTOR", "auto")
+    assert use_threads() == (sm3.native_active() and sm4.native_active())
+    monkeypatch.setattr(sm3, "_native", None)  # as TULOU_CRYPTO_NATIVE=0 leaves it at import
+    assert use_threads() is False
 
 
 def test_inline_work_functions_check_ids(local: tuple[LocalTarget, Path], tmp_path: Path) -> None:
