@@ -76,7 +76,7 @@ def native_active() -> bool:
     return _native is not None
 
 
-def _gcm_seal(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes) -> bytes:
+def _gcm_seal(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes | bytearray) -> bytes:
     """SM4-GCM: ``ciphertext || 16-byte tag``."""
     if _native is not None:
         out: bytes = _native.gcm_encrypt(key, nonce, aad, data)
@@ -86,7 +86,7 @@ def _gcm_seal(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes) ->
     return enc.update(data) + enc.finalize() + enc.tag
 
 
-def _gcm_open(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes) -> bytes:
+def _gcm_open(key: bytes, nonce: bytes, aad: bytes, data: memoryview | bytes | bytearray) -> bytes:
     """Inverse of :func:`_gcm_seal`; raises VerificationError on any change."""
     if _native is not None:
         try:
@@ -157,7 +157,7 @@ class Sealer:
     def __repr__(self) -> str:
         return f"Sealer(chunk={self._chunk}, index={self._index}, key=<hidden>)"
 
-    def _seal_chunk(self, data: memoryview | bytes, final: bool) -> bytes:
+    def _seal_chunk(self, data: memoryview | bytes | bytearray, final: bool) -> bytes:
         out = _gcm_seal(self._key, _nonce(self._index, final), self._aad, data)
         self._index += 1
         return out
@@ -172,13 +172,22 @@ class Sealer:
         if self._done:
             raise UsageError("Sealer already finalized")
         out = self._take_header()
-        self._buf += data
-        pos = 0
-        with memoryview(self._buf) as view:
-            while len(self._buf) - pos > self._chunk:
+        # Full chunks are sealed straight from ``data``; only a partial chunk is buffered.
+        # A chunk is sealed once more bytes follow it: only finalize() knows the last one.
+        with memoryview(data) as raw, raw.cast("B") as view:
+            pos = 0
+            if self._buf:
+                pos = self._chunk - len(self._buf)
+                if len(view) <= pos:
+                    self._buf += view
+                    return b"".join(out)
+                self._buf += view[:pos]
+                out.append(self._seal_chunk(self._buf, final=False))
+                self._buf.clear()
+            while len(view) - pos > self._chunk:
                 out.append(self._seal_chunk(view[pos : pos + self._chunk], final=False))
                 pos += self._chunk
-        del self._buf[:pos]
+            self._buf += view[pos:]
         return b"".join(out)
 
     def seal_all(self, data: bytes) -> bytes:
@@ -253,7 +262,7 @@ class Opener:
         del self._buf[:HEADER_SIZE]
         return True
 
-    def _open_chunk(self, data: memoryview | bytes, final: bool) -> bytes:
+    def _open_chunk(self, data: memoryview | bytes | bytearray, final: bool) -> bytes:
         out = _gcm_open(self._key, _nonce(self._index, final), self._aad, data)
         self._index += 1
         return out
@@ -261,18 +270,30 @@ class Opener:
     def update(self, data: bytes) -> bytes:
         if self._done:
             raise UsageError("Opener already finalized")
-        self._buf += data
-        if not self._read_header():
-            return b""
-        size = self._chunk + TAG_SIZE
-        out: list[bytes] = []
-        pos = 0
-        with memoryview(self._buf) as view:
-            # Keep at least one full chunk back: only end-of-input tells us it is the last.
-            while len(self._buf) - pos > size:
+        # As in Sealer.update: full chunks are opened straight from ``data``. Keep at least
+        # one full chunk back: only end-of-input tells us which chunk is the last.
+        with memoryview(data) as raw, raw.cast("B") as view:
+            pos = 0
+            if not self._chunk:
+                pos = min(len(view), HEADER_SIZE - len(self._buf))
+                self._buf += view[:pos]
+                if not self._read_header():
+                    return b""
+            size = self._chunk + TAG_SIZE
+            out: list[bytes] = []
+            if self._buf:
+                need = size - len(self._buf)
+                if len(view) - pos <= need:
+                    self._buf += view[pos:]
+                    return b""
+                self._buf += view[pos : pos + need]
+                pos += need
+                out.append(self._open_chunk(self._buf, final=False))
+                self._buf.clear()
+            while len(view) - pos > size:
                 out.append(self._open_chunk(view[pos : pos + size], final=False))
                 pos += size
-        del self._buf[:pos]
+            self._buf += view[pos:]
         return b"".join(out)
 
     def open_all(self, data: bytes) -> bytes:

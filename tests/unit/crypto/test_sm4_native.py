@@ -226,6 +226,36 @@ def test_sealed_format_is_identical_on_both_paths(
             assert _open_outcome(sealed[0], aad, native, streaming) == data
 
 
+def _pieces(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({min(c, len(data)) for c in cuts})
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 5000),
+    st.lists(st.integers(0, 5000), max_size=8),
+    st.sampled_from([10, 11]),
+    st.booleans(),
+)
+def test_streaming_in_any_pieces_equals_one_shot(
+    size: int, cuts: list[int], bits: int, native: bool
+) -> None:
+    # Full chunks are processed straight from each piece and only partial ones are buffered:
+    # pieces ending before, at and after chunk (and tag) boundaries must not change a byte.
+    data, salt = os.urandom(size), os.urandom(16)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(secrets, "token_bytes", lambda n: salt[:n])
+        m.setattr(sm4mod, "_native", sm4mod._native if native else None)
+        sealer = sm4mod.Sealer(KEY, aad=b"a", chunk_bits=bits)
+        parts = [sealer.update(p) for p in _pieces(data, cuts)]
+        sealed = b"".join(parts) + sealer.finalize()
+        assert sealed == sm4mod.Sealer(KEY, aad=b"a", chunk_bits=bits).seal_all(data)
+        opener = sm4mod.Opener(KEY, aad=b"a")
+        opened = [opener.update(p) for p in _pieces(sealed, cuts)]
+        assert b"".join(opened) + opener.finalize() == data
+
+
 @needs_native
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 4000), st.data())
