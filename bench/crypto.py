@@ -101,7 +101,10 @@ def main() -> None:
     lib = __import__("crypto._libcrypto", fromlist=["lib"]).lib()
     version = subprocess.run(["openssl", "version"], capture_output=True, text=True, check=False)
     print(f"# openssl command: {version.stdout.strip()}")
-    print(f"# SM2 backend: {lib.version} ({lib.path}); SM3/SM4: cryptography's OpenSSL")
+    print(
+        f"# SM2 backend: {lib.version} ({lib.path}); "
+        "SM3/SM4: native where shown active below, else cryptography's OpenSSL"
+    )
     head = ("operation", "size", "ours", "openssl", "ratio", "gmssl")
     print(f"{head[0]:22} {head[1]:>6} {head[2]:>12} {head[3]:>12} {head[4]:>7} {head[5]:>12}  unit")
 
