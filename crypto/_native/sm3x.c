@@ -14,15 +14,16 @@
 #include "sm3_mb.h"
 
 /* Batches smaller than this go through the single-stream code, one message after another
- * (two busy lanes of sixteen are about as fast as two scalar runs; three are faster). */
-#define MB_MIN_ITEMS 3
+ * (with the 8-lane kernel, two busy lanes already beat two scalar runs). */
+#define MB_MIN_ITEMS 2
 /* When the queue is empty and at most this many lanes are still busy, they finish with the
  * single-stream code: one lane of the vector code is slower than the scalar code. */
 #define MB_SCALAR_TAIL 1
 /* Release the GIL for inputs at least this large. */
 #define NOGIL_BYTES 4096
 
-static int mb_ok; /* the CPU (and OS) run the AVX-512 code; set once at import */
+static int mb_ok;  /* the CPU (and OS) run the 16-lane AVX-512 code; set once at import */
+static int mb8_ok; /* ... and the 8-lane AVX-512VL code */
 
 typedef struct {
     const uint8_t *data;
@@ -67,6 +68,33 @@ static void lane_start(sm3_lane *lane, int i, uint32_t *st, const sm3_job *job,
     lane->padding = 0;
     for (int k = 0; k < 8; k++) {
         st[k * SM3_LANES + i] = init[k];
+    }
+}
+
+/* Move the busy lanes to slots 0.. (keeping their order), for the 8-lane kernel. A lane in its
+ * padding phase points into its own pad[], which moves with it. */
+static void lanes_compact(sm3_lane lanes[SM3_LANES], uint32_t *st, const uint8_t *ptr[SM3_LANES],
+                          size_t stride[SM3_LANES], const uint8_t *zero) {
+    int j = 0;
+    for (int i = 0; i < SM3_LANES; i++) {
+        if (lanes[i].job == NULL) {
+            continue;
+        }
+        if (i != j) { /* slot j is idle: every busy lane before i is already in 0 .. j-1 */
+            lanes[j] = lanes[i];
+            if (lanes[i].padding) {
+                lanes[j].p = lanes[j].pad + (lanes[i].p - lanes[i].pad);
+            }
+            for (int k = 0; k < 8; k++) {
+                st[k * SM3_LANES + j] = st[k * SM3_LANES + i];
+            }
+            lanes[i].job = NULL;
+            ptr[j] = lanes[j].p;
+            stride[j] = SM3_BLOCK;
+            ptr[i] = zero;
+            stride[i] = 0;
+        }
+        j++;
     }
 }
 
@@ -140,7 +168,12 @@ static void sm3_many_mb(sm3_job *jobs, size_t njobs, const uint32_t init[8], uin
             }
             break;
         }
-        sm3_mb_compress(st, ptr, stride, run);
+        if (mb8_ok && active <= 8 && next == njobs) {
+            lanes_compact(lanes, st, ptr, stride, zero);
+            sm3_mb8_compress(st, ptr, stride, run);
+        } else {
+            sm3_mb_compress(st, ptr, stride, run);
+        }
         for (int i = 0; i < SM3_LANES; i++) {
             if (lanes[i].job != NULL) {
                 lanes[i].p += run * SM3_BLOCK;
@@ -343,6 +376,7 @@ PyMODINIT_FUNC PyInit__sm3x(void) {
     const char *portable = getenv("TULOU_SM3_PORTABLE");
     if (portable == NULL || strcmp(portable, "1") != 0) {
         mb_ok = sm3_mb_supported();
+        mb8_ok = sm3_mb8_supported();
         sm3_choose_compress();
     }
     return PyModule_Create(&module);
