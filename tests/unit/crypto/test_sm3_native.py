@@ -227,3 +227,16 @@ def test_batches_in_parallel_threads_agree() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(_sm3x.sm3_many, batches * 3))
     assert results == expected * 3
+
+
+def test_many_small_batches_match_openssl() -> None:
+    """Seeded batches of 1-49 mostly short items: lanes end, pad, move and refill constantly."""
+    rnd = random.Random(7)
+    blob = os.urandom(20_000)
+    for _ in range(300):
+        lengths = [
+            rnd.choice((rnd.randrange(400), rnd.randrange(20_000), 55, 56, 119, 120))
+            for _ in range(rnd.randrange(1, 50))
+        ]
+        items = [blob[:n] for n in lengths]
+        assert _sm3x.sm3_many(items) == [ref_sm3(x) for x in items], lengths
