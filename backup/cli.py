@@ -21,6 +21,7 @@ from backup import policy as policy_mod
 from backup import service
 from backup.drill_cli import drill
 from backup.policy import Policy
+from tulou.allocator import keep_large_buffers
 from tulou.clikit import app, emit, json_option
 from tulou.errors import UsageError, VerificationError
 
@@ -84,6 +85,7 @@ def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[[int
 @click.group()
 def backup() -> None:
     """Encrypted, deduplicated, multi-site backups (SM3 ids, SM4-GCM, SM2-signed snapshots)."""
+    keep_large_buffers()
 
 
 @backup.command()

@@ -11,6 +11,7 @@ import click
 from backup import drill_record, soc_report
 from backup import policy as policy_mod
 from backup.drill import SCENARIOS, Drill, run_and_sign
+from tulou.allocator import keep_large_buffers
 from tulou.clikit import app, emit, json_option
 from tulou.errors import UsageError, VerificationError
 
@@ -18,6 +19,7 @@ from tulou.errors import UsageError, VerificationError
 @click.group()
 def drill() -> None:
     """Disaster-recovery drills with measured RTO/RPO, signed records and SOC alerts."""
+    keep_large_buffers()
 
 
 @drill.command("list")
