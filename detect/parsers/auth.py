@@ -30,6 +30,14 @@ _SUDO = re.compile(
     r"\s*(?P<user>\S+) : (?:(?P<failure>.*?) ; )?TTY=(?P<tty>\S+) ; PWD=(?P<pwd>.*?) ; "
     r"USER=(?P<target>\S+) ;(?: GROUP=\S+ ;)?(?: ENV=.*? ;)? COMMAND=(?P<command>.*)$"
 )
+# _SUDO without the failure group, tried first on a message with one "TTY=": when it matches,
+# that "TTY=" follows "user : " directly, so _SUDO's failure group (text, " ; ", then a
+# "TTY=") has no "TTY=" to end before, and _SUDO gives the same groups. It saves the lazy
+# group's scans of the whole message (3 -> 1 µs a line); a failure line takes _SUDO.
+_SUDO_PLAIN = re.compile(
+    r"\s*(?P<user>\S+) : TTY=(?P<tty>\S+) ; PWD=(?P<pwd>.*?) ; "
+    r"USER=(?P<target>\S+) ;(?: GROUP=\S+ ;)?(?: ENV=.*? ;)? COMMAND=(?P<command>.*)$"
+)
 _PAM_FAILURE = re.compile(
     r"pam_unix\((?P<service>[^:)]+):auth\): authentication failure;.*?"
     r"(?:rhost=(?P<rhost>\S*))?\s+user=(?P<user>\S+)"
@@ -43,19 +51,20 @@ _SESSION = re.compile(
 def _ssh(message: str) -> dict[str, Any] | None:
     found = _SSH_RESULT.match(message)
     if found is not None:
-        success = found["result"] == "Accepted"
+        result, method, invalid, user, ip, port, _, key = found.groups()  # one call, not eight
+        success = result == "Accepted"
         return {
             "event.category": ["authentication"],
             "event.type": ["start"] if success else ["info"],
             "event.action": "ssh_login",
             "event.outcome": "success" if success else "failure",
-            "user.name": found["user"],
-            "source.ip": found["ip"],
-            "source.port": int(found["port"]),
+            "user.name": user,
+            "source.ip": ip,
+            "source.port": int(port),
             "network.protocol": "ssh",
-            "auth.ssh.method": found["method"],
-            "auth.ssh.signature": found["key"],
-            "auth.ssh.invalid_user": True if found["invalid"] else None,
+            "auth.ssh.method": method,
+            "auth.ssh.signature": key,
+            "auth.ssh.invalid_user": True if invalid else None,
         }
     found = _SSH_INVALID.match(message)
     if found is not None:
@@ -84,22 +93,26 @@ def _ssh(message: str) -> dict[str, Any] | None:
 
 
 def _sudo(message: str) -> dict[str, Any] | None:
-    found = _SUDO.match(message)
-    if found is None:
-        return None
-    command = found["command"]
-    failure = found["failure"]
+    plain = _SUDO_PLAIN.match(message) if message.count("TTY=") == 1 else None
+    if plain is not None:
+        user, tty, pwd, target, command = plain.groups()
+        failure = None
+    else:
+        found = _SUDO.match(message)
+        if found is None:
+            return None
+        user, failure, tty, pwd, target, command = found.groups()
     return {
         "event.category": ["process"] if failure is None else ["authentication"],
         "event.type": ["start"] if failure is None else ["info"],
         "event.action": "sudo_command" if failure is None else "sudo_auth_failure",
         "event.outcome": "success" if failure is None else "failure",
-        "user.name": found["user"],
-        "user.effective.name": found["target"],
+        "user.name": user,
+        "user.effective.name": target,
         "process.command_line": command,
         "process.executable": command.split(" ", 1)[0],
-        "process.working_directory": found["pwd"],
-        "process.tty.name": found["tty"],
+        "process.working_directory": pwd,
+        "process.tty.name": tty,
         "error.message": failure,
     }
 

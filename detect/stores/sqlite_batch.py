@@ -26,9 +26,12 @@ from typing import Any, overload
 import orjson
 
 from detect.stores.sqlite_shapes import (
+    LETTERS,
     Shape,
     kinds_of,
+    one_string_lists,
     parse_shape,
+    plain_ints,
     rebuild,
     shape_id,
     shape_text,
@@ -153,18 +156,19 @@ class EncodedBatch(Sequence[Event]):
         return out
 
 
-#: Shapes seen by this process: (keys, kinds) -> (id, text). Cleared when it grows large.
-_SHAPES: dict[Shape, tuple[int, str]] = {}
+#: Shapes seen by this process: (keys, kinds) -> (id, text, whether it keeps a ``_rest``).
+#: Cleared when it grows large.
+_SHAPES: dict[Shape, tuple[int, str, bool]] = {}
 _SHAPES_MAX = 4096
 
 
-def _shape(shape: Shape) -> tuple[int, str]:
+def _shape(shape: Shape) -> tuple[int, str, bool]:
     found = _SHAPES.get(shape)
     if found is None:
         if len(_SHAPES) >= _SHAPES_MAX:
             _SHAPES.clear()
         text = shape_text(shape)
-        found = _SHAPES[shape] = (shape_id(text), text)
+        found = _SHAPES[shape] = (shape_id(text), text, "r" in shape[1])
     return found
 
 
@@ -187,36 +191,49 @@ def encode_batch(events: Iterable[Event], rest: frozenset[str] = frozenset()) ->
             fresh[ident] = event
     batch = list(fresh.values())
     names = tuple(dict.fromkeys(chain.from_iterable(batch)))
-    # Column by column: the type checks run once per column over a set of types (C loops),
-    # and only a column holding other than plain values is converted value by value.
-    columns: list[list[Any]] = []
-    for name in names:
-        column = [event.get(name) for event in batch]
-        if not _PLAIN.issuperset(map(type, column)):
-            column = [v if type(v) in _PLAIN else _unplain(v) for v in column]
-        columns.append(column)
-    shape_ids: list[int] = []
-    rests: list[str | None] = []
+    # Values read per event in one C call, then turned into columns: the type checks run
+    # once per column over a set of types (C loops), and only a column holding other than
+    # plain values is converted value by value.
+    rows = [tuple(map(e.get, names)) for e in batch]
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    quick = not rest  # every event's kinds follow from its value types (quick_kinds)
+    letters: list[Sequence[str]] = []
+    for k, column in enumerate(columns):
+        types = set(map(type, column))
+        letters.append(list(map(LETTERS.__getitem__, map(type, column))))
+        if not _PLAIN.issuperset(types):
+            quick = quick and (list not in types or one_string_lists(column))
+            columns[k] = [v if type(v) in _PLAIN else _unplain(v) for v in column]
+        if int in types:
+            quick = quick and plain_ints(column)
+    if quick:
+        # One letter per batch name and event ('n' also for an absent name): with the keys,
+        # it decides the event's shape; the shape itself is worked out once per distinct pair.
+        pairs = list(zip(map(tuple, batch), map("".join, zip(*letters, strict=True)), strict=True))
+        where = {name: k for k, name in enumerate(names)}
+        local = {
+            pair: _shape((pair[0], "".join(pair[1][where[key]] for key in pair[0])))
+            for pair in dict.fromkeys(pairs)
+        }
+        found = list(map(local.__getitem__, pairs))
+    else:
+        found = [_shape((tuple(e), kinds_of(e, rest))) for e in batch]
     shapes: dict[int, str] = {}
-    seen: dict[Shape, None] = {}
-    for event in batch:
-        kinds = kinds_of(event, rest)
-        shape = (tuple(event), kinds)
-        sid, text = _shape(shape)
-        shapes[sid] = text
-        seen[shape] = None
-        shape_ids.append(sid)
-        if "r" in kinds:
-            kept = {k: v for (k, v), kind in zip(event.items(), kinds, strict=True) if kind == "r"}
-            rests.append(encode_document(kept))
-        else:
-            rests.append(None)
-    columns.append(shape_ids)
-    columns.append(rests)
-    rows = list(zip(*columns, strict=True))
-    letters: dict[str, set[str]] = {}
-    for keys, kinds in seen:
-        for key, kind in zip(keys, kinds, strict=True):
-            letters.setdefault(key, set()).add(kind)
-    used = {name: "".join(sorted(found)) for name, found in letters.items()}
-    return EncodedBatch(names, rows, list(fresh), shapes, used, repeated, rejected, rest)
+    used: dict[str, set[str]] = {}
+    for sid, text, _ in found:
+        if sid not in shapes:
+            shapes[sid] = text
+            for key, kind in zip(*parse_shape(text), strict=True):
+                used.setdefault(key, set()).add(kind)
+    rests: list[str | None] = [None] * len(batch)
+    if any(keeps for _, _, keeps in found):
+        for i, (event, (sid, _, keeps)) in enumerate(zip(batch, found, strict=True)):
+            if keeps:
+                kinds = parse_shape(shapes[sid])[1]
+                kept = {
+                    k: v for (k, v), kind in zip(event.items(), kinds, strict=True) if kind == "r"
+                }
+                rests[i] = encode_document(kept)
+    rows = list(zip(*columns, [sid for sid, _, _ in found], rests, strict=True))
+    by_name = {name: "".join(sorted(found)) for name, found in used.items()}
+    return EncodedBatch(names, rows, list(fresh), shapes, by_name, repeated, rejected, rest)

@@ -1,6 +1,10 @@
 # ruff: noqa: E501 - real log lines and packets are longer than code lines
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detect.parsers import auth
 from detect.parsers.auth import AuthLogParser
 from tests.unit.detect.parsers.helpers import check, run
 
@@ -94,3 +98,44 @@ def test_auth_parser_is_chosen_for_auth_logs() -> None:
     assert default_registry().detect(LOG).id == "auth"
     plain = b"Mar  3 10:00:01 web1 kernel: eth0 up\nMar  3 10:00:02 web1 kernel: eth1 up\n"
     assert default_registry().detect(plain).id == "syslog"
+
+
+PIECES = ["alice", "bob", " : ", " ; ", "TTY=", "pts/0", "PWD=", "/home/x", "USER=", "root"]
+PIECES += [" GROUP=", "wheel", " ENV=", "A=1", " COMMAND=", "COMMAND=", "/bin/sh -c", " ", ";"]
+PIECES += ["3 incorrect password attempts", "  "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(PIECES), max_size=14).map("".join),
+        st.tuples(  # well-formed, with odd parts
+            st.sampled_from(["", "  ", "3 incorrect password attempts ; ", "x ; TTY=a ; "]),
+            st.text(max_size=4),
+            st.sampled_from(["", " GROUP=g ;", " ENV=A=1 B ;"]),
+            st.sampled_from(["/usr/bin/id", "/bin/sh -c 'a ; TTY=b ; PWD=c ; USER=d ; COMMAND=e'"]),
+        ).map(lambda t: f"u : {t[0]}TTY=pts/1 ; PWD=/w{t[1]} ; USER=root ;{t[2]} COMMAND={t[3]}"),
+    )
+)
+def test_the_sudo_fast_path_gives_what_the_full_pattern_gives(message: str) -> None:
+    full = auth._SUDO.match(message)
+    if message.count("TTY=") == 1:
+        plain = auth._SUDO_PLAIN.match(message)
+        if plain is not None:
+            assert full is not None
+            user, failure, *rest = full.groups()
+            assert failure is None
+            assert plain.groups() == (user, *rest)
+    got = auth._sudo(message)
+    if full is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got["user.name"] == full["user"]
+        assert got["error.message"] == full["failure"]
+        assert got["process.command_line"] == full["command"]
+        assert (got["process.tty.name"], got["process.working_directory"]) == (
+            full["tty"],
+            full["pwd"],
+        )
+        assert got["user.effective.name"] == full["target"]
