@@ -39,6 +39,9 @@ type Encoder = Callable[[Sequence[Event]], Sequence[Event]]
 
 #: Bytes per chunk handed to the worker (whole lines; a longer line makes a longer chunk).
 CHUNK_BYTES = 1 << 20
+#: The first chunk's size; each next one is 4x larger up to :data:`CHUNK_BYTES`. The writer
+#: waits for the first chunk (while the workers start): a small one ends that wait sooner.
+FIRST_CHUNK_BYTES = 64 << 10
 #: Chunks submitted ahead of the one being consumed.
 AHEAD = 3
 #: Inputs smaller than this are parsed in-process (starting the worker would cost more).
@@ -65,15 +68,21 @@ def worth_it(stream: BinaryIO, parser: Parser) -> bool:
     return size - here >= MIN_BYTES
 
 
-def chunks(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
+def chunks(
+    stream: BinaryIO, size: int = CHUNK_BYTES, first: int | None = None
+) -> Iterator[tuple[int, bytes]]:
     """``(offset from the stream's start, bytes)`` pieces, each ending at a newline.
 
-    The last piece may lack one (a final line without a newline); nothing is dropped.
+    Pieces are read ``size`` bytes at a time (``first`` bytes for the first one, then 4x more
+    each time up to ``size``). The last piece may lack a newline (a final line without one);
+    nothing is dropped.
     """
     offset = 0
     rest = b""
+    want = min(first or size, size)
     while True:
-        block = stream.read(size)
+        block = stream.read(want)
+        want = min(want * 4, size)
         if not block:
             if rest:
                 yield offset, rest
@@ -135,7 +144,7 @@ class ParseWorker:
         pool = self._executor()
         ahead = max(AHEAD, 2 * self.workers)
         pending: deque[Future[T]] = deque()
-        for offset, data in chunks(stream, CHUNK_BYTES):
+        for offset, data in chunks(stream, CHUNK_BYTES, FIRST_CHUNK_BYTES):
             where = replace(source, offset=source.offset + offset)
             pending.append(pool.submit(task, parser, where, data, *args))
             if len(pending) > ahead:

@@ -36,15 +36,23 @@ def auth_lines(count: int) -> bytes:
 
 
 @pytest.mark.parametrize("size", [1, 17, 64, 1 << 20])
-def test_chunks_cover_the_stream_at_line_ends(size: int) -> None:
+@pytest.mark.parametrize("first", [None, 1, 200])
+def test_chunks_cover_the_stream_at_line_ends(size: int, first: int | None) -> None:
     data = auth_lines(50)
-    pieces = list(chunks(io.BytesIO(data), size))
+    pieces = list(chunks(io.BytesIO(data), size, first))
     assert b"".join(p for _, p in pieces) == data
     offset = 0
     for start, piece in pieces:
         assert start == offset
         offset += len(piece)
     assert all(p.endswith(b"\n") for _, p in pieces[:-1])
+
+
+def test_chunks_start_small_and_grow_to_their_size() -> None:
+    data = auth_lines(2000)  # ~145 kB, lines of ~72 bytes
+    sizes = [len(p) for _, p in chunks(io.BytesIO(data), 40_000, 1_000)]
+    assert sizes[0] < 1_200 and 3_900 < sizes[1] < 4_200 and 15_900 < sizes[2] < 16_200
+    assert all(39_900 < s < 40_200 for s in sizes[3:-2])  # then the rest of the input
 
 
 def test_only_plain_line_parsers_are_chunkable() -> None:
