@@ -29,9 +29,7 @@ from detect.stores.sqlite_shapes import (
     LETTERS,
     Shape,
     kinds_of,
-    one_string_lists,
     parse_shape,
-    plain_ints,
     rebuild,
     shape_id,
     shape_text,
@@ -40,6 +38,7 @@ from tulou.events import Event
 
 #: Value types stored as they are (the fast path of :func:`column_value`).
 _PLAIN = frozenset({str, int, float, type(None)})
+_LOW, _HIGH = -(2**63), 2**63
 
 
 def column_value(value: Any) -> Any:
@@ -72,14 +71,6 @@ def encode_document(event: Event) -> str:
     ):
         return json.dumps(event, ensure_ascii=False)
     return text.decode()
-
-
-def _unplain(value: Any) -> Any:
-    # One-element lists of strings (event.category, related.*) are the common non-plain
-    # value: unwrapped here, the rest via column_value.
-    if type(value) is list and len(value) == 1 and type(value[0]) is str:
-        return value[0]
-    return column_value(value)
 
 
 def _scalars(values: Iterable[Any]) -> Iterator[Any]:
@@ -202,10 +193,22 @@ def encode_batch(events: Iterable[Event], rest: frozenset[str] = frozenset()) ->
         types = set(map(type, column))
         letters.append(list(map(LETTERS.__getitem__, map(type, column))))
         if not _PLAIN.issuperset(types):
-            quick = quick and (list not in types or one_string_lists(column))
-            columns[k] = [v if type(v) in _PLAIN else _unplain(v) for v in column]
-        if int in types:
-            quick = quick and plain_ints(column)
+            if list in types:
+                # One-element lists of strings (event.category, related.*) are the common
+                # non-plain value: unwrapped inline; any other list ends the quick path.
+                quick = quick and not [
+                    v for v in column if type(v) is list and (len(v) != 1 or type(v[0]) is not str)
+                ]
+            columns[k] = [
+                v
+                if type(v) in _PLAIN
+                else v[0]
+                if type(v) is list and len(v) == 1 and type(v[0]) is str
+                else column_value(v)
+                for v in column
+            ]
+        if int in types:  # (bool is not int here: the types are exact)
+            quick = quick and not [v for v in column if type(v) is int and not _LOW <= v < _HIGH]
     if quick:
         # One letter per batch name and event ('n' also for an absent name): with the keys,
         # it decides the event's shape; the shape itself is worked out once per distinct pair.

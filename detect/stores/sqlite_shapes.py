@@ -78,18 +78,8 @@ class _Letters(dict[type, str]):
 
 
 #: Kind letter by exact type, assuming integers within 64 bits and lists of one string (the
-#: caller checks that, see :func:`plain_ints` and :func:`one_string_lists`).
+#: caller checks that; :func:`kinds_of` is exact).
 LETTERS = _Letters({str: "s", int: "i", bool: "b", type(None): "n", list: "l"})
-
-
-def plain_ints(values: Iterable[Any]) -> bool:
-    """True if every ``int`` among ``values`` is within 64 bits (other values are ignored)."""
-    return all(_LOW <= v < _HIGH for v in values if type(v) is int)
-
-
-def one_string_lists(values: Iterable[Any]) -> bool:
-    """True if every ``list`` among ``values`` holds exactly one ``str``."""
-    return all(len(v) == 1 and type(v[0]) is str for v in values if type(v) is list)
 
 
 def shape_text(shape: Shape) -> str:
