@@ -20,7 +20,6 @@ derived key record the iteration count beside the salt, so it can be raised late
 from __future__ import annotations
 
 import hmac as _hmac
-import os
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -28,13 +27,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _chmac
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from crypto import native
 from tulou.errors import UsageError, VerificationError
-
-_ext: ModuleType | None
-try:
-    from crypto import _sm3x as _ext
-except ImportError:  # not built: a checkout where scripts/setup.sh has not compiled it yet
-    _ext = None
 
 DIGEST_SIZE = 32
 BLOCK_SIZE = 64
@@ -44,15 +38,8 @@ PBKDF2_ITERATIONS = 300_000
 _KDF_MAX = (2**32 - 1) * DIGEST_SIZE
 
 
-def _load_native() -> ModuleType | None:
-    """The native extension, or None: not built, no AVX-512, or ``TULOU_CRYPTO_NATIVE=0``."""
-    if os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() == "0" or _ext is None:
-        return None
-    return _ext if _ext.available() else None
-
-
 #: The backend of the one-shot and batch functions, chosen once (None means OpenSSL).
-_native: ModuleType | None = _load_native()
+_native: ModuleType | None = native.load("_sm3x")
 
 
 def native_active() -> bool:

@@ -27,7 +27,6 @@ per-message key derivation always use OpenSSL / :mod:`crypto.sm3`.
 from __future__ import annotations
 
 import hmac as _hmac
-import os
 import secrets
 from types import ModuleType
 from typing import BinaryIO
@@ -36,14 +35,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from crypto import native
 from crypto.sm3 import hmac_sm3
 from tulou.errors import InputError, UsageError, VerificationError
-
-_ext: ModuleType | None
-try:
-    from crypto import _sm4x as _ext
-except ImportError:  # not built: a checkout where scripts/setup.sh has not compiled it yet
-    _ext = None
 
 KEY_SIZE = 16
 BLOCK_SIZE = 16
@@ -59,16 +53,8 @@ _KEY_LABEL = b"tulou/sm4-seal/v1"
 _AUTH_FAILED = "SM4-GCM authentication failed: wrong key, wrong associated data or tampered data"
 
 
-def _load_native() -> ModuleType | None:
-    """The native extension, or None: not built, CPU lacks the features, or
-    ``TULOU_CRYPTO_NATIVE=0``."""
-    if os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() == "0" or _ext is None:
-        return None
-    return _ext if _ext.available() else None
-
-
 #: The backend of the sealed format's GCM, chosen once (None means OpenSSL).
-_native: ModuleType | None = _load_native()
+_native: ModuleType | None = native.load("_sm4x")
 
 
 def native_active() -> bool:
