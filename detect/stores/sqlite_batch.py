@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any, overload
 
 import orjson
@@ -181,17 +181,16 @@ def encode_batch(events: Iterable[Event], rest: frozenset[str] = frozenset()) ->
         else:
             fresh[ident] = event
     batch = list(fresh.values())
-    names = tuple(dict.fromkeys(chain.from_iterable(batch)))
+    keys = list(map(tuple, batch))
+    names = tuple(dict.fromkeys(chain.from_iterable(dict.fromkeys(keys))))  # few distinct
     # Values read per event in one C call, then turned into columns: the type checks run
     # once per column over a set of types (C loops), and only a column holding other than
     # plain values is converted value by value.
     rows = [tuple(map(e.get, names)) for e in batch]
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    quick = not rest  # every event's kinds follow from its value types (quick_kinds)
-    letters: list[Sequence[str]] = []
+    quick = not rest  # every event's kinds follow from its value types (LETTERS)
     for k, column in enumerate(columns):
         types = set(map(type, column))
-        letters.append(list(map(LETTERS.__getitem__, map(type, column))))
         if not _PLAIN.issuperset(types):
             if list in types:
                 # One-element lists of strings (event.category, related.*) are the common
@@ -210,12 +209,12 @@ def encode_batch(events: Iterable[Event], rest: frozenset[str] = frozenset()) ->
         if int in types:  # (bool is not int here: the types are exact)
             quick = quick and not [v for v in column if type(v) is int and not _LOW <= v < _HIGH]
     if quick:
-        # One letter per batch name and event ('n' also for an absent name): with the keys,
-        # it decides the event's shape; the shape itself is worked out once per distinct pair.
-        pairs = list(zip(map(tuple, batch), map("".join, zip(*letters, strict=True)), strict=True))
-        where = {name: k for k, name in enumerate(names)}
+        # The keys and the exact types of the values decide an event's shape (C loops only);
+        # the shape itself is worked out once per distinct pair.
+        types_of = map(tuple, map(map, repeat(type), map(dict.values, batch)))
+        pairs = list(zip(keys, types_of, strict=True))
         local = {
-            pair: _shape((pair[0], "".join(pair[1][where[key]] for key in pair[0])))
+            pair: _shape((pair[0], "".join(map(LETTERS.__getitem__, pair[1]))))
             for pair in dict.fromkeys(pairs)
         }
         found = list(map(local.__getitem__, pairs))
