@@ -171,7 +171,7 @@ def log_lines(count: int) -> bytes:
 
 
 def bench_sqlite(
-    data: bytes, work: Path, parse_worker: bool | None = None, workers: int = 1
+    data: bytes, work: Path, parse_worker: bool | None = None, workers: int = 2
 ) -> tuple[int, float]:
     store = SQLiteStore(work / f"bench-{parse_worker}-{workers}.db")
     ingestor = Ingestor(
@@ -296,7 +296,9 @@ def main() -> None:
     parser.add_argument("--pcap-mb", type=int, default=200)
     parser.add_argument("--big-mb", type=int, default=1024)
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--workers", type=int, default=1, help="parse workers (log -> SQLite)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="parse workers (log -> SQLite; Ingestor's default)"
+    )
     parser.add_argument("--es", help="Elasticsearch URL (skip the ES comparison when absent)")
     parser.add_argument(
         "--only",

@@ -68,12 +68,14 @@ class Ingestor:
         *,
         batch_size: int = 2000,
         parse_worker: bool | None = None,
-        workers: int = 1,
+        workers: int = 2,
     ) -> None:
         """``parse_worker``: parse line formats in ``workers`` worker processes
         (:mod:`detect.parse_worker`) -- ``None`` decides per input (large inputs only),
         ``False`` never, ``True`` always. When the store can have batches encoded elsewhere
-        (:class:`EncodesBatches`), the workers encode them too."""
+        (:class:`EncodesBatches`), the workers encode them too. Two workers by default: with
+        SQLite the workers' parsing and encoding costs more CPU than the writer's inserts,
+        so one worker leaves the writer waiting (measured on 2 cores: docs/performance.md)."""
         self.writer = writer
         self.parse_worker = parse_worker
         self._worker = ParseWorker(workers)
