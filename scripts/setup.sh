@@ -40,7 +40,7 @@ fi
 # 3. Tulou (with its native SM3/SM4 extensions, built in place) and its dev tools, reinstalled
 #    only when pyproject.toml, setup.py or the C sources changed.
 stamp=.venv/.tulou-installed
-want=$(cat pyproject.toml setup.py crypto/_native/* | sha256sum | cut -d' ' -f1)
+want=$(find pyproject.toml setup.py crypto/_native -type f \( -name '*.toml' -o -name '*.py' -o -name '*.c' -o -name '*.h' \) -not -path '*/__pycache__/*' | sort | xargs cat | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]] || ! ls crypto/_sm4x.*.so crypto/_sm3x.*.so >/dev/null 2>&1; then
   log "installing Tulou and dev tools into .venv"
   .venv/bin/python -m pip install -q -e '.[dev]'
