@@ -93,7 +93,7 @@ def read_back(store: SQLiteStore) -> list[list[Any]]:
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(batches=st.lists(events(), min_size=1, max_size=3))
 def test_events_read_back_exactly_as_written(
