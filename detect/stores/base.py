@@ -71,10 +71,12 @@ class EventStore(Protocol):
 class EncodesBatches(Protocol):
     """A store whose batches can be encoded for it in another process (optional capability).
 
-    ``batch_encoder()`` MUST return a module-level function (picklable, holding no store state)
-    mapping a batch to a ``Sequence[Event]`` of the same events, such that ``write`` of the
-    encoded batch stores exactly what ``write`` of the plain batch would and returns the same
-    counts. The Ingestor's parse worker runs it so the writing process only writes.
+    ``batch_encoder()`` MUST return a picklable callable (a module-level function, or one
+    bound with ``functools.partial`` to plain values such as a directory path; holding no
+    connection or other live store state) mapping a batch to a ``Sequence[Event]`` of the same
+    events, such that ``write`` of the encoded batch stores exactly what ``write`` of the plain
+    batch would and returns the same counts. The Ingestor's parse worker runs it so the
+    writing process only writes.
     """
 
     def batch_encoder(self) -> Callable[[Sequence[Event]], Sequence[Event]]: ...

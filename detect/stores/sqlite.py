@@ -33,14 +33,16 @@ but the unique one aside and rebuild them at its end.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from detect.stores import sqlite_indexes
+from detect.stores import sqlite_indexes, sqlite_staging
 from detect.stores.base import Query, WriteResult, as_list
 from detect.stores.sqlite_batch import EncodedBatch, column_value, encode_batch
 from detect.stores.sqlite_shapes import (
@@ -53,6 +55,7 @@ from detect.stores.sqlite_shapes import (
     positions,
     rebuild,
 )
+from detect.stores.sqlite_staging import StagedBatch, stage_batch
 from tulou.errors import InputError, UnavailableError
 from tulou.events import Event, format_timestamp
 
@@ -159,6 +162,10 @@ class SQLiteStore:
         self._folded.update(INTERNAL_COLUMNS)
         self._shapes: dict[int, Shape] = {}
         self._bulk: _BulkLoad | None = None
+        self._staging: Path | None = None  # this instance's staging files (sqlite_staging)
+        if self.path != ":memory:":
+            with suppress(OSError):
+                sqlite_staging.remove_leftovers(self.path)
 
     def _prepare(self) -> None:
         """Create the schema, or upgrade a format-1 store to format 2 (one transaction)."""
@@ -297,12 +304,16 @@ class SQLiteStore:
     def write(self, events: Sequence[Event]) -> WriteResult:
         """Store new events in one transaction; a known ``event.id`` counts as a duplicate.
 
-        ``events`` may be an :class:`EncodedBatch` (see :meth:`batch_encoder`); a plain batch
-        is encoded here with the same function. Duplicates (against the store and within the
-        batch) are found by the unique index on ``event.id`` itself (``INSERT OR IGNORE``),
-        not by a lookup before the insert; when the insert skipped some rows, the stored ones
-        are mapped back to their documents by id.
+        ``events`` may be an :class:`EncodedBatch` or a :class:`StagedBatch` (see
+        :meth:`batch_encoder`); a plain batch is encoded here with the same function.
+        Duplicates (against the store and within the batch) are found by the unique index on
+        ``event.id`` itself (``INSERT OR IGNORE``), not by a lookup before the insert; when the
+        insert skipped some rows, the stored ones are mapped back to their documents by id.
         """
+        if isinstance(events, StagedBatch):
+            if events.loaded is None and self._takes(events):
+                return self._write_staged(events)
+            events = events.load()  # the row path (new names, re-encoding)
         batch = events if isinstance(events, EncodedBatch) else encode_batch(events)
         result = WriteResult(duplicates=len(batch.repeated), rejected=list(batch.rejected))
         if not batch.ids:
@@ -322,10 +333,55 @@ class SQLiteStore:
         self._after_write(stored)
         return result
 
-    @staticmethod
-    def batch_encoder() -> Callable[[Sequence[Event]], Sequence[Event]]:
-        """:func:`encode_batch`: a worker process may encode batches for :meth:`write`."""
-        return encode_batch
+    def _takes(self, batch: StagedBatch) -> bool:
+        """Whether a staged batch's rows can be copied as they are: every name is known and
+        no name's values need re-encoding for its column (what :meth:`_rows` checks)."""
+        known = self._fields
+        return all(name in known for name in batch.names) and not (
+            conflicts(batch.kinds, known) - batch.rest
+        )
+
+    def _write_staged(self, batch: StagedBatch) -> WriteResult:
+        """Copy a staged batch's rows with one statement from its attached file, in input
+        order; the file is removed afterwards."""
+        result = WriteResult(duplicates=len(batch.repeated), rejected=list(batch.rejected))
+        keep = [k for k, name in enumerate(batch.names) if self._fields[name][1]]
+        names = [*(quote(batch.names[k]) for k in keep), quote(SHAPE_COLUMN), quote(REST_COLUMN)]
+        select = ", ".join([*(f"c{k}" for k in keep), "s", "r"])
+        sql = (
+            f"INSERT OR IGNORE INTO events ({', '.join(names)}) "
+            f"SELECT {select} FROM staged.batch ORDER BY rowid"
+        )
+        try:
+            self.db.execute("ATTACH DATABASE ? AS staged", (batch.path,))
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._add_shapes(batch.shapes)
+                    stored = int(self.db.execute(sql).rowcount)
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+            finally:
+                self.db.execute("DETACH DATABASE staged")
+        except sqlite3.OperationalError as exc:
+            raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
+        batch.discard()
+        result.stored += stored
+        result.duplicates += batch.size - stored
+        self._after_write(stored)
+        return result
+
+    def batch_encoder(self) -> Callable[[Sequence[Event]], Sequence[Event]]:
+        """What a worker process runs to encode batches for :meth:`write`: for a store in a
+        file, :func:`stage_batch` into this instance's staging directory (rows handed over in
+        a file, :mod:`detect.stores.sqlite_staging`); in memory, :func:`encode_batch`."""
+        if self.path == ":memory:":
+            return encode_batch
+        if self._staging is None:
+            self._staging = sqlite_staging.directory_for(self.path)
+        return partial(stage_batch, str(self._staging), min_rows=sqlite_staging.MIN_ROWS)
 
     def _rows(self, batch: EncodedBatch) -> tuple[EncodedBatch, list[str], Sequence[Sequence[Any]]]:
         """The batch as the columns can hold it, the field names it writes, its rows cut to them.
@@ -468,6 +524,9 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.db.close()
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
 
     # -- for the rules engine ----------------------------------------------------------------
 

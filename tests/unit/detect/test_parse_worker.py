@@ -102,6 +102,7 @@ def test_workers_that_encode_for_sqlite_store_the_same_database(
     data = auth_lines(700)
     monkeypatch.setattr("detect.parse_worker.CHUNK_BYTES", 4096)  # batches end at chunk ends
     monkeypatch.setattr("detect.stores.sqlite.BULK_MIN_ROWS", 100)  # indexes set aside too
+    monkeypatch.setattr("detect.stores.sqlite_staging.MIN_ROWS", 1)  # rows via staging files
     seen = []
     for use, workers in ((False, 1), (True, 1), (True, 2)):
         store = SQLiteStore(tmp_path / f"{use}-{workers}.db")
@@ -119,6 +120,9 @@ def test_workers_that_encode_for_sqlite_store_the_same_database(
         summary = ingestor.finish()
         assert summary.reconciles()
         dead.close()
+        staging = tmp_path / f".{use}-{workers}.db.staging"
+        assert staging.is_dir() == use  # the workers staged the batches' rows
+        assert [p for p in staging.rglob("*") if p.is_file()] == []  # every file removed
         rows = store.query("SELECT * FROM events ORDER BY rowid")
         docs = [store.query("SELECT * FROM shapes ORDER BY id"), store.search(Query(limit=9999))]
         indexes = store.query(
@@ -129,6 +133,7 @@ def test_workers_that_encode_for_sqlite_store_the_same_database(
         letters = [{**json.loads(line), "time": None} for line in text.splitlines()]
         seen.append((summary.as_dict(), rows, docs, letters, indexes))
         store.close()
+        assert [p for p in staging.rglob("*") if p.exists()] == []  # its directory too
     assert seen[0][0]["stored"] == 700 - 100 - 64 + 9  # garbage, blank lines (both: 9)
     assert seen[1] == seen[0]
     assert seen[2] == seen[0]
