@@ -42,7 +42,7 @@ MIN_ROWS = 64
 
 def staging_root(database: str) -> Path:
     """The directory holding the staging directories of a database file."""
-    path = Path(database)
+    path = Path(database).absolute()  # workers and the writer agree whatever their cwd
     return path.parent / f".{path.name}.staging"
 
 
