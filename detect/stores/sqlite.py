@@ -33,7 +33,6 @@ but the unique one aside and rebuild them at its end.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -162,7 +161,7 @@ class SQLiteStore:
         self._folded.update(INTERNAL_COLUMNS)
         self._shapes: dict[int, Shape] = {}
         self._bulk: _BulkLoad | None = None
-        self._staging: Path | None = None  # this instance's staging files (sqlite_staging)
+        self._staging: sqlite_staging.StagingArea | None = None  # created by batch_encoder
         if self.path != ":memory:":
             with suppress(OSError):
                 sqlite_staging.remove_leftovers(self.path)
@@ -380,8 +379,9 @@ class SQLiteStore:
         if self.path == ":memory:":
             return encode_batch
         if self._staging is None:
-            self._staging = sqlite_staging.directory_for(self.path)
-        return partial(stage_batch, str(self._staging), min_rows=sqlite_staging.MIN_ROWS)
+            self._staging = sqlite_staging.StagingArea(self.path)
+        directory = str(self._staging.directory)
+        return partial(stage_batch, directory, min_rows=sqlite_staging.MIN_ROWS)
 
     def _rows(self, batch: EncodedBatch) -> tuple[EncodedBatch, list[str], Sequence[Sequence[Any]]]:
         """The batch as the columns can hold it, the field names it writes, its rows cut to them.
@@ -525,7 +525,7 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.close()
         if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging.remove()
             self._staging = None
 
     # -- for the rules engine ----------------------------------------------------------------

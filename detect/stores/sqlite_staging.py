@@ -28,7 +28,9 @@ import os
 import shutil
 import sqlite3
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -53,6 +55,24 @@ def directory_for(database: str) -> Path:
     path = root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     path.mkdir(mode=0o700)
     return path
+
+
+def _remove(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    with suppress(OSError):
+        directory.parent.rmdir()  # the root too, when no other instance uses it
+
+
+class StagingArea:
+    """One store instance's staging directory (:func:`directory_for`); removed by
+    :meth:`remove`, or when the area is garbage-collected or the interpreter exits."""
+
+    def __init__(self, database: str) -> None:
+        self.directory = directory_for(database)
+        self._finalizer = weakref.finalize(self, _remove, self.directory)
+
+    def remove(self) -> None:
+        self._finalizer()
 
 
 def _running(pid: int) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import pickle  # noqa: TID251 - our own objects, as the process pool hands them over
 import sqlite3
@@ -172,3 +173,20 @@ def test_staging_directories_are_private_removed_on_close_and_leftovers_on_open(
     SQLiteStore(path).close()
     assert running.exists()
     again.close()
+    running.rmdir()
+    last = SQLiteStore(path)
+    last.batch_encoder()
+    last.close()
+    assert not staging_root(str(path)).exists()  # the last one out removes the root too
+
+
+def test_a_store_dropped_without_close_still_removes_its_staging_directory(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "e.db")
+    store.batch_encoder()
+    own = next(staging_root(str(tmp_path / "e.db")).iterdir())
+    store.db.close()  # the connection only; the store object is then dropped
+    del store
+    gc.collect()
+    assert not own.exists()
