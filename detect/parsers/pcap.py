@@ -43,7 +43,7 @@ from detect.parsers.capture import (
     read_capture,
 )
 from detect.parsers.netproto import dns_fields, http_request, http_status, tls_client_hello
-from tulou.events import Event, format_timestamp
+from tulou.events import Event
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 FLAG_NAMES = (
@@ -111,11 +111,25 @@ class _Closed:
             yield flow
 
 
+#: "YYYY-MM-DDTHH:MM:SS." per whole second: packets arrive in time order, so most timestamps
+#: share their second with the previous ones and only the milliseconds are formatted.
+_SECONDS: dict[datetime, str] = {}
+_SECONDS_MAX = 4096
+
+
 def _moment(seconds: float) -> str:
+    """``format_timestamp(datetime.fromtimestamp(seconds, UTC))``, with the second cached."""
     try:
-        return format_timestamp(datetime.fromtimestamp(seconds, UTC))
+        moment = datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
-        return format_timestamp(datetime.fromtimestamp(0, UTC))
+        moment = datetime.fromtimestamp(0, UTC)
+    whole = moment.replace(microsecond=0)
+    prefix = _SECONDS.get(whole)
+    if prefix is None:
+        if len(_SECONDS) >= _SECONDS_MAX:
+            _SECONDS.clear()
+        prefix = _SECONDS[whole] = whole.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{prefix}{moment.microsecond // 1000:03d}Z"
 
 
 def _flag_names(bits: int) -> list[str]:
