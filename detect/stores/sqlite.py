@@ -509,13 +509,7 @@ class SQLiteStore:
         ``search`` compares case-insensitively (and element-wise for lists), which the BINARY
         id index cannot serve: at a million events an id lookup through it walks the table.
         """
-        wanted = list(dict.fromkeys(ids))
-        out: list[Event] = []
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            out.extend(self._read(f'{_READ} WHERE e."event.id" IN ({marks})', chunk))
-        return out
+        return self._read_in('e."event.id"', list(dict.fromkeys(ids)), "")
 
     def count(self, query: Query | None = None) -> int:
         where, params = self._where(query or Query())
@@ -541,12 +535,15 @@ class SQLiteStore:
 
     def documents(self, rowids: Iterable[int]) -> list[Event]:
         """The stored events with these rowids (in rowid order)."""
-        ids = list(rowids)
+        return self._read_in("e.rowid", list(rowids), " ORDER BY e.rowid")
+
+    def _read_in(self, column: str, values: list[Any], order: str) -> list[Event]:
+        """Events whose ``column`` is one of ``values``, read 500 values per statement."""
         out: list[Event] = []
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
+        for i in range(0, len(values), 500):
+            chunk = values[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            out.extend(self._read(f"{_READ} WHERE e.rowid IN ({marks}) ORDER BY e.rowid", chunk))
+            out.extend(self._read(f"{_READ} WHERE {column} IN ({marks}){order}", chunk))
         return out
 
 
