@@ -91,13 +91,16 @@ def severity_row(driver, severity: str) -> dict[str, str]:
 
 
 def wait_status(driver, expected: str) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(
-        driver, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
-    ).until(lambda d: d.find_element(By.ID, "alert-status").text == expected)
+    # The page is replaced by the form's redirect while we poll: an element found on the old
+    # page can be gone before its text is read (stale, or Chromium's "node does not belong to
+    # the document"). Retry those; a status that never arrives still fails after 30 s.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.find_element(By.ID, "alert-status").text == expected
+    )
 
 
 def test_log_in_triage_to_closed_and_watch_the_metrics(server, browser):
