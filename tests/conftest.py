@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cpu import missing
+
 pytest_plugins = [
     "tests.fixtures.elasticsearch",
     "tests.fixtures.postgres",
@@ -52,6 +54,15 @@ def _enforced() -> bool:
 
 _protected: dict[str, bool] = {}
 _violations: list[str] = []
+#: Tests skipped because the CPU lacks a feature their ``cpu`` marker names (allowed in CI).
+_cpu_skipped: set[str] = set()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cpu(*flags): needs these /proc/cpuinfo CPU flags; skipped where absent (tests/cpu.py)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -60,10 +71,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         rel = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
         named = {m.name for m in item.iter_markers()}
         _protected[item.nodeid] = bool(named & markers) or rel.startswith(paths)
+        needed = tuple(f for m in item.iter_markers("cpu") for f in m.args)
+        absent = missing(needed)
+        if absent:
+            _cpu_skipped.add(item.nodeid)
+            item.add_marker(pytest.mark.skip(reason=f"this CPU lacks {' '.join(absent)}"))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and _protected.get(report.nodeid) and not hasattr(report, "wasxfail"):
+    if (
+        report.skipped
+        and _protected.get(report.nodeid)
+        and report.nodeid not in _cpu_skipped
+        and not hasattr(report, "wasxfail")
+    ):
         _violations.append(f"{report.nodeid}: {report.longrepr}")
 
 
