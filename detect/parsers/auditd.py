@@ -29,7 +29,12 @@ _LINE = re.compile(
     r"(?:node=(?P<node>\S+) )?type=(?P<type>[A-Z_0-9]+) msg=audit\((?P<sec>\d+)(?:\.(?P<frac>\d+))?"
     r":(?P<serial>\d+)\):\s?(?P<body>.*)$"
 )
-_PAIR = re.compile(r"""(?P<key>[\w-]+)=(?:"(?P<quoted>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>\S*))""")
+#: A run of key characters (``[\w-]``), matched on the reversed body to find the key that
+#: ends at an ``=``; possessive, so a failed match never gives characters back.
+_KEY_RUN = re.compile(r"[\w-]*+")
+_BARE = re.compile(r"\S*+")
+#: An "=" with a key character before it (one character, then one: never backtracks).
+_KEYED_EQUALS = re.compile(r"[\w-]=")
 _HEX = re.compile(r"(?:[0-9A-F]{2})+")
 #: Keys auditd writes hex-encoded when the value has spaces or control characters.
 _ENCODED = re.compile(r"a\d+|proctitle|name|cwd|exe|comm|path|cmd|data|acct|key")
@@ -37,27 +42,88 @@ EXECVE_SYSCALLS = {"59", "322", "221", "281", "11", "execve", "execveat"}
 _AUTH_TYPES = {"USER_AUTH", "USER_LOGIN", "USER_ACCT", "USER_START", "USER_END", "CRED_ACQ"}
 
 
-def _value(match: re.Match[str]) -> str:
-    if match["quoted"] is not None:
-        return match["quoted"]
-    if match["single"] is not None:
-        return match["single"]
-    bare = match["bare"]
-    if _ENCODED.fullmatch(match["key"]) and _HEX.fullmatch(bare):
+_encoded_keys: dict[str, bool] = {}
+
+
+def _maybe_hex(key: str, bare: str) -> str:
+    encoded = _encoded_keys.get(key)
+    if encoded is None:
+        encoded = _ENCODED.fullmatch(key) is not None
+        if len(_encoded_keys) < 4096:  # keys repeat; a hostile log cannot grow the cache
+            _encoded_keys[key] = encoded
+    if encoded and _HEX.fullmatch(bare):
         return bytes.fromhex(bare).replace(b"\x00", b" ").decode("utf-8", errors="replace")
     return bare
+
+
+def scan_pairs(body: str, pairs: dict[str, str]) -> int:
+    r"""Add the ``key=value`` pairs of ``body`` to ``pairs`` (first value of a key wins).
+
+    A key is the run of ``[\w-]`` characters before an ``=``; a value is ``"..."``, ``'...'``
+    or the non-blank characters up to the next blank (an unclosed quote makes a bare value).
+    Returns the number of characters the scan examined, which is at most ~4 x ``len(body)``:
+    every position is looked at a bounded number of times whatever the input. (The regex this
+    replaces, ``[\w-]+=...`` with ``finditer``, restarted at every character of a long run of
+    key characters without an ``=`` and was quadratic: 10k malformed lines took minutes.)
+
+    - the next ``=`` after a key character is found from the end of the previous pair (each
+      character once, in C: runs of ``=`` without keys cost no Python loop);
+    - the key is the run of key characters ending at it, matched on the reversed body, so
+      only the key itself is examined (and never before the previous pair's end);
+    - the position of the next quote of each kind is remembered, so a quote that is never
+      closed costs one scan to the end, not one per ``="``.
+    """
+    n = len(body)
+    reverse = body[::-1]
+    work = n
+    position = 0
+    double = single = -2  # next '"' / "'" at or after the last search, -1: none left
+    find = body.find
+    search = _KEYED_EQUALS.search
+    while True:
+        found = search(body, position)
+        if found is None:
+            return work + n - position
+        equals = found.end() - 1
+        work += equals - position + 1
+        run = _KEY_RUN.match(reverse, n - equals)  # always matches (possibly empty)
+        run_end = run.end() if run else n - equals
+        work += run_end - (n - equals) + 1
+        # The match put a key character at or after ``position``, so the key is not empty.
+        key = body[max(n - run_end, position) : equals]
+        opening = body[equals + 1 : equals + 2]
+        close = -1
+        if opening == '"':
+            if double != -1 and double < equals + 2:
+                double = find('"', equals + 2)
+                work += (double if double >= 0 else n) - equals - 1
+            close = double
+        elif opening == "'":
+            if single != -1 and single < equals + 2:
+                single = find("'", equals + 2)
+                work += (single if single >= 0 else n) - equals - 1
+            close = single
+        if close >= 0:
+            if key not in pairs:
+                pairs[key] = body[equals + 2 : close]
+            position = close + 1
+            continue
+        bare = _BARE.match(body, equals + 1)  # always matches (possibly empty)
+        stop = bare.end() if bare else equals + 1
+        work += stop - equals
+        if key not in pairs:
+            pairs[key] = _maybe_hex(key, body[equals + 1 : stop])
+        position = stop
 
 
 def parse_body(body: str) -> dict[str, str]:
     """``k=v k="v"`` pairs; the ENRICHED format's ``\\x1d``-separated names are kept too."""
     body = body.replace("\x1d", " ")
     pairs: dict[str, str] = {}
-    for found in _PAIR.finditer(body):
-        pairs.setdefault(found["key"], _value(found))
+    scan_pairs(body, pairs)
     msg = pairs.get("msg")
     if msg is not None and "=" in msg:  # USER_* records nest their pairs in msg='...'
-        for found in _PAIR.finditer(msg):
-            pairs.setdefault(found["key"], _value(found))
+        scan_pairs(msg, pairs)
     return pairs
 
 
@@ -67,10 +133,13 @@ def _ecs(records: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
         by_type.setdefault(kind, []).append(pairs)
     fields: dict[str, Any] = {}
     for kind, group in by_type.items():
-        keys = {key for pairs in group for key in pairs}
-        for key in sorted(keys):
-            values = [pairs[key] for pairs in group if key in pairs]
-            fields[f"auditd.{kind.lower()}.{key}"] = values[0] if len(group) == 1 else values
+        prefix = f"auditd.{kind.lower()}."
+        if len(group) == 1:
+            for key in sorted(group[0]):
+                fields[prefix + key] = group[0][key]
+            continue
+        for key in sorted({key for pairs in group for key in pairs}):
+            fields[prefix + key] = [pairs[key] for pairs in group if key in pairs]
     main = by_type.get("SYSCALL", [records[0][1]])[0]
     if len(by_type.get("SYSCALL", ())) == 1 and main.get("SYSCALL"):
         # ENRICHED logs (auditd's default log_format) name the call after the 0x1d byte; rules
