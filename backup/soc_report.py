@@ -1,19 +1,21 @@
-"""Report a failed or late drill to the SOC: an alert POSTed to its ingest API over HTTP.
+"""Report a failed or late drill to the SOC: one alert sent through the SOC ingest client.
 
-``POST {soc_url}/api/v1/alerts/ingest`` with ``{"alerts": [Alert.to_dict()]}`` and
-``Authorization: Bearer <token>`` (a SOC service token from the environment variable the policy
-names). backup never imports the SOC: HTTP is the contract. A SOC that cannot be reached is
-reported in the drill's output, never raised: the drill record is the source of truth.
+The request, the token handling (a SOC service token from the environment variable the policy
+names; a URL with credentials is refused) and the reading of the SOC's answer are those of
+:mod:`tulou.contracts.soc_ingest`: backup never imports the SOC. A SOC that cannot be reached
+or refuses the alert is reported in the drill's output, never raised: the drill record is the
+source of truth.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from crypto import sm3
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
+from tulou.contracts.soc_ingest import SocIngestClient
+from tulou.errors import TulouError
 
 RULE_ID = "tulou-backup-drill"
 RULE_HASH = sm3.sm3(b"tulou-backup-drill/v1: outcome != passed").hex()
@@ -53,22 +55,11 @@ def report(record: dict[str, Any], soc_url: str | None, token_env: str) -> dict[
         return {"posted": False, "reason": "drill passed"}
     if not soc_url:
         return {"posted": False, "reason": "no SOC URL configured"}
-    # Imported here: urllib.request costs ~50 ms of every backup command's start-up.
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    payload = json.dumps({"alerts": [drill_alert(record).to_dict()]}).encode()
-    request = urllib.request.Request(  # noqa: S310 - an operator-configured http(s) URL
-        f"{soc_url.rstrip('/')}/api/v1/alerts/ingest", data=payload, method="POST"
-    )
-    request.add_header("Content-Type", "application/json")
-    token = os.environ.get(token_env)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    alert = drill_alert(record)
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
-            return {"posted": True, "status": response.status}
-    except urllib.error.HTTPError as exc:
-        return {"posted": False, "status": exc.code, "reason": f"SOC answered HTTP {exc.code}"}
-    except OSError as exc:
-        return {"posted": False, "reason": f"SOC unreachable: {exc}"}
+        sent = SocIngestClient(soc_url, os.environ.get(token_env), timeout=15).send([alert])
+    except TulouError as exc:
+        return {"posted": False, "reason": f"{type(exc).__name__}: {exc.message}"}
+    if sent.rejected:
+        return {"posted": False, "reason": f"SOC refused the alert: {sent.rejected[0].error}"}
+    return {"posted": True, "alert_id": alert.alert_id, "duplicate": bool(sent.duplicates)}

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from soc import auth  # noqa: E402
 from soc.db import Database  # noqa: E402
 from soc.models import Alert, AlertTag, utcnow  # noqa: E402
-from tulou.alerts import Alert as DetectAlert  # noqa: E402
+from tulou.contracts.alert import Alert as DetectAlert  # noqa: E402
 
 LEVELS = ["informational", "low", "medium", "high", "critical"]
 STATUSES = ["new", "acknowledged", "investigating", "resolved"]

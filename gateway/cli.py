@@ -133,6 +133,8 @@ def policy_explain(  # noqa: PLR0917 - one parameter per click option
 ) -> None:
     """Evaluate one request offline and show every rule considered and the decision."""
     from gateway.policy import (  # noqa: PLC0415
+        BUILTIN_NO_ROUTE,
+        Decision,
         DeviceFacts,
         DevicePosture,
         RequestFacts,
@@ -150,13 +152,11 @@ def policy_explain(  # noqa: PLR0917 - one parameter per click option
     path = canonical_path(parts.path or "/")
     if route is None and config_path is not None:
         from gateway.config import load_config  # noqa: PLC0415
+        from tulou.contracts.routes import RouteTable  # noqa: PLC0415
 
-        for candidate in sorted(
-            load_config(config_path).routes, key=lambda r: len(r.prefix), reverse=True
-        ):
-            if candidate.host == host and path.startswith(candidate.prefix.rstrip("/")):
-                route = candidate.id
-                break
+        # The router's own matcher: explain answers for the route the gateway would pick.
+        matched = RouteTable(load_config(config_path).routes).match(host, path)
+        route = matched.id if matched is not None else None
     flags = {f.strip() for f in posture.split(",") if f.strip()}
     patch = next((f.split("=", 1)[1] for f in flags if f.startswith("patch=")), None)
     device = DeviceFacts()
@@ -196,7 +196,12 @@ def policy_explain(  # noqa: PLR0917 - one parameter per click option
         claims=_claims(claims),
         device=device,
     )
-    decision = evaluate(load_policy(policy_file), facts, explain=True)
+    if route is None and config_path is not None:
+        # As the router: a request no route serves is denied before any policy rule runs.
+        trace = (f"route: no route of {config_path} serves {host}{path}",)
+        decision = Decision(False, BUILTIN_NO_ROUTE, "no route for host/path", 404, trace)
+    else:
+        decision = evaluate(load_policy(policy_file), facts, explain=True)
     data = {
         "allowed": decision.allowed,
         "rule_id": decision.rule_id,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tulou.contracts.routes import host_labels
 from tulou.errors import ConfigError
 
 
@@ -104,6 +105,15 @@ class Route(_Frozen):
         if parts.username or parts.password:
             raise ValueError("must not contain credentials")
         return value.rstrip("/")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        try:
+            host_labels(value)  # the router's grammar: '*' is one whole DNS label
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @field_validator("prefix")
     @classmethod

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from soc.models import Alert, AlertTag, RuleInfo
-from tulou.alerts import LEVELS
+from tulou.contracts.alert import LEVELS
 from tulou.errors import UsageError
 
 

@@ -14,7 +14,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from soc.workflow import ClosingReason, Status
-from tulou.alerts import Level
+from tulou.contracts.alert import Level
 
 #: The largest id or version a request may name (fits a signed 64-bit column everywhere).
 MAX_ID = 2**62
@@ -27,7 +27,7 @@ class _In(BaseModel):
 
 
 class AlertIn(_In):
-    """One alert as ``tulou.alerts.Alert.to_dict()`` produces it."""
+    """One alert as ``tulou.contracts.alert.Alert.to_dict()`` produces it."""
 
     rule_id: str = Field(min_length=1, max_length=128)
     rule_hash: str = Field(min_length=1, max_length=64)

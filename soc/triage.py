@@ -24,8 +24,8 @@ from soc.auth import Principal, find_user
 from soc.errors import ConflictError
 from soc.models import Alert, AlertTag, Comment, Occurrence, User, utcnow
 from soc.workflow import CLOSED, check_transition
-from tulou.alerts import LEVELS
-from tulou.alerts import Alert as DetectAlert
+from tulou.contracts.alert import LEVELS
+from tulou.contracts.alert import Alert as DetectAlert
 from tulou.errors import NotFoundError, TulouError, UsageError
 from tulou.events import parse_timestamp
 

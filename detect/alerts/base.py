@@ -4,7 +4,7 @@ Contract (tests/unit/detect/test_alerts_sinks.py runs one conformance suite on e
 
 - ``deliver(alerts)`` MUST be idempotent on ``alert_id``: delivering an alert that was already
   delivered counts it as a duplicate and changes nothing. ``delivered + duplicates`` equals
-  the number of alerts given. Every field of :meth:`tulou.alerts.Alert.to_dict` is kept.
+  the number of alerts given. Every field of :meth:`tulou.contracts.alert.Alert.to_dict` is kept.
 - When the destination cannot be reached it MUST raise :class:`tulou.errors.UnavailableError`
   and the caller keeps the alerts (watch does not advance its checkpoint).
 - ``alerts()`` returns what was delivered, oldest first (tests and ``--json`` use it); a sink
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 from tulou.errors import ConfigError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from detect.alerts.base import DeliveryResult
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 
 
 class MemoryAlertSink:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from detect.alerts.base import DeliveryResult
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 from tulou.errors import UnavailableError
 
 _SCHEMA = """

@@ -38,7 +38,7 @@ from detect.rules.correlation import (
 from detect.rules.literals import Tree
 from detect.rules.loader import LoadedRule
 from detect.rules.targets import RuleTarget
-from tulou.alerts import LEVELS, Alert, Level
+from tulou.contracts.alert import LEVELS, Alert, Level
 from tulou.errors import InputError
 from tulou.events import format_timestamp, parse_timestamp
 

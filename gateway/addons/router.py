@@ -1,4 +1,8 @@
-"""Addon: map the canonical host and path to a configured route (longest prefix wins).
+"""Addon: map the canonical host and path to a configured route.
+
+The matching is :class:`tulou.contracts.routes.RouteTable` (the one matcher the policy CLI and
+the compliance report use too): ``*`` is one DNS label, prefixes match on a segment boundary,
+the most specific route wins.
 
 Unknown hosts or paths outside every route are denied with ``builtin:no-route`` (404): the
 gateway is not an open proxy.
@@ -11,23 +15,16 @@ from mitmproxy import http
 from gateway.addons._common import deny, state_of
 from gateway.config import Route
 from gateway.policy import BUILTIN_NO_ROUTE, Decision
-from gateway.policy.paths import compile_host_glob
 from gateway.state import Runtime
+from tulou.contracts.routes import RouteTable
 
 
 class Router:
     def __init__(self, runtime: Runtime) -> None:
-        self.routes = sorted(runtime.config.routes, key=lambda r: len(r.prefix), reverse=True)
-        self.patterns = [(compile_host_glob(r.host), r) for r in self.routes]
+        self.table = RouteTable(runtime.config.routes)
 
     def match(self, host: str, path: str) -> Route | None:
-        for pattern, route in self.patterns:
-            if not pattern.fullmatch(host):
-                continue
-            prefix = route.prefix.rstrip("/")
-            if path == prefix or path.startswith(prefix + "/") or route.prefix == "/":
-                return route
-        return None
+        return self.table.match(host, path)
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)

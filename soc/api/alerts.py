@@ -40,7 +40,7 @@ from soc.schemas import (
     IngestOut,
     TransitionIn,
 )
-from tulou.alerts import Alert as DetectAlert
+from tulou.contracts.alert import Alert as DetectAlert
 from tulou.errors import NotFoundError, UsageError
 from tulou.events import format_timestamp
 

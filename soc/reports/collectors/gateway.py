@@ -24,6 +24,8 @@ from crypto.sm3 import sm3
 from soc.reports.evidence import Evidence, EvidenceLink
 from soc.reports.period import Period
 from soc.reports.sources import Sources
+from tulou.contracts.routes import RouteSpec, RouteTable
+from tulou.errors import ConfigError
 from tulou.events import parse_timestamp
 
 KEYS = ("gateway.coverage", "gateway.mtls", "gateway.decisions", "gateway.policy")
@@ -41,13 +43,6 @@ _CONDITIONS = {
     "networks",
     "time",
 }
-
-
-def _host_matches(pattern: str, host: str) -> bool:
-    pattern, host = pattern.lower(), host.lower()
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and host != pattern[2:]
-    return pattern == host
 
 
 class GatewayCollector:
@@ -128,8 +123,15 @@ class GatewayCollector:
                 self.id,
                 "no application inventory to measure against (sources: applications)",
             )
-        hosts = [str(r.get("host", "")) for r in routes]
-        behind = [a for a in apps if any(_host_matches(h, a.host) for h in hosts)]
+        try:
+            table = RouteTable(
+                RouteSpec(str(r.get("id", "")), str(r.get("host", "")), str(r.get("prefix", "/")))
+                for r in routes
+            )
+        except ConfigError as exc:
+            return Evidence.unavailable("gateway.coverage", self.id, f"{path}: {exc}")
+        # The gateway's own matcher: an app counts as behind the gateway when a route serves it.
+        behind = [a for a in apps if table.serving(a.host)]
         missing = sorted(a.name for a in apps if a not in behind)
         return Evidence(
             "gateway.coverage",

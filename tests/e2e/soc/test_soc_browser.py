@@ -23,7 +23,7 @@ from soc.app import create_app
 from soc.db import Database
 from soc.evidence import MemoryEventSource
 from tests.fixtures.browser import screenshot
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

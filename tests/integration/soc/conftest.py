@@ -25,7 +25,7 @@ from soc.db import Database
 from soc.evidence import MemoryEventSource
 from soc.models import User
 from soc.notify import RecordingNotifier
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 
 PASSWORD = "correct horse battery staple"
 USERS = {

@@ -16,7 +16,7 @@ import pytest
 
 from soc import auth
 from soc.db import Database, default_url
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 
 
 def _free_port() -> int:

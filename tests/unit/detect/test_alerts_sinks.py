@@ -17,7 +17,7 @@ import pytest
 
 from detect.alerts.base import AlertSink, open_sink
 from detect.alerts.http import HttpAlertSink
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 from tulou.errors import ConfigError, UnavailableError
 
 TOKEN = "svc-" + "7" * 24

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.issuers import load_issuers
 from gateway.tokens import TokenVerifier
@@ -120,3 +121,33 @@ def test_issued_tokens_verify(
     identity = TokenVerifier(load_issuers(base / "issuers.yaml")).verify(token, binding="x")
     assert identity.subject == "alice" and identity.groups == frozenset({"hr-staff"})
     assert identity.claims["acr"] == "mfa"
+
+
+def test_explain_picks_the_route_the_router_picks(
+    example: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config` uses the router's matcher: prefixes end on a segment boundary, `*` is one
+    label, and a request no route serves is denied as the gateway denies it (404)."""
+    config_path = Path(example["config"])
+    config = yaml.safe_load(config_path.read_text())
+    upstream = config["routes"][0]["upstream"]
+    config["routes"] = [
+        {"id": "api", "host": "hr.city.test", "prefix": "/api", "upstream": upstream},
+        {"id": "wild", "host": "*.city.test", "prefix": "/", "upstream": upstream},
+    ]
+    config_path.write_text(yaml.safe_dump(config))
+    policy = str(config_path.parent / "policy.yaml")
+
+    def route_of(url: str) -> dict[str, object]:
+        code, out, _ = run(
+            capsys, "--json", "gateway", "policy", "explain", "--policy", policy,
+            "--config", str(config_path), "--request", f"GET {url}",
+        )  # fmt: skip
+        assert code == 0
+        return dict(json.loads(out))
+
+    assert route_of("https://hr.city.test/api/people")["route"] == "api"
+    assert route_of("https://hr.city.test/apix")["route"] == "wild"
+    unrouted = route_of("https://a.b.city.test/")
+    assert unrouted["route"] is None
+    assert (unrouted["rule_id"], unrouted["status"]) == ("builtin:no-route", 404)

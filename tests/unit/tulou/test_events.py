@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tulou.alerts import Alert
+from tulou.contracts.alert import Alert
 from tulou.events import event_id, flatten, format_timestamp, nest, parse_timestamp
 
 

@@ -1,8 +1,14 @@
-"""The Alert contract: what detect raises and the SOC ingests.
+"""The Alert contract (format 1): what detect and backup raise and the SOC ingests.
 
 An alert names the exact rule version that fired (rule id + SHA-256 of the rule's content), the
 events that matched, and a deduplication key: alerts with the same key are grouped by the SOC
 (count, first and last seen) instead of flooding the queue.
+
+Writer: :meth:`Alert.to_dict` (the JSON object sent by :mod:`tulou.contracts.soc_ingest`);
+reader: :meth:`Alert.from_dict` (the SOC rebuilds the alert from it and checks ``alert_id``).
+The format's version is the ingest API's: ``/api/v1/alerts/ingest`` carries format 1.
+Contract test: tests/integration/contracts/test_alert_ingest.py (the real client against the
+real SOC).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+FORMAT = "tulou-alert/1"
 
 type Level = Literal["informational", "low", "medium", "high", "critical"]
 
