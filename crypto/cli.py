@@ -441,3 +441,27 @@ def keys_rotate(name: str) -> None:
     """Add a new version of NAME; older versions stay for verify/decrypt only."""
     info = _store().rotate(name)
     emit(info.to_dict(), f"rotated to {info.key_id}")
+
+
+@crypto.command("serve")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    required=True,
+    help="The service configuration (TOML; docs/crypto.md, 'Running the service').",
+)
+@click.option("--host", help="Listen address (default: the config's host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Listen port (default: the config's).")
+def serve_cmd(config_path: Path, host: str | None, port: int | None) -> None:
+    """Run the crypto service platform: keys, data protection, signatures, CA, timestamps."""
+    from crypto.service.app import open_service  # noqa: PLC0415 - FastAPI only when serving
+    from crypto.service.config import load_config  # noqa: PLC0415
+    from crypto.service.server import serve  # noqa: PLC0415
+
+    service = open_service(load_config(config_path))
+    try:
+        serve(service, host=host, port=port)
+    finally:
+        service.close()
