@@ -11,6 +11,7 @@ module                      writer                       reader                 
 :mod:`.soc_ingest`          the one SOC ingest client    (the SOC's ingest endpoint)      v1
 :mod:`.routes`              gateway config routes        gateway router, policy explain,  1
                                                          compliance coverage
+:mod:`.assertion`           gateway AssertionSigner      crypto service callers           1
 ==========================  ===========================  ===============================  ======
 
 The core imports no component: anything a contract needs from another component (an SM2

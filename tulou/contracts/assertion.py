@@ -11,8 +11,9 @@ the raw 64-byte SM2 ``r || s`` over the ASCII signing input with Z over the defa
 This module is the one reader of that format for components that must not import the gateway
 (the crypto service): it parses and checks everything except the SM2 arithmetic, which the
 caller supplies as ``verify(signing_input, signature) -> bool`` (tulou's core imports no
-component). It belongs in ``tulou/contracts`` once that package exists; the gateway's writer
-and this reader are checked against each other by tests/unit/tulou/test_assertion.py.
+component). The gateway's writer and this reader are checked against each other by
+tests/unit/tulou/contracts/test_assertion.py. (The gateway still verifies with PyJWT in
+``gateway.assertion.verify_assertion``; moving it onto this reader is the gateway's step.)
 """
 
 from __future__ import annotations

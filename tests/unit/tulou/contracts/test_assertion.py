@@ -10,7 +10,7 @@ import pytest
 
 from crypto.sm2 import SM2PrivateKey
 from gateway.assertion import AssertionSigner
-from tulou import assertion
+from tulou.contracts import assertion
 from tulou.errors import TulouError, VerificationError
 
 KEY = SM2PrivateKey.generate()
