@@ -4,7 +4,7 @@ gateway's SM2-signed identity assertion; and the request replay guard.
 Service tokens are looked up by their SM3 digest (the configuration holds only digests), so
 the token itself is never stored or compared byte by byte. A token bound to client-certificate
 fingerprints is accepted only over TLS with one of those certificates. An assertion is
-verified with :mod:`tulou.contracts.assertion` (the format's one reader) and the gateway's public key;
+verified with :mod:`tulou.contracts.assertion` (the one reader) and the gateway's public key;
 its ``method``/``path`` claims must match the request, so an assertion taken from one request
 cannot authorise another operation.
 
