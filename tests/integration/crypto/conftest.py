@@ -78,6 +78,27 @@ POLICY = [
         "operations": ["encrypt", "generate-data-key", "sign"],
     },
     {
+        "id": "pki-admin",
+        "callers": ["role:kms-admin"],
+        "tenants": ["city"],
+        "keys": ["pki/*"],
+        "operations": ["cert-issue", "cert-revoke", "cert-read", "cert-validate"],
+    },
+    {
+        "id": "hr-pki",
+        "callers": ["service:hr-app"],
+        "tenants": ["hr"],
+        "keys": ["records/*"],
+        "operations": ["cert-issue", "cms-sign"],
+    },
+    {
+        "id": "city-services",
+        "callers": ["service:hr-app", "service:tax-app"],
+        "tenants": ["city"],
+        "keys": ["pki/*"],
+        "operations": ["cms-verify", "cert-validate", "timestamp", "timestamp-verify"],
+    },
+    {
         "id": "tax-own",
         "callers": ["service:tax-app"],
         "tenants": ["tax"],
