@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ class KmsClient:
         base_url: str,
         token: str | None = None,
         *,
-        verify: str | bool = True,
+        ca: Path | None = None,
         client_cert: tuple[Path, Path] | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
@@ -42,9 +43,13 @@ class KmsClient:
         self._headers = dict(headers or {})
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        cert = (str(client_cert[0]), str(client_cert[1])) if client_cert else None
+        verify: ssl.SSLContext | bool = True
+        if ca is not None or client_cert is not None:
+            verify = ssl.create_default_context(cafile=str(ca) if ca else None)
+            if client_cert is not None:
+                verify.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
         self._http = httpx.Client(
-            base_url=self.base_url, verify=verify, cert=cert, timeout=timeout, headers=self._headers
+            base_url=self.base_url, verify=verify, timeout=timeout, headers=self._headers
         )
         self.last_error_code: str | None = None
 
