@@ -3,47 +3,97 @@
 Chunks are stored in batches across files (in read order, so the repository is the same as one
 at a time would make); every pending chunk is stored before a tree that refers to it is encoded.
 
-A file whose size, mtime (ns) and inode equal the parent snapshot's node, and whose blobs are
-all still indexed, is not read again: its content list is reused (as restic does), which makes
-an incremental run cost a directory walk. A file replaced by another one with the same size and
-mtime (a restore, ``mv``, ``cp -p``) has a new inode and is read. A tool that rewrites a file in
-place and then resets its mtime defeats this check, as it does restic's.
+**Live files.** A file is opened once (``O_NOFOLLOW``, ``O_NOATIME`` where allowed) and read to
+its end; its node records what was read: the size is the number of bytes read and the times
+come from ``fstat`` of the open file, so a file that grows or shrinks between the directory
+scan and the read is still stored consistently (it never records a size its content does not
+have). Size, mtime and ctime are compared before and after the read; a file that changed while
+being read is read again, up to :data:`READ_ATTEMPTS` times, and if it never holds still, the
+last read is kept and the node's ``error`` and the run's warnings say so (restic warns the
+same way). Reading never maps the file: a file truncated under an ``mmap`` kills the process.
+
+**Incremental fast path.** A file whose size, mtime (ns), ctime (ns, where the parent tree has
+it) and inode equal the parent snapshot's node, and whose blobs are all still indexed, is not
+read again: its content list is reused (as restic does), which makes an incremental run cost
+a directory walk. A file replaced by another one with the same size and mtime (a restore,
+``mv``, ``cp -p``) has a new inode and ctime and is read. Hard links (one inode under several
+names) are read once per run.
+
+Nothing is skipped silently: every entry that is excluded, vanished, or could not be read is
+counted, and each problem is a line of :attr:`Archiver.warnings`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from backup import tree
+from backup import metadata, tree
+from backup.filters import CACHEDIR_TAG, Filters, is_cache_tag
 from backup.repository import Repository
-from backup.tree import Node
+from backup.tree import Node, display
 from tulou.errors import InputError
 
 type Progress = Callable[[int, int], None]  # (bytes read, files done)
+#: Test hook: ``(path, attempt, bytes read so far)``, called after the file is opened (bytes
+#: read 0) and after every chunk; a test makes a file change between those points.
+type ReadHook = Callable[[str, int, int], None]
 
 #: Chunks are stored in batches (their ids computed together: multi-buffer HMAC-SM3) of at
 #: most this many chunks or bytes; a batch never outlives the directory being archived.
 BATCH_CHUNKS = 32
 BATCH_BYTES = 48 << 20
+#: How often a file that changes while it is read is read (the last read is kept).
+READ_ATTEMPTS = 3
+
+_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+class _ReadFailed(Exception):
+    """Reading a source file failed (never a repository error: those propagate)."""
 
 
 class Archiver:
-    def __init__(self, repo: Repository, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        progress: Progress | None = None,
+        filters: Filters | None = None,
+    ) -> None:
         self.repo = repo
         self.chunker = repo.chunker()
         self.progress = progress
+        self.filters = filters or Filters()
+        self.read_hook: ReadHook | None = None
         self.files = 0
         self.dirs = 0
+        self.specials = 0
         self.bytes_read = 0
         self.bytes_total = 0
         self.unchanged = 0
-        self.errors: list[str] = []
-        #: Chunks read but not yet stored: (file node, position in its content, plaintext).
-        self._chunks: list[tuple[Node, int, bytes]] = []
+        self.excluded = 0
+        self.vanished = 0
+        self.changed = 0  # files that changed while read (stored as read, marked)
+        self.failed = 0  # entries that could not be backed up
+        self.warnings: list[str] = []
+        self._names = metadata.Names()
+        #: (st_dev, st_ino) -> the node of a hard-linked file read this run.
+        self._links: dict[tuple[int, int], Node] = {}
+        #: Chunks read but not yet stored: (content list, position in it, plaintext).
+        self._chunks: list[tuple[list[str], int, bytes]] = []
         self._chunk_bytes = 0
+        self._noatime = _O_NOATIME
+
+    @property
+    def errors(self) -> list[str]:  # the name the snapshot body and older callers use
+        return self.warnings
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
 
     def _parent_nodes(self, subtree: str | None) -> dict[str, Node]:
         if not subtree:
@@ -51,49 +101,119 @@ class Archiver:
         raw = self.repo.load_blob("tree", bytes.fromhex(subtree))
         return {n.name: n for n in tree.decode(raw)}
 
-    def archive_file(self, path: Path, name: str, st: os.stat_result, parent: Node | None) -> Node:
-        node = Node(
-            name=name,
-            type="file",
-            mode=stat.S_IMODE(st.st_mode),
-            mtime_ns=st.st_mtime_ns,
-            size=st.st_size,
-            inode=st.st_ino,
-        )
+    # -- files ------------------------------------------------------------------------------
+
+    def archive_file(self, path: str, node: Node, st: os.stat_result, parent: Node | None) -> Node:
         self.files += 1
-        self.bytes_total += st.st_size
         if (
             parent is not None
             and parent.type == "file"
             and parent.size == st.st_size
             and parent.mtime_ns == st.st_mtime_ns
+            and parent.ctime_ns in (0, st.st_ctime_ns)  # 0: a version 1 tree
             and parent.inode in (0, st.st_ino)  # 0: a tree from before inodes were recorded
+            and not parent.error
             and all(bytes.fromhex(c) in self.repo.index for c in parent.content)
         ):
             node.content = list(parent.content)
+            if parent.ctime_ns:  # an xattr change changes ctime: the parent's are current
+                node.xattrs = list(parent.xattrs)
+            else:
+                self._xattrs(path, node)
+            self.bytes_total += node.size
             self.unchanged += 1
             self._tick(0)
             return node
-        try:
-            for chunk in self.chunker.file(path):
-                node.content.append("")  # filled in by _store_chunks, before any tree is encoded
-                self._chunks.append((node, len(node.content) - 1, chunk))
-                self._chunk_bytes += len(chunk)
-                if len(self._chunks) >= BATCH_CHUNKS or self._chunk_bytes >= BATCH_BYTES:
-                    self._store_chunks()
-                self.bytes_read += len(chunk)
-                self._tick(len(chunk))
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        link_key = (st.st_dev, st.st_ino)
+        first = self._links.get(link_key) if st.st_nlink > 1 else None
+        if first is not None and (first.size, first.mtime_ns, first.ctime_ns) == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        ):
+            node.content = first.content  # shared: filled in by _store_chunks like the first's
+            node.xattrs = first.xattrs
+            self.bytes_total += node.size
+            self._tick(0)
+            return node
+        self._read_file(path, node)
+        self.bytes_total += node.size
+        if st.st_nlink > 1 and not node.error:
+            self._links[link_key] = node
         return node
+
+    def _open(self, path: str) -> int:
+        if self._noatime:
+            try:
+                return os.open(path, _O_READ | self._noatime)
+            except PermissionError:  # O_NOATIME needs ownership or CAP_FOWNER
+                self._noatime = 0
+        return os.open(path, _O_READ)
+
+    def _read_file(self, path: str, node: Node) -> None:
+        """Read the file into ``node`` (content, size, times from fstat); mark it if it moved."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                fd = self._open(path)
+            except OSError as exc:
+                raise _ReadFailed(exc.strerror or str(exc)) from exc
+            try:
+                before = os.fstat(fd)
+                if not stat.S_ISREG(before.st_mode):
+                    raise _ReadFailed("replaced by something that is not a regular file")
+                content: list[str] = []
+                nbytes = self._read_chunks(fd, path, attempt, content, before.st_size)
+                after = os.fstat(fd)
+                if attempt == 1:
+                    try:
+                        node.xattrs = metadata.read_xattrs(fd)
+                    except OSError as exc:
+                        self._warn(f"{display(path)}: xattrs not read: {exc.strerror}")
+            except OSError as exc:
+                raise _ReadFailed(exc.strerror or str(exc)) from exc
+            finally:
+                os.close(fd)
+            node.content, node.size = content, nbytes
+            node.mode = stat.S_IMODE(after.st_mode)
+            node.mtime_ns, node.ctime_ns = after.st_mtime_ns, after.st_ctime_ns
+            node.uid, node.gid, node.links = after.st_uid, after.st_gid, after.st_nlink
+            node.inode, node.device_id = after.st_ino, after.st_dev
+            if _same(before, after) and nbytes == after.st_size:
+                return
+        self.changed += 1
+        node.error = (
+            f"changed while being read ({READ_ATTEMPTS} attempts); "
+            f"the snapshot holds the {node.size} bytes read last"
+        )
+        self._warn(f"{display(path)}: {node.error}")
+
+    def _read_chunks(
+        self, fd: int, path: str, attempt: int, content: list[str], size_hint: int
+    ) -> int:
+        hook = self.read_hook
+        if hook is not None:
+            hook(path, attempt, 0)
+        nbytes = 0
+        for chunk in self.chunker.fd_chunks(fd, size_hint):
+            content.append("")  # filled in by _store_chunks, before any tree is encoded
+            self._chunks.append((content, len(content) - 1, chunk))
+            self._chunk_bytes += len(chunk)
+            nbytes += len(chunk)
+            self.bytes_read += len(chunk)
+            if len(self._chunks) >= BATCH_CHUNKS or self._chunk_bytes >= BATCH_BYTES:
+                self._store_chunks()
+            self._tick(len(chunk))
+            if hook is not None:
+                hook(path, attempt, nbytes)
+        return nbytes
 
     def _store_chunks(self) -> None:
         """Store the chunks read so far, in read order, their ids computed as one batch."""
         if not self._chunks:
             return
         ids = self.repo.add_blobs("data", [chunk for _, _, chunk in self._chunks])
-        for (node, at, _), blob_id in zip(self._chunks, ids, strict=True):
-            node.content[at] = blob_id.hex()
+        for (content, at, _), blob_id in zip(self._chunks, ids, strict=True):
+            content[at] = blob_id.hex()
         self._chunks.clear()
         self._chunk_bytes = 0
 
@@ -101,61 +221,154 @@ class Archiver:
         if self.progress is not None:
             self.progress(nbytes, self.files)
 
-    def archive_dir(self, path: Path, parent_subtree: str | None) -> str:
+    # -- directories and entries ------------------------------------------------------------
+
+    def archive_dir(self, path: str, parent_subtree: str | None) -> str:
         """Store the tree of ``path`` (recursively); return its tree id (hex)."""
         parent = self._parent_nodes(parent_subtree)
         nodes: list[Node] = []
         self.dirs += 1
         try:
-            entries = sorted(os.scandir(path), key=lambda e: e.name)
+            with os.scandir(path) as scan:
+                names = sorted((e.name for e in scan), key=os.fsencode)
         except OSError as exc:
-            raise InputError(f"cannot list {path}: {exc.strerror}") from exc
-        for entry in entries:
-            node = self.archive_entry(Path(entry.path), entry.name, parent.get(entry.name))
+            self.failed += 1
+            self._warn(f"{display(path)}: cannot list: {exc.strerror}")
+            names = []
+        caches = self.filters.exclude_caches and CACHEDIR_TAG in names
+        if caches and _tagged(os.path.join(path, CACHEDIR_TAG)):
+            self.excluded += len(names) - 1
+            names = [CACHEDIR_TAG]
+        for name in names:
+            node = self.archive_entry(os.path.join(path, name), name, parent.get(name))
             if node is not None:
                 nodes.append(node)
         self._store_chunks()
         return self.repo.add_blob("tree", tree.encode(nodes)).hex()
 
-    def archive_entry(self, path: Path, name: str, parent: Node | None) -> Node | None:
+    def archive_entry(
+        self, path: str, name: str, parent: Node | None, *, root: bool = False
+    ) -> Node | None:
+        """The node of one entry, or None (excluded, vanished, unreadable: counted, warned)."""
+        if not root and self.filters.excluded(path):
+            self.excluded += 1
+            return None
         try:
-            st = path.lstat()
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self.vanished += 1
+            self._warn(f"{display(path)}: vanished before it was read")
+            return None
         except OSError as exc:
-            raise InputError(f"cannot stat {path}: {exc.strerror}") from exc
-        if stat.S_ISLNK(st.st_mode):
-            return Node(
-                name=name,
-                type="symlink",
-                mode=0o777,
-                mtime_ns=st.st_mtime_ns,
-                target=os.readlink(path),
-            )
-        if stat.S_ISDIR(st.st_mode):
-            subtree = self.archive_dir(
-                path, parent.subtree if parent and parent.type == "dir" else None
-            )
-            return Node(
-                name=name,
-                type="dir",
-                mode=stat.S_IMODE(st.st_mode),
-                mtime_ns=st.st_mtime_ns,
-                subtree=subtree,
-            )
-        if stat.S_ISREG(st.st_mode):
-            return self.archive_file(path, name, st, parent)
-        self.errors.append(f"{path}: skipped (not a regular file, directory or symlink)")
-        return None
+            self.failed += 1
+            self._warn(f"{display(path)}: cannot stat: {exc.strerror}")
+            return None
+        kind = metadata.node_type(st)
+        if kind is None:
+            self.failed += 1
+            self._warn(f"{display(path)}: not backed up: unknown file type {st.st_mode:o}")
+            return None
+        if kind == "file" and not root and self.filters.too_large(st.st_size):
+            self.excluded += 1
+            return None
+        node = metadata.from_stat(name, kind, st, self._names)
+        try:
+            if kind == "file":
+                return self.archive_file(path, node, st, parent)
+            self._xattrs(path, node)
+            if kind == "symlink":
+                node.target = os.readlink(path)
+            elif kind == "dir":
+                node.subtree = self.archive_dir(
+                    path, parent.subtree if parent and parent.type == "dir" else None
+                )
+            else:
+                self.specials += 1
+        except _ReadFailed as exc:
+            self._unreadable(path, exc)
+            return None
+        except FileNotFoundError:
+            self.vanished += 1
+            self._warn(f"{display(path)}: vanished while it was read")
+            return None
+        except OSError as exc:
+            self._unreadable(path, exc)
+            return None
+        return node
+
+    def _unreadable(self, path: str, exc: Exception) -> None:
+        if isinstance(exc, _ReadFailed) and exc.__cause__ is not None:
+            cause = exc.__cause__
+            if isinstance(cause, OSError) and cause.errno == errno.ENOENT:
+                self.vanished += 1
+                self._warn(f"{display(path)}: vanished before it was read")
+                return
+        self.failed += 1
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        self._warn(f"{display(path)}: not backed up: {reason}")
+
+    def _xattrs(self, path: str, node: Node) -> None:
+        try:
+            node.xattrs = metadata.read_xattrs(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise
+            self._warn(f"{display(path)}: xattrs not read: {exc.strerror}")
 
     def archive_root(self, items: list[tuple[str, Path]], parent_tree: str | None) -> str:
         """The snapshot's root tree: one entry per source, named by the source."""
         parent = self._parent_nodes(parent_tree)
-        nodes = [
-            n
-            for name, path in items
-            if (n := self.archive_entry(path, name, parent.get(name))) is not None
-        ]
-        names = [n.name for n in nodes]
+        names = [name for name, _ in items]
         if len(set(names)) != len(names):
             raise InputError(f"two sources share a name: {names}")
+        nodes = []
+        for name, path in items:
+            node = self.archive_entry(os.fspath(path), name, parent.get(name), root=True)
+            if node is None:
+                raise InputError(f"source {name!r} could not be read: {self.warnings[-1]}")
+            nodes.append(node)
         self._store_chunks()
         return self.repo.add_blob("tree", tree.encode(nodes)).hex()
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "files": self.files,
+            "dirs": self.dirs,
+            "special_files": self.specials,
+            "bytes": self.bytes_total,
+            "bytes_read": self.bytes_read,
+            "unchanged_files": self.unchanged,
+            "excluded": self.excluded,
+            "vanished": self.vanished,
+            "changed_while_read": self.changed,
+            "errors": self.failed,
+        }
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ctime_ns,
+        b.st_ino,
+    )
+
+
+def _tagged(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return is_cache_tag(handle.read(64))
+    except OSError:
+        return False
+
+
+def iter_nodes(repo: Repository, tree_id: str) -> Iterator[tuple[str, Node]]:
+    """Every node below ``tree_id`` as (relative path, node), depth first, parents first."""
+    todo = [("", tree_id)]
+    while todo:
+        prefix, tid = todo.pop()
+        for node in tree.decode(repo.load_blob("tree", bytes.fromhex(tid))):
+            rel = f"{prefix}/{node.name}" if prefix else node.name
+            yield rel, node
+            if node.type == "dir" and node.subtree:
+                todo.append((rel, node.subtree))

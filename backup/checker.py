@@ -1,11 +1,12 @@
 """``verify``: check a repository's structure and, with ``read_data``, every byte of it.
 
 Structure: the config parses (and authenticates when a key is given), every index decodes,
-every snapshot's SM2 signature verifies, every tree reachable from a snapshot decodes and every
-blob it names is in the index, in a pack that exists with enough bytes. ``read_data`` also
-reads each pack, checks that its name is the SM3 of its content, opens its header and every
-blob (SM4-GCM tag, zstd, keyed-SM3 id). Problems are collected, not raised one by one, so one
-run reports all damage; the caller raises if the list is not empty.
+every snapshot's SM2 signature verifies, every tree reachable from a snapshot decodes, every
+blob it names is in the index, in a pack that exists with enough bytes, and the plaintext
+lengths of each file's blobs add up to the size its tree records (what a restore requires).
+``read_data`` also reads each pack, checks that its name is the SM3 of its content, opens its
+header and every blob (SM4-GCM tag, zstd, keyed-SM3 id). Problems are collected, not raised
+one by one, so one run reports all damage; the caller raises if the list is not empty.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from backup import snapshot as snapshot_file
 from backup import tree
 from backup.parallel import BlobPool, check_pack, check_stored_pack
 from backup.repository import Repository
+from backup.tree import display
 from tulou.errors import TulouError, VerificationError
 
 
@@ -113,10 +115,23 @@ def _walk(repo: Repository, tree_id: str, seen: set[str], result: CheckResult) -
     for node in nodes:
         if node.type == "dir" and node.subtree:
             _walk(repo, node.subtree, seen, result)
+        size, complete = 0, True
         for blob in node.content:
             result.blobs += 1
-            if bytes.fromhex(blob) not in repo.index:
-                result.errors.append(f"data blob {blob[:16]} (file {node.name}) is not indexed")
+            entry = repo.index.get(bytes.fromhex(blob))
+            if entry is None:
+                complete = False
+                result.errors.append(
+                    f"data blob {blob[:16]} (file {display(node.name)}) is not indexed"
+                )
+            else:
+                size += entry.raw_length
+        if node.type == "file" and complete and size != node.size:
+            # A restore refuses such a file; verify must say so before anyone needs it.
+            result.errors.append(
+                f"tree {tree_id[:16]}: file {display(node.name)}: its blobs hold {size} bytes, "
+                f"the tree records {node.size}"
+            )
 
 
 def _load(repo: Repository, pack_id: str) -> tuple[bytes, list[str]]:

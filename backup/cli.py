@@ -21,9 +21,10 @@ from backup import policy as policy_mod
 from backup import service
 from backup.drill_cli import drill
 from backup.policy import Policy
+from backup.tree import display
 from tulou.allocator import keep_large_buffers
 from tulou.clikit import app, emit, json_option
-from tulou.errors import UsageError, VerificationError
+from tulou.errors import InputError, UsageError, VerificationError
 
 __all__ = ["backup", "drill"]
 
@@ -125,12 +126,50 @@ def run(
             policy, passphrase(policy), paths=list(paths), tags=list(tags), progress=tick
         )
     s = result["summary"]
-    emit(
-        result,
+    human = (
         f"snapshot {result['snapshot'][:16]} saved at {result['site']}: "
-        f"{s['files']} files, {s['bytes']} bytes, {result['new_bytes']} new, "
-        f"{result['stored_bytes']} stored\n"
-        + "\n".join(f"  {k}: {v}" for k, v in result["sites"].items()),
+        f"{s['files']} files, {s['dirs']} directories, {s['special_files']} special files, "
+        f"{s['bytes']} bytes, {result['new_bytes']} new, {result['stored_bytes']} stored\n"
+        + "".join(f"  {k}: {v}\n" for k, v in result["sites"].items())
+        + _not_backed_up(s, result["warnings"])
+    ).rstrip("\n")
+    if s["errors"]:
+        # The snapshot holds everything else, but a scheduled run must not look clean.
+        if not app().json_output:
+            click.echo(human)
+        raise InputError(
+            f"snapshot {result['snapshot'][:16]} saved, but {s['errors']} entries could not "
+            "be backed up: " + "; ".join(result["warnings"][:10])
+        )
+    emit(result, human)
+
+
+def _not_backed_up(summary: dict[str, int], warnings: list[str]) -> str:
+    """What the snapshot does not hold (or holds only as read), for the text output."""
+    counts = [
+        f"{summary[key]} {label}"
+        for key, label in (
+            ("excluded", "excluded by the filters"),
+            ("vanished", "vanished during the run"),
+            ("changed_while_read", "changed while read (stored as read)"),
+            ("errors", "could not be read (NOT in the snapshot)"),
+        )
+        if summary.get(key)
+    ]
+    if not counts and not warnings:
+        return ""
+    shown = warnings[:50]
+    more = (
+        f"\n  ... and {len(warnings) - len(shown)} more (--json lists them all)"
+        if len(warnings) > len(shown)
+        else ""
+    )
+    return (
+        "not backed up, or not as it is now: "
+        + ", ".join(counts or ["see below"])
+        + "\n"
+        + "".join(f"  {w}\n" for w in shown)
+        + more
     )
 
 
@@ -216,10 +255,14 @@ def restore(  # noqa: PLR0917 - click passes options positionally
             include=include,
             progress=tick,
         )
+    skipped = result["skipped"]
     emit(
         result,
-        f"restored {result['files']} files ({result['bytes']} bytes) of snapshot "
-        f"{result['snapshot'][:16]} into {dest}; {result['blobs_verified']} blobs verified",
+        f"restored {result['files']} files ({result['bytes']} bytes), "
+        f"{result['hard_links']} hard links and {result['special_files']} special files of "
+        f"snapshot {result['snapshot'][:16]} into {display(str(dest))}; "
+        f"{result['blobs_verified']} blobs verified"
+        + (f"\nnot restored ({len(skipped)}):\n  " + "\n  ".join(skipped) if skipped else ""),
     )
 
 

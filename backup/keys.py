@@ -29,11 +29,14 @@ from crypto import sm2, sm3, sm4
 from tulou.errors import InputError, UsageError, VerificationError
 
 FORMAT_VERSION = 1
-#: The repository config's format version. 2 (new repositories) names packs with
-#: :func:`backup.pack.pack_name` version 2 (a parallel SM3 tree hash); 1 names them SM3(pack).
-#: Every other file (keys, index, snapshots, locks) is version 1 in both.
-REPO_VERSION = 2
-REPO_VERSIONS = (1, 2)
+#: The repository config's format version. 2 names packs with :func:`backup.pack.pack_name`
+#: version 2 (a parallel SM3 tree hash); 1 names them SM3(pack). 3 (new repositories) names
+#: packs as 2 does and tells readers that its trees are version 2 (:mod:`backup.tree`: owners,
+#: xattrs, hard links, special files, byte names), so a Tulou that cannot read those refuses
+#: the repository instead of restoring less than it holds. Every other file (keys, index,
+#: snapshots, locks) is version 1 in all three.
+REPO_VERSION = 3
+REPO_VERSIONS = (1, 2, 3)
 KDF_NAME = "pbkdf2-hmac-sm3"
 KDF_ITERATIONS = 300_000
 _KEY_AAD = b"tulou-backup/key/v1"

@@ -177,40 +177,59 @@ def read_runs(blobs: list[PackBlob]) -> Iterator[tuple[int, int, list[PackBlob]]
 def write_blobs(codec: BlobCodec, target: Target, pack_id: str, blobs: list[PackBlob]) -> Written:
     """Open and verify each blob of one pack once; ``pwrite`` its plaintext to every placement.
 
-    The partial files must exist (they are opened without ``O_CREAT``, so a file the caller has
-    already given up on and removed is never recreated). A blob that cannot be read, does not
-    verify or has the wrong length is written nowhere, and every file that needs it is
-    reported as failed; so is a file that cannot be written. The caller completes a file only
-    when every placement of it was reported written.
+    The partial files must exist, at their final size (they are opened without ``O_CREAT``, so
+    a file the caller has already given up on and removed is never recreated; ranges of zeros
+    are not written, so they stay holes). A blob that cannot be read, does not verify or has
+    the wrong length is written nowhere, and every file that needs it is reported as failed;
+    so is a file that cannot be written. When a coalesced read fails (a truncated or
+    unreadable pack), its blobs are read one by one, so only the files that need a blob that
+    really is unreadable fail. The caller completes a file only when every placement of it
+    was reported written.
     """
     verified = 0
     written: list[tuple[int, int]] = []
     failed: dict[int, str] = {}
     fds: dict[int, int] = {}
+
+    def fail(blob: PackBlob, reason: str) -> None:
+        for file_no, _, _ in blob[4]:
+            failed.setdefault(file_no, reason)
+
     try:
         for start, end, run in read_runs(blobs):
             try:
                 data = memoryview(target.load("data", pack_id, start, end - start))
             except TulouError as exc:
-                for blob in run:
-                    for file_no, _, _ in blob[4]:
-                        failed.setdefault(file_no, f"pack {pack_id[:16]}: {exc}")
-                continue
-            opened = codec.open_many(
-                [("data", b[0], bytes(data[b[1] - start : b[1] - start + b[2]])) for b in run]
-            )
-            for (blob_id, _, _, raw_length, placements), result in zip(run, opened, strict=True):
+                if len(run) == 1:
+                    fail(run[0], f"pack {pack_id[:16]}: {exc}")
+                    continue
+                opened = []
+                for blob in run:  # one by one: only the blobs really unreadable fail
+                    try:
+                        sealed = target.load("data", pack_id, blob[1], blob[2])
+                    except TulouError as one:
+                        fail(blob, f"pack {pack_id[:16]}: {one}")
+                        continue
+                    opened.append((blob, codec.open_many([("data", blob[0], sealed)])[0]))
+            else:
+                results = codec.open_many(
+                    [("data", b[0], bytes(data[b[1] - start : b[1] - start + b[2]])) for b in run]
+                )
+                opened = list(zip(run, results, strict=True))
+            for blob, result in opened:
+                blob_id, _, sealed_length, raw_length, placements = blob
                 if isinstance(result, bytes) and len(result) != raw_length:
                     result = (  # noqa: PLW2901 - the blob's outcome becomes its failure reason
                         f"data blob {blob_id.hex()[:16]} has {len(result)} bytes, "
                         f"the index says {raw_length}"
                     )
                 if isinstance(result, str):
-                    for file_no, _, _ in placements:
-                        failed.setdefault(file_no, result)
+                    fail(blob, result)
                     continue
                 plaintext = result
                 verified += 1
+                # Zeros compress to almost nothing: only such blobs are looked at for holes.
+                sparse = sealed_length * 4 < raw_length
                 for file_no, path, file_offset in placements:
                     if file_no in failed:
                         continue
@@ -218,7 +237,10 @@ def write_blobs(codec: BlobCodec, target: Target, pack_id: str, blobs: list[Pack
                         fd = fds.get(file_no)
                         if fd is None:
                             fd = fds[file_no] = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-                        _pwrite_all(fd, plaintext, file_offset)
+                        if sparse:
+                            _pwrite_sparse(fd, plaintext, file_offset)
+                        else:
+                            _pwrite_all(fd, plaintext, file_offset)
                     except OSError as exc:
                         failed[file_no] = f"cannot write: {exc.strerror}"
                         continue
@@ -229,11 +251,37 @@ def write_blobs(codec: BlobCodec, target: Target, pack_id: str, blobs: list[Pack
     return verified, written, sorted(failed.items())
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)
         view, offset = view[n:], offset + n
+
+
+#: Holes are restored in units of this many bytes (aligned in the file), the usual block size.
+HOLE_BLOCK = 4096
+_ZERO_BLOCK = bytes(HOLE_BLOCK)
+_ZEROS = bytes(8 << 20)  # compared with, never written (calloc'd: costs no memory until read)
+
+
+def _pwrite_sparse(fd: int, data: bytes, offset: int) -> None:
+    """Write ``data`` at ``offset`` except its aligned blocks of zeros (left as holes).
+
+    The file was created at its final size, so what is not written reads as zeros.
+    """
+    if len(data) <= len(_ZEROS) and _ZEROS.startswith(data):
+        return
+    view = memoryview(data)
+    pos = (-offset) % HOLE_BLOCK  # the first block boundary of the file inside data
+    run = 0  # start of the pending non-zero run
+    while pos + HOLE_BLOCK <= len(data):
+        if data.startswith(_ZERO_BLOCK, pos):
+            if pos > run:
+                _pwrite_all(fd, view[run:pos], offset + run)
+            run = pos + HOLE_BLOCK
+        pos += HOLE_BLOCK
+    if run < len(data):
+        _pwrite_all(fd, view[run:], offset + run)
 
 
 def _w_write_blobs(pack_id: str, blobs: list[PackBlob]) -> Written:

@@ -13,21 +13,30 @@ this for whole packs, reading the pack files themselves. A file is completed (mo
 rename) once every one of its blobs was written; the lengths come from the sealed index and
 must add up to the size recorded in the tree before anything is written. Directory modes and
 times are set last, deepest first, so a read-only directory never blocks its own files.
+
+Metadata (:mod:`backup.metadata`): owner (as root), xattrs and POSIX ACLs, mode and times of
+every entry, symlinks included; FIFOs and device nodes are recreated; hard links (file nodes
+sharing device and inode, with a link count above one) are restored as links to the first
+one restored; a partial file is created at its final size and zeros are not written, so the
+holes of a sparse file (and any run of zeros) stay holes. Sockets cannot be restored (a socket
+exists only while a process listens on it): they are reported as skipped, like anything else
+that is not restored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup import tree
+from backup import metadata, tree
 from backup.pack import BlobEntry
 from backup.parallel import BlobPool, PackBlob, Placement, write_blobs
 from backup.repository import Repository
-from backup.tree import Node
+from backup.tree import Node, display
 from tulou.errors import NotFoundError, UsageError, VerificationError
 
 #: Sealed bytes per worker task (a 16 MiB pack is restored as ~4 tasks).
@@ -40,7 +49,11 @@ class RestoreResult:
     dirs: int = 0
     bytes: int = 0
     blobs_verified: int = 0
+    links: int = 0  # hard links made
+    specials: int = 0  # FIFOs and device nodes made
     errors: list[str] = field(default_factory=list)
+    #: Entries not restored by design (sockets) and metadata that could not be applied.
+    skipped: list[str] = field(default_factory=list)
 
 
 class Restorer:
@@ -48,6 +61,7 @@ class Restorer:
         self.repo = repo
         self.progress = progress
         self.result = RestoreResult()
+        self.owner = os.geteuid() == 0  # only root may give files to other users
 
     def restore(self, tree_id: str, dest: Path, include: str | None = None) -> RestoreResult:
         """Restore the tree (or only the sub-path ``include``, e.g. ``soc-db``) into ``dest``."""
@@ -82,7 +96,8 @@ class Restorer:
         """Directories and symlinks first, then file contents, then directory metadata."""
         files: list[tuple[Node, Path]] = []
         dirs: list[tuple[Node, Path]] = []
-        self._layout(nodes, dest, files, dirs)
+        links: list[tuple[Path, int]] = []
+        self._layout(nodes, dest, _Layout(files, dirs, links, {}))
         plan = _Plan(files)
         for file_no, (node, _) in enumerate(files):
             try:
@@ -109,33 +124,53 @@ class Restorer:
         for file_no, reason in sorted(plan.failed.items()):
             with contextlib.suppress(FileNotFoundError):
                 plan.partials[file_no].unlink()
-            self.result.errors.append(f"{files[file_no][1]}: {reason}")
+            self.result.errors.append(f"{display(str(files[file_no][1]))}: {reason}")
+        for path, file_no in links:
+            if file_no in plan.failed:
+                self.result.errors.append(
+                    f"{display(str(path))}: hard link to {display(str(files[file_no][1]))}, "
+                    "which could not be restored"
+                )
+                continue
+            try:
+                os.link(files[file_no][1], path, follow_symlinks=False)
+                self.result.links += 1
+            except OSError as exc:
+                self.result.errors.append(f"{display(str(path))}: cannot link: {exc.strerror}")
         for node, path in reversed(dirs):  # deepest first; after their files were written
-            os.chmod(path, node.mode)
-            os.utime(path, ns=(node.mtime_ns, node.mtime_ns))
+            metadata.apply(str(path), node, self.result.skipped.append, owner=self.owner)
 
-    def _layout(
-        self,
-        nodes: list[Node],
-        dest: Path,
-        files: list[tuple[Node, Path]],
-        dirs: list[tuple[Node, Path]],
-    ) -> None:
+    def _layout(self, nodes: list[Node], dest: Path, out: _Layout) -> None:
         for node in nodes:
             path = dest / node.name
             try:
                 if node.type == "dir":
-                    path.mkdir(exist_ok=True)
+                    _mkdir(path)
                     self.result.dirs += 1
-                    dirs.append((node, path))
+                    out.dirs.append((node, path))
                     if node.subtree:
-                        self._layout(self._tree(node.subtree), path, files, dirs)
-                elif node.type == "symlink":
-                    os.symlink(node.target or "", path)
+                        self._layout(self._tree(node.subtree), path, out)
+                elif node.type == "file":
+                    key = (node.device_id, node.inode)
+                    if node.links > 1 and node.device_id and key in out.first_link:
+                        out.links.append((path, out.first_link[key]))
+                        continue
+                    if node.links > 1 and node.device_id:
+                        out.first_link[key] = len(out.files)
+                    out.files.append((node, path))
+                elif node.type == "socket":
+                    self.result.skipped.append(f"{display(str(path))}: socket not restored")
                 else:
-                    files.append((node, path))
+                    if node.type == "symlink":
+                        os.symlink(node.target or "", path)
+                    else:
+                        metadata.make_special(str(path), node)
+                        self.result.specials += 1
+                    metadata.apply(str(path), node, self.result.skipped.append, owner=self.owner)
             except (VerificationError, NotFoundError) as exc:
-                self.result.errors.append(f"{path}: {exc}")
+                self.result.errors.append(f"{display(str(path))}: {exc}")
+            except OSError as exc:
+                self.result.errors.append(f"{display(str(path))}: {exc.strerror}")
 
     def _place(self, plan: _Plan, file_no: int, node: Node) -> None:
         """Record where each blob of the file goes; its lengths must add up to its size."""
@@ -160,7 +195,12 @@ class Restorer:
         except OSError as exc:
             plan.fail(file_no, f"cannot create: {exc.strerror}")
             return
-        os.close(fd)
+        try:
+            os.ftruncate(fd, plan.files[file_no][0].size)  # unwritten ranges stay holes
+        except OSError as exc:
+            plan.fail(file_no, f"cannot create: {exc.strerror}")
+        finally:
+            os.close(fd)
         if plan.remaining[file_no] == 0:  # an empty file: nothing to write
             self._finish_file(plan, file_no)
 
@@ -171,13 +211,33 @@ class Restorer:
         if written != node.size:  # pragma: no cover - _place made the placements add up
             plan.fail(file_no, f"size {written} differs from recorded {node.size}")
             return
-        os.chmod(partial, node.mode)
-        os.utime(partial, ns=(node.mtime_ns, node.mtime_ns))
+        metadata.apply(
+            str(partial), node, self.result.skipped.append, owner=self.owner, label=str(path)
+        )
         os.replace(partial, path)
         self.result.files += 1
         self.result.bytes += written
         if self.progress is not None:
             self.progress(written)
+
+
+@dataclass
+class _Layout:
+    """What :meth:`Restorer._layout` found: files to write, directories, hard links to make."""
+
+    files: list[tuple[Node, Path]]
+    dirs: list[tuple[Node, Path]]
+    links: list[tuple[Path, int]]  # (path, number of the file it is a link to)
+    first_link: dict[tuple[int, int], int]  # (device, inode) -> number of its first file
+
+
+def _mkdir(path: Path) -> None:
+    """Make a directory, or accept one that is there: a real one, never a symlink to one."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise
 
 
 class _Plan:

@@ -164,14 +164,8 @@ def _run_at(
             "parent": parent.snapshot_id if parent else None,
             "tags": tags,
             "sources": {p.name: p.meta for p in prepared},
-            "summary": {
-                "files": archiver.files,
-                "dirs": archiver.dirs,
-                "bytes": archiver.bytes_total,
-                "bytes_read": archiver.bytes_read,
-                "unchanged_files": archiver.unchanged,
-            },
-            "warnings": archiver.errors,
+            "summary": archiver.summary(),
+            "warnings": archiver.warnings,
         }
         snapshot_id = repo.save_snapshot(body)
     return {
@@ -184,7 +178,7 @@ def _run_at(
         "new_bytes": repo.stats.new_bytes,
         "stored_bytes": repo.stats.stored_bytes,
         "packs": repo.stats.packs,
-        "warnings": archiver.errors,
+        "warnings": archiver.warnings,
     }
 
 
@@ -248,6 +242,9 @@ def restore(
             "dirs": result.dirs,
             "bytes": result.bytes,
             "blobs_verified": result.blobs_verified,
+            "hard_links": result.links,
+            "special_files": result.specials,
+            "skipped": result.skipped,
             "sources": body["sources"],
         }
 

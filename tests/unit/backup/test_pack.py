@@ -133,8 +133,8 @@ def test_version_1_repository_still_backs_up_verifies_and_restores(
 
 def test_unknown_repository_version_is_refused(repo: Repository, target: MemoryTarget) -> None:
     raw = json.loads(target.load("config", "config"))
-    raw["version"] = 3
+    raw["version"] = 4
     target.remove("config", "config")
     target.save("config", "config", json.dumps(raw).encode())
-    with pytest.raises(InputError, match="version 3 is not supported"):
+    with pytest.raises(InputError, match="version 4 is not supported"):
         Repository.open(target, PASSPHRASE)

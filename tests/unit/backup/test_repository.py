@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from backup.archiver import Archiver
 from backup.keys import REPO_VERSION
 from backup.repository import Repository
 from backup.restorer import Restorer
+from backup.targets.local import LocalTarget
 from backup.targets.memory import MemoryTarget
 from tests.unit.backup.conftest import PASSPHRASE, make_tree
 from tulou.errors import NotFoundError, UsageError, VerificationError
@@ -272,3 +274,37 @@ def test_unknown_snapshot_is_not_found(backed_up: MemoryTarget) -> None:
     with pytest.raises(NotFoundError):
         repo.find_snapshot("ffff")
     assert json.loads(backed_up.load("config", "config"))["version"] == REPO_VERSION
+
+
+OLD_REPOS = Path(__file__).parent / "old_repos"
+
+
+def test_a_repository_written_before_tree_version_2_still_verifies_and_restores(
+    tmp_path: Path,
+) -> None:
+    """The fixture was written by main at 9848d9b (config version 2, version 1 trees)."""
+    repo_dir = tmp_path / "old"
+    shutil.copytree(OLD_REPOS / "v2-tree1", repo_dir)
+    repo = Repository.open(LocalTarget(repo_dir), "old repository passphrase")
+    assert repo.config.version == 2
+    assert checker.check(repo, read_data=True).errors == []
+    (header,) = repo.snapshots()
+    out = tmp_path / "out"
+    result = Restorer(repo).restore(str(repo.snapshot_body(header)["tree"]), out)
+    assert result.errors == []
+    src = out / "src"
+    for i in range(5):  # the recipe of old_repos/README.md
+        assert (src / "docs" / f"note-{i}.txt").read_text() == f"note {i}\n" * (100 * (i + 1))
+    assert (src / "big.bin").read_bytes() == bytes(range(256)) * 1024 + b"tail"
+    assert (src / "empty").read_bytes() == b""
+    assert os.readlink(src / "link") == "docs/note-1.txt"
+    assert (src / "docs" / "note-0.txt").stat().st_mode & 0o777 == 0o600
+    assert (src / "big.bin").stat().st_mtime_ns == 1_700_000_000_123_456_789
+    # And it takes new snapshots (version 2 trees) that read back with the old ones.
+    again = Repository.open(LocalTarget(repo_dir), "old repository passphrase")
+    sid = backup(again, src)
+    assert (
+        checker.check(Repository.open(LocalTarget(repo_dir), "old repository passphrase")).errors
+        == []
+    )
+    assert sid in {h.snapshot_id for h in again.snapshots()}
