@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from lab.scenarios import all_scenarios
-from tests.fixtures.browser import screenshot
+from tests.fixtures.browser import click_and_wait_for_new_page, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,10 +95,8 @@ def test_log_in_see_the_scenario_alerts_and_triage_one(demo, browser) -> None:
     browser.get(link.get_attribute("href"))
     screenshot(browser, "lab-demo", "soc-demo-alert-open")
     assert "Evidence" in browser.page_source or "events" in browser.page_source
-    browser.find_element(By.ID, "move-acknowledged").click()
-    WebDriverWait(browser, 30).until(
-        lambda d: d.find_element(By.ID, "alert-status").text == "acknowledged"
-    )
+    click_and_wait_for_new_page(browser, browser.find_element(By.ID, "move-acknowledged"))
+    assert browser.find_element(By.ID, "alert-status").text == "acknowledged"
     screenshot(browser, "lab-demo", "soc-demo-alert")
 
     process.send_signal(signal.SIGTERM)

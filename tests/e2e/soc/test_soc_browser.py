@@ -22,7 +22,7 @@ from soc import auth
 from soc.app import create_app
 from soc.db import Database
 from soc.evidence import MemoryEventSource
-from tests.fixtures.browser import screenshot
+from tests.fixtures.browser import click_and_wait_for_new_page, screenshot
 from tulou.contracts.alert import Alert
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -147,12 +147,12 @@ def test_log_in_triage_to_closed_and_watch_the_metrics(server, browser):
     browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{alert_id}"] a.alert-link').click()
     assert "Failed password for root" in browser.find_element(By.ID, "events").text
     shot(browser, "04-alert-new")
-    browser.find_element(By.ID, "move-acknowledged").click()
+    click_and_wait_for_new_page(browser, browser.find_element(By.ID, "move-acknowledged"))
     wait_status(browser, "acknowledged")
-    browser.find_element(By.ID, "move-investigating").click()
+    click_and_wait_for_new_page(browser, browser.find_element(By.ID, "move-investigating"))
     wait_status(browser, "investigating")
     Select(browser.find_element(By.ID, "reason")).select_by_value("false_positive")
-    browser.find_element(By.ID, "move-resolved").click()
+    click_and_wait_for_new_page(browser, browser.find_element(By.ID, "move-resolved"))
     wait_status(browser, "resolved (false_positive)")
     shot(browser, "05-alert-resolved")
 
