@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from backup import policy as policy_mod
-from backup import service
+from backup import service, site_status
 from backup.drill_cli import drill
 from backup.policy import Policy
 from backup.tree import display
 from tulou.allocator import keep_large_buffers
 from tulou.clikit import app, emit, json_option
-from tulou.errors import InputError, UsageError, VerificationError
+from tulou.errors import InputError, TulouError, UsageError, VerificationError
 
 __all__ = ["backup", "drill"]
 
@@ -125,6 +125,7 @@ def run(
         result = service.run(
             policy, passphrase(policy), paths=list(paths), tags=list(tags), progress=tick
         )
+    site_status.after_run(app().settings.data_dir, result)
     s = result["summary"]
     human = (
         f"snapshot {result['snapshot'][:16]} saved at {result['site']}: "
@@ -201,10 +202,16 @@ def verify(
     """Check the repository at a site; exit 5 if anything is damaged."""
     policy = load_policy(policy_file, repo)
     site = policy.site(site_name) if site_name else policy.sites[0]
-    with progress_bar("verify") as tick:
-        result = service.verify(
-            policy, site, passphrase(policy), read_data=read_data, progress=tick
-        )
+    secret = passphrase(policy)
+    data_dir = app().settings.data_dir
+    try:
+        with progress_bar("verify") as tick:
+            result = service.verify(policy, site, secret, read_data=read_data, progress=tick)
+    except TulouError:
+        # A site whose repository cannot even be opened has failed its verification.
+        site_status.after_failed_verify(data_dir, site.name, read_data=read_data)
+        raise
+    site_status.after_verify(data_dir, result)
     human = (
         f"{site.name}: {result['snapshots']} snapshots, {result['trees']} trees, "
         f"{result['blobs']} blob refs, {result['packs_read']} packs read: "

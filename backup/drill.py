@@ -30,11 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backup import drill_record, elastic, service, sources, sync
+from backup import elastic, service, sources, sync
 from backup.keys import now_iso
 from backup.policy import Policy, Site
 from backup.repository import Repository
 from backup.targets.base import Target
+from tulou.contracts import drill as drill_record
 from tulou.errors import InputError, NotFoundError, TulouError, VerificationError
 
 SCENARIOS = ("site-loss", "ransomware", "corrupted-object", "es-index-loss", "soc-db-loss")
@@ -356,7 +357,7 @@ def _differs(source: Path, restored: Path) -> int:
 def run_and_sign(drill: Drill) -> dict[str, Any]:
     record = drill.run()
     repo = Repository.open(service.open_site(_reachable(drill.policy)), drill.passphrase)
-    return drill_record.sign(record, repo.keys.sign_key)
+    return drill_record.seal(record, repo.keys.sign_key)
 
 
 def _reachable(policy: Policy) -> Site:

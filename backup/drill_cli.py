@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
-from backup import drill_record, soc_report
 from backup import policy as policy_mod
+from backup import soc_report
 from backup.drill import SCENARIOS, Drill, run_and_sign
+from crypto.sm2 import SM2PublicKey
 from tulou.allocator import keep_large_buffers
 from tulou.clikit import app, emit, json_option
+from tulou.contracts import drill as drill_record
 from tulou.errors import UsageError, VerificationError
 
 
@@ -48,9 +50,8 @@ def list_scenarios() -> None:
     "--records",
     "records_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/drills"),
-    show_default=True,
-    help="Where to write the record.",
+    help="Where to write the record (default: <data_dir>/backup/drills, where the reports "
+    "read drill records).",
 )
 @click.option(
     "--inject",
@@ -68,7 +69,7 @@ def run(  # noqa: PLR0917 - click passes options positionally
     scenario: str,
     policy_file: Path,
     scratch: Path | None,
-    records_dir: Path,
+    records_dir: Path | None,
     inject: bool,
     incident_time: datetime | None,
     soc_url: str | None,
@@ -87,7 +88,8 @@ def run(  # noqa: PLR0917 - click passes options positionally
     record = run_and_sign(
         Drill(policy, passphrase, scenario, scratch, inject=inject, incident_time=incident_time)
     )
-    path = drill_record.write(record, records_dir)
+    folder = records_dir or drill_record.directory(app().settings.data_dir)
+    path = drill_record.write(record, folder)
     soc = soc_report.report(record, soc_url or policy.soc_url, policy.soc_token_env)
     if record["outcome"] != "passed":
         # One JSON document: under --json the error document names the record and SOC result.
@@ -135,7 +137,9 @@ def verify(record_file: Path, fingerprint: str | None, policy_file: Path | None)
     """Verify a drill record's SM2 signature; show achieved vs objective RTO/RPO."""
     if fingerprint is None and policy_file is not None:
         fingerprint = policy_mod.load(policy_file).signing_key_fingerprint
-    record = drill_record.verify(drill_record.read(record_file), fingerprint)
+    record = drill_record.verify(
+        drill_record.read(record_file), SM2PublicKey.from_der, fingerprint
+    ).document
     rto, rpo = record["rto"], record["rpo"]
     summary = {
         "valid": True,

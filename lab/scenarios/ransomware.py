@@ -12,6 +12,10 @@
    checks the restored documents equal the originals byte for byte, puts them back in the
    share and removes the locked copies.
 
+The backup site status and the signed drill record land where ``tulou report`` reads them: the
+data directory of the session (``TULOU_DATA_DIR`` in the stage's environment), so the report
+after a demo judges the backup clauses on this very drill.
+
 The backup passphrase is random per play and reaches the CLI only through the environment
 (``TULOU_BACKUP_PASSPHRASE`` in the child's env, never argv). When the stage's environment names
 a SOC (``TULOU_SOC_URL``/``TULOU_SOC_TOKEN``), the policy points the drill at it, so a failed or
@@ -83,9 +87,16 @@ class Ransomware(Scenario):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         policy = self._policy(stage, share)
+        # The drill record and the backup site status go where the reports read them: the
+        # session's data directory (a stage of its own when played outside a session).
+        data_dir = stage.env.get("TULOU_DATA_DIR") or str(stage.workdir / "var")
         cli = dataclasses.replace(
             stage,
-            env={**stage.env, PASSPHRASE_ENV: secrets.token_urlsafe(24)},
+            env={
+                **stage.env,
+                PASSPHRASE_ENV: secrets.token_urlsafe(24),
+                "TULOU_DATA_DIR": data_dir,
+            },
             artifacts=[],
             notes=[],
         )
@@ -104,8 +115,6 @@ class Ransomware(Scenario):
                 str(policy),
                 "--scratch",
                 str(stage.workdir / "drill-scratch"),
-                "--records",
-                str(stage.workdir / "drill-records"),
                 "--incident-time",
                 incident.strftime("%Y-%m-%dT%H:%M:%S%z"),
             ).stdout

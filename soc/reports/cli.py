@@ -25,7 +25,8 @@ from soc.reports.period import parse_period
 from soc.reports.signing import verify_directory
 from soc.reports.sources import Sources, load_sources
 from tulou.clikit import app, emit, json_option, stderr_is_tty
-from tulou.errors import InputError, NotFoundError, UsageError, VerificationError
+from tulou.contracts import drill as drill_contract
+from tulou.errors import NotFoundError, UsageError, VerificationError
 
 _PATH = click.Path(path_type=Path)
 _sources_option = click.option(
@@ -166,17 +167,7 @@ def drill(
     if folder is None or not folder.is_dir():
         raise NotFoundError(f"no drill records directory ({folder})")
     pinned = load_public_key(sources.backup.drill_key) if sources.backup.drill_key else None
-    found = None
-    for path in sorted(folder.glob("*.json")):
-        try:
-            record = read_drill(path, pinned)
-        except InputError:
-            continue
-        if drill_id in (record["id"], path.stem):
-            found = record
-            break
-    if found is None:
-        raise NotFoundError(f"drill {drill_id!r} not found in {folder}")
+    found = read_drill(drill_contract.find(folder, drill_id), pinned)
     doc = drill_document(found, scope=_scope(sources), generated_at=datetime.now(UTC))
     result = _write(doc, out or Path(f"drill-{drill_id}"), signing_key)
     result["rto_met"], result["rpo_met"] = found["rto_met"], found["rpo_met"]

@@ -248,16 +248,20 @@ def _backups(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     min_sites = int(p.get("min_sites", 2))
     max_age = float(p.get("max_age_hours", 48))
     sites = ev.fact("sites") or []
+
+    def recent(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and value <= max_age
+
     good = [
         s
         for s in sites
         if s.get("verified") is True
-        and isinstance(s.get("age_hours"), int | float)
-        and s["age_hours"] <= max_age
+        and recent(s.get("age_hours"))
+        and recent(s.get("snapshot_age_hours"))
     ]
     text = (
-        f"{len(good)} of {len(sites)} sites hold a verified snapshot younger than {max_age:g} h; "
-        f"{min_sites} required"
+        f"{len(good)} of {len(sites)} sites hold a snapshot younger than {max_age:g} h and "
+        f"passed a verification in that time; {min_sites} required"
     )
     status = MET if len(good) >= min_sites else PARTIAL if good else NOT_MET
     return ItemResult(status, text, (ev.key,))
@@ -271,8 +275,19 @@ def _drills(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     drills = ev.fact("drills") or []
     if not drills:
         return ItemResult(NOT_MET, "no disaster-recovery drill in the period", (ev.key,))
-    passed = [d for d in drills if d.get("signature_ok") and d.get("rto_met") and d.get("rpo_met")]
-    text = f"{len(passed)} of {len(drills)} drills met their RTO and RPO with a valid signature"
+    passed = [
+        d
+        for d in drills
+        if d.get("signature_ok")
+        and d.get("verified")
+        and d.get("outcome") == "passed"
+        and d.get("rto_met")
+        and d.get("rpo_met")
+    ]
+    text = (
+        f"{len(passed)} of {len(drills)} drills passed every check and met their RTO and RPO "
+        "with a valid signature"
+    )
     status = MET if len(passed) == len(drills) else PARTIAL if passed else NOT_MET
     return ItemResult(status, text, (ev.key,))
 

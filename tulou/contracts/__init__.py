@@ -12,6 +12,9 @@ module                      writer                       reader                 
 :mod:`.routes`              gateway config routes        gateway router, policy explain,  1
                                                          compliance coverage
 :mod:`.assertion`           gateway AssertionSigner      crypto service callers           1
+:mod:`.drill`               ``tulou drill run``          drill verify, report drill,      1
+                                                         report compliance
+:mod:`.backup_status`       ``tulou backup run/verify``  report compliance (backup)       1
 ==========================  ===========================  ===============================  ======
 
 The core imports no component: anything a contract needs from another component (an SM2

@@ -1,83 +1,72 @@
-"""Backup and drill evidence, read from the files the backup component writes (never its code).
+"""Backup and drill evidence, read through the formats the backup component writes
+(:mod:`tulou.contracts.backup_status`, :mod:`tulou.contracts.drill`; never backup's code).
 
-- ``backup.sites``   per site: the newest snapshot, the newest verification and its age
-                     (``sites.json``, written by ``tulou backup`` after each verify)
-- ``backup.drills``  drills finished in the period: RTO/RPO achieved against objective, and the
-                     SM2 signature of each drill record checked (pinned to ``drill_key`` if given)
-
-Drill record (one JSON file each)::
-
-    {"record": {"id", "started_at", "finished_at", "site", "snapshot", "verified",
-                "rto_objective_s", "rto_achieved_s", "rpo_objective_s", "rpo_achieved_s"},
-     "signature": {"algorithm": "SM2-SM3", "public_key": PEM, "value": BASE64-DER}}
-
-The signature covers the ``record`` object serialised as compact, key-sorted UTF-8 JSON.
+- ``backup.sites``   per site: the newest snapshot, the newest verification and their ages
+                     (``<data_dir>/backup/sites.json``, written by ``tulou backup run/verify``)
+- ``backup.drills``  drills finished in the period: outcome, checks, RTO/RPO achieved against
+                     objective, and the SM2 signature of each record checked (pinned to
+                     ``drill_key`` if given), from ``<data_dir>/backup/drills`` (drill run)
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from crypto.sm2 import SM2PublicKey
+from crypto.sm3 import sm3
 from soc.reports.evidence import Evidence, EvidenceLink
 from soc.reports.period import Period
+from tulou.contracts import backup_status
+from tulou.contracts import drill as drill_record
 from tulou.errors import InputError, VerificationError
-from tulou.events import parse_timestamp
 
 KEYS = ("backup.sites", "backup.drills")
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def read_drill(path: Path, pinned: SM2PublicKey | None = None) -> dict[str, Any]:
-    """One drill record, flattened, with ``signature_ok`` and (when bad) ``signature_problem``.
+    """One drill record as the report shows it, with ``signature_ok`` / ``signature_problem``.
 
     Raises :class:`InputError` when the file is not a drill record at all.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        record = data["record"]
-        signature = data.get("signature") or {}
-        drill = {
-            "id": str(record["id"]),
-            "at": str(record.get("finished_at") or record.get("started_at")),
-            "site": record.get("site"),
-            "snapshot": record.get("snapshot"),
-            "verified": record.get("verified") is True,
-            "rto_objective_s": float(record["rto_objective_s"]),
-            "rto_achieved_s": float(record["rto_achieved_s"]),
-            "rpo_objective_s": float(record["rpo_objective_s"]),
-            "rpo_achieved_s": float(record["rpo_achieved_s"]),
-            "href": f"{path.resolve().as_uri()}",
-        }
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"not a drill record: {exc}", location=str(path)) from None
-    drill["rto_met"] = drill["rto_achieved_s"] <= drill["rto_objective_s"]
-    drill["rpo_met"] = drill["rpo_achieved_s"] <= drill["rpo_objective_s"]
+    document = drill_record.read(path)
+    record = drill_record.parse(document)
     problem = ""
     try:
-        signer = SM2PublicKey.from_pem(str(signature["public_key"]).encode())
-        if pinned is not None and signer != pinned:
-            problem = "signed by a key other than the pinned drill key"
-        else:
-            signer.verify(
-                base64.b64decode(str(signature["value"]), validate=True), _canonical(record)
-            )
-        drill["signer"] = signer.fingerprint()
-    except (KeyError, ValueError, InputError):
-        problem = "no readable signature"
-    except VerificationError:
-        problem = "the SM2 signature does not verify (record changed?)"
-    drill["signature_ok"] = not problem
-    drill["signature_problem"] = problem
-    return drill
+        drill_record.verify(
+            document, SM2PublicKey.from_der, pinned.fingerprint() if pinned else None
+        )
+    except VerificationError as exc:
+        problem = exc.message
+    rto, rpo = record.rto, record.rpo
+    return {
+        "id": record.drill_id,
+        "scenario": record.scenario,
+        "outcome": record.outcome,
+        "at": record.finished.isoformat(),
+        "started_at": record.started.isoformat(),
+        "injected": record.injected,
+        "site": record.restore_point.site if record.restore_point else None,
+        "snapshot": record.restore_point.snapshot if record.restore_point else None,
+        "verified": record.checks_total > 0 and record.checks_passed == record.checks_total,
+        "checks_passed": record.checks_passed,
+        "checks_total": record.checks_total,
+        "error": record.error,
+        "rto_objective_s": rto.objective_seconds,
+        "rto_achieved_s": rto.achieved_seconds,
+        "rto_met": rto.met,
+        "rpo_objective_s": rpo.objective_seconds,
+        "rpo_achieved_s": rpo.achieved_seconds,
+        "rpo_met": rpo.met,
+        "signer": record.signer_fingerprint,
+        "signature_ok": not problem,
+        "signature_problem": problem,
+        "record": path.name,
+        "record_sm3": sm3(path.read_bytes()).hex(),
+        "href": path.resolve().as_uri(),
+    }
 
 
 class BackupCollector:
@@ -106,32 +95,38 @@ class BackupCollector:
                 "backup.sites", self.id, f"no backup site status at {self.sites}"
             )
         try:
-            data = json.loads(self.sites.read_text(encoding="utf-8"))
-            raw_sites = data["sites"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            return Evidence.unavailable("backup.sites", self.id, f"{self.sites}: {exc}")
+            status = backup_status.load(self.sites)
+        except InputError as exc:
+            return Evidence.unavailable("backup.sites", self.id, str(exc))
         as_of = min(self.now(), period.end)
+
+        def hours(moment: datetime | None) -> float | None:
+            return None if moment is None else round((as_of - moment).total_seconds() / 3600, 1)
+
         sites = []
-        for raw in raw_sites:
-            verified = raw.get("last_verified") or {}
-            snapshot = raw.get("last_snapshot") or {}
-            age = None
-            if verified.get("at"):
-                age = round(
-                    (as_of - parse_timestamp(str(verified["at"]))).total_seconds() / 3600, 1
-                )
+        for site in status.sites:
+            verified = site.last_verified
             sites.append(
                 {
-                    "name": raw.get("name"),
-                    "last_snapshot": snapshot.get("id"),
-                    "last_snapshot_at": snapshot.get("time"),
-                    "verified_snapshot": verified.get("snapshot"),
-                    "verified_at": verified.get("at"),
-                    "verified": verified.get("ok") is True,
-                    "age_hours": age,
+                    "name": site.name,
+                    "last_snapshot": site.last_snapshot_id,
+                    "last_snapshot_at": site.last_snapshot_at.isoformat()
+                    if site.last_snapshot_at
+                    else None,
+                    "snapshot_age_hours": hours(site.last_snapshot_at),
+                    "verified_at": verified.at.isoformat() if verified else None,
+                    "verified": verified is not None and verified.ok,
+                    "read_data": verified is not None and verified.read_data,
+                    "age_hours": hours(verified.at if verified else None),
                 }
             )
-        facts = {"sites": sites, "site_count": len(sites), "as_of": as_of.isoformat()}
+        facts = {
+            "sites": sites,
+            "site_count": len(sites),
+            "as_of": as_of.isoformat(),
+            "cipher": status.cipher,
+            "digest": status.digest,
+        }
         return Evidence(
             "backup.sites",
             self.id,
@@ -146,13 +141,13 @@ class BackupCollector:
                 "backup.drills", self.id, f"no drill records at {self.drills}"
             )
         drills, problems = [], []
-        for path in sorted(self.drills.glob("*.json")):
+        for path in drill_record.files(self.drills):
             try:
                 drill = read_drill(path, self.drill_key)
             except InputError as exc:
-                problems.append(str(exc))
+                problems.append(f"{path.name}: {exc.message}")
                 continue
-            if period.contains(parse_timestamp(drill["at"])):
+            if period.contains(datetime.fromisoformat(drill["at"])):
                 drills.append(drill)
         facts = {"drills": drills, "count": len(drills), "unreadable": problems}
         links = tuple(EvidenceLink(d["id"], d["href"]) for d in drills)

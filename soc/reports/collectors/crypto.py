@@ -11,7 +11,6 @@ curves, Ed25519): no key is ever decrypted to be listed. Evidence: ``crypto.inve
 from __future__ import annotations
 
 import base64
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ import yaml
 from soc.reports.evidence import Evidence, EvidenceLink
 from soc.reports.period import Period
 from soc.reports.sources import Sources
+from tulou.contracts import backup_status
+from tulou.errors import InputError
 
 KEYS = ("crypto.inventory",)
 SM_SERIES = frozenset({"SM2", "SM3", "SM4", "SM9", "ZUC"})
@@ -135,25 +136,24 @@ class CryptoInventoryCollector:
         path = self.sources.backup.sites
         if path is None or not path.is_file():
             return []
-        data = json.loads(path.read_text(encoding="utf-8"))
+        status = backup_status.load(path)
         href = path.resolve().as_uri()
         found = []
-        cipher, digest = data.get("cipher"), data.get("digest")
-        if cipher:
+        if status.cipher:
             found.append(
                 _item(
                     "backup-cipher",
-                    str(cipher).split("-")[0].upper(),
+                    status.cipher.split("-")[0].upper(),
                     "storage",
                     "backup: blob encryption",
                     href,
                 )
             )
-        if digest:
+        if status.digest:
             found.append(
                 _item(
                     "backup-digest",
-                    str(digest).upper(),
+                    status.digest.upper(),
                     "integrity",
                     "backup: content addressing",
                     href,
@@ -167,7 +167,7 @@ class CryptoInventoryCollector:
         for reader in (self._gateway, self._backup):
             try:
                 items += reader()
-            except (OSError, ValueError, yaml.YAMLError) as exc:
+            except (OSError, ValueError, yaml.YAMLError, InputError) as exc:
                 problems.append(f"{reader.__name__.strip('_')}: {exc}")
         for key in self.sources.keys:
             items.append(self._file(key.path.name, key.path, key.usage, key.where or str(key.path)))

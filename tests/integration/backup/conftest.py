@@ -63,6 +63,8 @@ def sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Sandbox:
     monkeypatch.setenv("TULOU_BACKUP_PASSPHRASE", PASSPHRASE)
+    # Site status and drill records go under the data directory: keep it inside the test.
+    monkeypatch.setenv("TULOU_DATA_DIR", str(tmp_path / "var"))
     files = tmp_path / "city-app"
     (files / "docs").mkdir(parents=True)
     for i in range(20):

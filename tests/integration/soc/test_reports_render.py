@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.unit.soc.reports.seed_data import PERIOD, seed
+from tests.unit.soc.reports.seed_data import DRILL_ID, PERIOD, seed
 from tulou.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -164,7 +164,7 @@ def test_incident_and_drill_reports(env: Path, capsys: pytest.CaptureFixture[str
         capsys,
         "report",
         "drill",
-        "drill-2026-11",
+        DRILL_ID[:10],
         "--out",
         str(env / "drill"),
         "--sources",

@@ -8,7 +8,6 @@ move each clause between statuses (``apps``, ``mtls_everywhere``, ``rsa_tls``, .
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,8 @@ from detect.stores import open_store
 from soc import audit
 from soc.db import Database
 from soc.models import Alert, Case, User
+from tulou.contracts import backup_status
+from tulou.contracts import drill as drill_contract
 from tulou.events import event_id, format_timestamp
 
 #: Seeded data sits in the 40 days before the test runs; PERIOD names that window.
@@ -40,18 +41,44 @@ class Seeded:
     drill_dir: Path
 
 
-def _canonical(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+_ALGORITHMS = {"cipher": "SM4-GCM", "digest": "SM3"}
+DRILL_ID = "d7" * 16
 
 
-def signed_drill(key: SM2PrivateKey, **record: object) -> dict[str, object]:
+def drill_body(
+    *,
+    started: datetime,
+    rto_seconds: float,
+    rpo_seconds: float,
+    objectives: tuple[float, float],
+    outcome: str | None = None,
+) -> dict[str, object]:
+    """A drill body in the shape ``backup.drill.Drill.run`` returns (the record before sealing)."""
+    (rto_goal, rpo_goal) = objectives
+    rto_met, rpo_met = rto_seconds <= rto_goal, rpo_seconds <= rpo_goal
     return {
-        "record": record,
-        "signature": {
-            "algorithm": "SM2-SM3",
-            "public_key": key.public_key().to_pem().decode(),
-            "value": base64.b64encode(key.sign(_canonical(record))).decode(),
+        "drill_id": DRILL_ID,
+        "scenario": "site-loss",
+        "injected": True,
+        "sites": ["site-a", "site-b"],
+        "started": started.isoformat(),
+        "finished": (started + timedelta(minutes=20)).isoformat(),
+        "incident_time": started.isoformat(),
+        "restore_point": {"snapshot": "a1" * 8, "time": started.isoformat(), "site": "site-b"},
+        "phases": [{"name": "restore", "seconds": rto_seconds, "ok": True, "detail": {}}],
+        "checks": [{"name": "files restored", "ok": True, "expected": True, "actual": True}],
+        "rto": {
+            "objective_seconds": objectives[0],
+            "achieved_seconds": rto_seconds,
+            "met": rto_met,
         },
+        "rpo": {
+            "objective_seconds": objectives[1],
+            "achieved_seconds": rpo_seconds,
+            "met": rpo_met,
+        },
+        "outcome": outcome or ("passed" if rto_met and rpo_met else "missed_objective"),
+        "error": None,
     }
 
 
@@ -274,45 +301,36 @@ def seed(
             )
     database.dispose()
 
-    backup = root / "backup"
-    backup.mkdir()
-    sites = []
+    # Backup evidence through the formats' own writers (tulou/contracts); the real drill and
+    # backup commands feeding the same readers are in tests/integration/contracts/.
+    status = backup_status.path(root)
     for n in range(2):
-        ok = n < sites_verified
-        sites.append(
-            {
-                "name": f"site-{'ab'[n]}",
-                "last_snapshot": {
-                    "id": "a1" * 8,
-                    "time": format_timestamp(NOW - timedelta(hours=3)),
-                },
-                "last_verified": {
-                    "snapshot": "a1" * 8,
-                    "at": format_timestamp(NOW - timedelta(hours=5)),
-                    "ok": ok,
-                },
-            }
+        site = f"site-{'ab'[n]}"
+        backup_status.record_snapshot(
+            status, site, "a1" * 8, format_timestamp(NOW - timedelta(hours=3)), **_ALGORITHMS
         )
-    (backup / "sites.json").write_text(
-        json.dumps({"cipher": "SM4-GCM", "digest": "SM3", "sites": sites})
-    )
-    drills = backup / "drills"
-    drills.mkdir()
+        backup_status.record_verification(
+            status,
+            site,
+            ok=n < sites_verified,
+            read_data=True,
+            snapshots=1,
+            problems=0 if n < sites_verified else 1,
+            **_ALGORITHMS,
+        )
+    drills = drill_contract.directory(root)
     drill_key = SM2PrivateKey.generate()
-    record = signed_drill(
+    started = NOW - timedelta(days=5)
+    record = drill_contract.seal(
+        drill_body(
+            started=started,
+            rto_seconds=1200,
+            rpo_seconds=3600 if drill_rpo_met else 172800,
+            objectives=(3600, 86400),
+        ),
         drill_key,
-        id="drill-2026-11",
-        started_at=format_timestamp(NOW - timedelta(days=5)),
-        finished_at=format_timestamp(NOW - timedelta(days=5, minutes=-20)),
-        site="site-b",
-        snapshot="a1" * 8,
-        verified=True,
-        rto_objective_s=3600,
-        rto_achieved_s=1200,
-        rpo_objective_s=86400,
-        rpo_achieved_s=3600 if drill_rpo_met else 172800,
     )
-    (drills / "drill-2026-11.json").write_text(json.dumps(record, ensure_ascii=False))
+    drill_contract.write(record, drills)
     (root / "drill-key.pub.pem").write_bytes(drill_key.public_key().to_pem())
 
     sources = {
@@ -328,8 +346,8 @@ def seed(
         "events": f"sqlite:///{events_db}",
         "retention_days": 365,
         "backup": {
-            "sites": "backup/sites.json",
-            "drills": "backup/drills",
+            "sites": str(status),
+            "drills": str(drills),
             "drill_key": "drill-key.pub.pem",
         },
         "soc_db": url,

@@ -131,9 +131,9 @@ def test_seeded_failures(tmp_path: Path) -> None:
 
 def test_a_tampered_drill_record_is_flagged(tmp_path: Path) -> None:
     seeded = seed(tmp_path)
-    path = seeded.drill_dir / "drill-2026-11.json"
+    (path,) = seeded.drill_dir.glob("drill-*.json")
     record = json.loads(path.read_text())
-    record["record"]["rto_achieved_s"] = 1
+    record["rto"]["achieved_seconds"] = 1
     path.write_text(json.dumps(record))
     drills = BackupCollector(None, seeded.drill_dir).collect(SPAN)[1].facts["drills"]
     assert drills[0]["signature_ok"] is False

@@ -126,8 +126,8 @@ def test_retention(held: float | None, configured: int | None, expected: str) ->
     assert status(Check("retention", {}), bag(detect__retention=facts)) == expected
 
 
-def _site(verified: bool, age: float) -> dict[str, Any]:
-    return {"name": "s", "verified": verified, "age_hours": age}
+def _site(verified: bool, age: float, snapshot_age: float | None = 1) -> dict[str, Any]:
+    return {"name": "s", "verified": verified, "age_hours": age, "snapshot_age_hours": snapshot_age}
 
 
 @pytest.mark.parametrize(
@@ -136,6 +136,8 @@ def _site(verified: bool, age: float) -> dict[str, Any]:
         ([_site(True, 2), _site(True, 3)], MET),
         ([_site(True, 2), _site(True, 300)], PARTIAL),
         ([_site(False, 2), _site(True, 300)], NOT_MET),
+        # Verified recently, but the newest snapshot is old (backups stopped) or unknown.
+        ([_site(True, 2, 100), _site(True, 2, None)], NOT_MET),
     ],
 )
 def test_backups(sites: list[dict[str, Any]], expected: str) -> None:
@@ -143,8 +145,15 @@ def test_backups(sites: list[dict[str, Any]], expected: str) -> None:
     assert status(check, bag(backup__sites={"sites": sites})) == expected
 
 
-def _drill(ok: bool) -> dict[str, Any]:
-    return {"id": "d", "signature_ok": True, "rto_met": True, "rpo_met": ok}
+def _drill(ok: bool, outcome: str = "passed", verified: bool = True) -> dict[str, Any]:
+    return {
+        "id": "d",
+        "signature_ok": True,
+        "rto_met": True,
+        "rpo_met": ok,
+        "outcome": outcome,
+        "verified": verified,
+    }
 
 
 @pytest.mark.parametrize(
@@ -153,6 +162,8 @@ def _drill(ok: bool) -> dict[str, Any]:
         ([_drill(True)], MET),
         ([_drill(True), _drill(False)], PARTIAL),
         ([_drill(False)], NOT_MET),
+        # On time, but a check failed: a drill that did not restore what it should is no proof.
+        ([_drill(True, "failed", verified=False)], NOT_MET),
         ([], NOT_MET),
     ],
 )
