@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from backup import metadata, tree
@@ -68,6 +68,7 @@ class Archiver:
         self.chunker = repo.chunker()
         self.progress = progress
         self.filters = filters or Filters()
+        self._filters = self.filters  # the ones in force for the source being archived
         self.read_hook: ReadHook | None = None
         self.files = 0
         self.dirs = 0
@@ -104,7 +105,6 @@ class Archiver:
     # -- files ------------------------------------------------------------------------------
 
     def archive_file(self, path: str, node: Node, st: os.stat_result, parent: Node | None) -> Node:
-        self.files += 1
         if (
             parent is not None
             and parent.type == "file"
@@ -122,6 +122,7 @@ class Archiver:
                 self._xattrs(path, node)
             self.bytes_total += node.size
             self.unchanged += 1
+            self.files += 1
             self._tick(0)
             return node
         link_key = (st.st_dev, st.st_ino)
@@ -134,10 +135,12 @@ class Archiver:
             node.content = first.content  # shared: filled in by _store_chunks like the first's
             node.xattrs = first.xattrs
             self.bytes_total += node.size
+            self.files += 1
             self._tick(0)
             return node
         self._read_file(path, node)
         self.bytes_total += node.size
+        self.files += 1
         if st.st_nlink > 1 and not node.error:
             self._links[link_key] = node
         return node
@@ -235,7 +238,7 @@ class Archiver:
             self.failed += 1
             self._warn(f"{display(path)}: cannot list: {exc.strerror}")
             names = []
-        caches = self.filters.exclude_caches and CACHEDIR_TAG in names
+        caches = self._filters.exclude_caches and CACHEDIR_TAG in names
         if caches and _tagged(os.path.join(path, CACHEDIR_TAG)):
             self.excluded += len(names) - 1
             names = [CACHEDIR_TAG]
@@ -250,7 +253,7 @@ class Archiver:
         self, path: str, name: str, parent: Node | None, *, root: bool = False
     ) -> Node | None:
         """The node of one entry, or None (excluded, vanished, unreadable: counted, warned)."""
-        if not root and self.filters.excluded(path):
+        if not root and self._filters.excluded(path):
             self.excluded += 1
             return None
         try:
@@ -268,7 +271,7 @@ class Archiver:
             self.failed += 1
             self._warn(f"{display(path)}: not backed up: unknown file type {st.st_mode:o}")
             return None
-        if kind == "file" and not root and self.filters.too_large(st.st_size):
+        if kind == "file" and not root and self._filters.too_large(st.st_size):
             self.excluded += 1
             return None
         node = metadata.from_stat(name, kind, st, self._names)
@@ -315,14 +318,25 @@ class Archiver:
                 raise
             self._warn(f"{display(path)}: xattrs not read: {exc.strerror}")
 
-    def archive_root(self, items: list[tuple[str, Path]], parent_tree: str | None) -> str:
-        """The snapshot's root tree: one entry per source, named by the source."""
+    def archive_root(
+        self,
+        items: list[tuple[str, Path]],
+        parent_tree: str | None,
+        filtered: Collection[str] | None = None,
+    ) -> str:
+        """The snapshot's root tree: one entry per source, named by the source.
+
+        The filters apply to the sources named in ``filtered`` (default: all); prepared
+        sources (a database copy, a dump) are always taken whole.
+        """
         parent = self._parent_nodes(parent_tree)
         names = [name for name, _ in items]
         if len(set(names)) != len(names):
             raise InputError(f"two sources share a name: {names}")
         nodes = []
         for name, path in items:
+            on = filtered is None or name in filtered
+            self._filters = self.filters if on else Filters()
             node = self.archive_entry(os.fspath(path), name, parent.get(name), root=True)
             if node is None:
                 raise InputError(f"source {name!r} could not be read: {self.warnings[-1]}")

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from backup import policy as policy_mod
 from backup import service, site_status
 from backup.drill_cli import drill
+from backup.filters import Filters, parse_size, read_exclude_file
 from backup.policy import Policy
 from backup.tree import display
 from tulou.allocator import keep_large_buffers
@@ -111,19 +112,66 @@ def init(
 @site_options
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
+@click.option(
+    "--exclude",
+    "-e",
+    "excludes",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave out paths matching PATTERN (repeatable; '!PATTERN' re-includes; "
+    "see docs/backup.md 'Include and exclude').",
+)
+@click.option(
+    "--exclude-file",
+    "exclude_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read exclude patterns from FILE, one per line, # comments (repeatable).",
+)
+@click.option(
+    "--exclude-caches",
+    is_flag=True,
+    help="Leave out the contents of directories tagged with a CACHEDIR.TAG file.",
+)
+@click.option(
+    "--exclude-larger-than",
+    metavar="SIZE",
+    help="Leave out files larger than SIZE (bytes, or with k, M, G, T).",
+)
 @json_option
-def run(
+def run(  # noqa: PLR0917 - click passes options positionally
     policy_file: Path | None,
     repo: str | None,
     site_name: str | None,
     paths: tuple[Path, ...],
     tags: tuple[str, ...],
+    excludes: tuple[str, ...],
+    exclude_files: tuple[Path, ...],
+    exclude_caches: bool,
+    exclude_larger_than: str | None,
 ) -> None:
-    """Back up the policy's sources (and PATHS) to the first site, then copy to the others."""
+    """Back up the policy's sources (and PATHS) to the first site, then copy to the others.
+
+    Exit 0 when every entry was backed up; 4 when the snapshot was saved but some entries
+    could not be read (they are listed); other codes as for every command.
+    """
     policy = load_policy(policy_file, repo)
+    patterns = list(excludes)
+    for name in exclude_files:
+        patterns += read_exclude_file(name)
+    filters = Filters(
+        tuple(patterns),
+        exclude_caches,
+        parse_size(exclude_larger_than) if exclude_larger_than else None,
+    )
     with progress_bar("backup") as tick:
         result = service.run(
-            policy, passphrase(policy), paths=list(paths), tags=list(tags), progress=tick
+            policy,
+            passphrase(policy),
+            paths=[p.absolute() for p in paths],
+            tags=list(tags),
+            progress=tick,
+            filters=filters,
         )
     site_status.after_run(app().settings.data_dir, result)
     s = result["summary"]

@@ -113,6 +113,15 @@ class Filters:
     def too_large(self, size: int) -> bool:
         return self.larger_than is not None and size > self.larger_than
 
+    def merged(self, other: Filters) -> Filters:
+        """These rules and ``other``'s (patterns appended: ``other``'s come last and win)."""
+        limits = [x for x in (self.larger_than, other.larger_than) if x is not None]
+        return Filters(
+            self.patterns + other.patterns,
+            self.exclude_caches or other.exclude_caches,
+            min(limits) if limits else None,
+        )
+
     def to_dict(self) -> dict[str, object]:
         return {
             "exclude": list(self.patterns),

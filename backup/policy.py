@@ -27,6 +27,12 @@ Example (docs/backup.md has every key)::
     url = "http://127.0.0.1:8000"     # optional: drill alerts are POSTed to its ingest API
     token_env = "TULOU_SOC_TOKEN"
 
+    [filters]                         # optional; applies to `path` sources (backup/filters.py)
+    exclude = ["*.tmp", "/srv/app/cache"]
+    exclude_files = ["/etc/tulou/backup.exclude"]
+    exclude_caches = true             # directories tagged with CACHEDIR.TAG
+    exclude_larger_than = "2G"
+
 The first site is the primary: backups are written there, then copied to the others.
 """
 
@@ -38,8 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backup.filters import Filters, parse_size, read_exclude_file
 from backup.sources import Source
-from tulou.errors import ConfigError
+from tulou.errors import ConfigError, TulouError
 
 PASSPHRASE_ENV = "TULOU_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
@@ -67,6 +74,7 @@ class Policy:
     signing_key_fingerprint: str | None = None
     soc_url: str | None = None
     soc_token_env: str = "TULOU_SOC_TOKEN"  # noqa: S105 - a variable name
+    filters: Filters = field(default_factory=Filters)
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -103,6 +111,7 @@ def parse(data: dict[str, Any], where: str = "policy") -> Policy:
         )
         objectives = Objectives(**{k: float(v) for k, v in data.get("objectives", {}).items()})
         soc = dict(data.get("soc", {}))
+        filters = _filters(dict(data.get("filters", {})), where)
         policy = Policy(
             sites=sites,
             sources=sources,
@@ -111,6 +120,7 @@ def parse(data: dict[str, Any], where: str = "policy") -> Policy:
             signing_key_fingerprint=data.get("signing_key_fingerprint"),
             soc_url=soc.get("url"),
             soc_token_env=str(soc.get("token_env", "TULOU_SOC_TOKEN")),
+            filters=filters,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"invalid backup policy: {exc}", location=where) from exc
@@ -122,6 +132,24 @@ def parse(data: dict[str, Any], where: str = "policy") -> Policy:
     if policy.soc_url and not policy.soc_url.startswith(("http://", "https://")):
         raise ConfigError("soc.url must be an http(s) URL", location=where)
     return policy
+
+
+def _filters(table: dict[str, Any], where: str) -> Filters:
+    unknown = set(table) - {"exclude", "exclude_files", "exclude_caches", "exclude_larger_than"}
+    if unknown:
+        raise ConfigError(f"unknown [filters] keys: {sorted(unknown)}", location=where)
+    try:
+        patterns = [str(p) for p in table.get("exclude", [])]
+        for name in table.get("exclude_files", []):
+            patterns += read_exclude_file(Path(str(name)).expanduser())
+        limit = table.get("exclude_larger_than")
+        return Filters(
+            tuple(patterns),
+            bool(table.get("exclude_caches", False)),
+            None if limit is None else parse_size(str(limit)),
+        )
+    except TulouError as exc:
+        raise ConfigError(f"[filters]: {exc}", location=where) from exc
 
 
 def load(path: Path) -> Policy:

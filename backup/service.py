@@ -15,6 +15,7 @@ from typing import Any
 
 from backup import checker, lock, maintenance, sync
 from backup.archiver import Archiver
+from backup.filters import Filters
 from backup.keys import now_iso
 from backup.pack import pack_name
 from backup.policy import Policy, Site
@@ -85,8 +86,13 @@ def run(
     tags: list[str] | None = None,
     progress: Progress | None = None,
     hook: Callable[[Repository], None] | None = None,
+    filters: Filters | None = None,
 ) -> dict[str, Any]:
-    """Back up every source to the first reachable site, then copy to the other sites."""
+    """Back up every source to the first reachable site, then copy to the other sites.
+
+    ``filters`` (from the command line) add to the policy's ``[filters]``; both apply to the
+    ``path`` sources and to ``paths``.
+    """
     sources = list(policy.sources) + [
         Source(p.name or "root", "path", {"path": str(p)}) for p in paths or []
     ]
@@ -109,6 +115,7 @@ def run(
                 tags=tags or [],
                 progress=progress,
                 hook=hook,
+                filters=policy.filters.merged(filters or Filters()),
             )
         except UnavailableError as exc:
             failures[site.name] = str(exc)
@@ -140,6 +147,7 @@ def _run_at(
     tags: list[str],
     progress: Progress | None,
     hook: Callable[[Repository], None] | None,
+    filters: Filters,
 ) -> dict[str, Any]:
     repo = Repository.open(target, passphrase)
     check_pinned(repo.config, policy.signing_key_fingerprint)
@@ -154,8 +162,12 @@ def _run_at(
         parent_tree = repo.snapshot_body(parent)["tree"] if parent else None
         tag = started.replace(":", "").replace("-", "").replace(".", "")[:21]
         prepared = [prepare(s, Path(staging), tag) for s in sources]
-        archiver = Archiver(repo, (lambda n, _f: progress(n)) if progress else None)
-        root = archiver.archive_root([(p.name, p.path) for p in prepared], parent_tree)
+        archiver = Archiver(repo, (lambda n, _f: progress(n)) if progress else None, filters)
+        root = archiver.archive_root(
+            [(p.name, p.path) for p in prepared],
+            parent_tree,
+            filtered={s.name for s in sources if s.kind == "path"},
+        )
         body = {
             "program": PROGRAM,
             "hostname": socket.gethostname(),
@@ -166,6 +178,7 @@ def _run_at(
             "sources": {p.name: p.meta for p in prepared},
             "summary": archiver.summary(),
             "warnings": archiver.warnings,
+            "filters": filters.to_dict(),
         }
         snapshot_id = repo.save_snapshot(body)
     return {
