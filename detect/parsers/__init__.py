@@ -8,6 +8,7 @@ from __future__ import annotations
 from detect.parsers.auditd import AuditdParser
 from detect.parsers.auth import AuthLogParser
 from detect.parsers.base import Item, LineParser, Parser, ParserRegistry
+from detect.parsers.cryptoaudit import CryptoAuditParser
 from detect.parsers.evtx import EvtxParser
 from detect.parsers.jsonl import GatewayAuditParser, JsonLinesParser
 from detect.parsers.pcap import PcapParser
@@ -26,6 +27,7 @@ def default_registry() -> ParserRegistry:
     for parser in (
         PcapParser,
         EvtxParser,
+        CryptoAuditParser,
         GatewayAuditParser,
         JsonLinesParser,
         AuditdParser,

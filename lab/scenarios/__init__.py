@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "lab.scenarios.host",
     "lab.scenarios.system_to_system",
     "lab.scenarios.ransomware",
+    "lab.scenarios.crypto_service",
     "lab.scenarios.benign",
     "lab.scenarios.benign_gateway",
 )

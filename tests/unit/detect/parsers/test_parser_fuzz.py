@@ -31,6 +31,10 @@ SEEDS: dict[str, bytes] = {
     "auditd": AUDIT,
     "json": b'{"ts": 1, "a": {"b": [1, 2]}}\n',
     "gateway.audit": GATEWAY,
+    "crypto.audit": (
+        b'{"@timestamp":"2026-12-07T10:00:00.000Z","event.action":"encrypt","event.outcome":"failure",'
+        b'"observer.product":"tulou-crypto","error.code":"denied","user.name":"service:x"}\n'
+    ),
 }
 
 
