@@ -7,13 +7,31 @@ one build serves every machine. Where it is not supported, :mod:`crypto.sm3` and
 backend").
 """
 
+import os
+
 from setuptools import Extension, setup
 
-_FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fno-strict-aliasing"]
+#: -Werror: a warning fails the build (CI builds from a clean clone). TULOU_NATIVE_CFLAGS adds
+#: flags, e.g. the sanitizer build of scripts/sanitize.sh.
+_FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
+_FLAGS += os.environ.get("TULOU_NATIVE_CFLAGS", "").split()
 
 setup(
     ext_modules=[
-        Extension("crypto._sm4x", ["crypto/_native/sm4x.c"], extra_compile_args=_FLAGS),
+        Extension(
+            "crypto._sm4x",
+            ["crypto/_native/sm4x.c"],
+            depends=[
+                "crypto/_native/sm4_common.h",
+                "crypto/_native/sm4_avx512.h",
+                "crypto/_native/ghash_clmul.h",
+                "crypto/_native/sm4_aesni.h",
+                "crypto/_native/sm4_aesni_kernel.h",
+                "crypto/_native/ghash_pclmul.h",
+                "crypto/_native/sm4_gcm.h",
+            ],
+            extra_compile_args=_FLAGS,
+        ),
         Extension(
             "crypto._sm3x",
             ["crypto/_native/sm3x.c"],

@@ -1,13 +1,20 @@
 """Typed surface of the native SM4 extension (crypto/_native/sm4x.c); see docs/crypto.md.
 
-Every function but ``available`` raises RuntimeError when ``available()`` is False, ValueError
-on a bad size (key 16 bytes, nonce 12 bytes, ECB input a multiple of 16 bytes).
+Every function but ``available``, ``kernel`` and ``kernels`` raises RuntimeError when
+``available()`` is False, ValueError on a bad size (key 16 bytes, nonce 12 bytes, ECB input a
+multiple of 16 bytes).
 """
 
 type Buffer = bytes | bytearray | memoryview
 
 def available() -> bool:
-    """True when this CPU (and OS) has AVX-512 F/BW/VL, GFNI and VPCLMULQDQ."""
+    """True when this CPU (and OS) runs one of the kernels (at least AES-NI + PCLMULQDQ)."""
+
+def kernel() -> str | None:
+    """The kernel chosen at import: "avx512", "vaes", "aesni-avx2", "aesni", or None."""
+
+def kernels() -> list[str]:
+    """Every kernel this CPU (and OS) runs, best first."""
 
 def gcm_encrypt(key: Buffer, nonce: Buffer, aad: Buffer, data: Buffer, /) -> bytes:
     """SM4-GCM (NIST SP 800-38D, 96-bit nonce): ``ciphertext || 16-byte tag``."""

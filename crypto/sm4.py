@@ -16,12 +16,13 @@ CBC (PKCS#7 padding) and CTR are provided for interoperability with other system
 ``openssl enc``; they are NOT authenticated — never use them without a separate MAC.
 
 Backends. The GCM work of the sealed format runs in our native extension :mod:`crypto._sm4x`
-(C: SM4 with a GFNI S-box on 16-32 blocks per AVX-512 pass, GHASH with VPCLMULQDQ; see
-docs/crypto.md "Native backend — SM4") when it is built and this CPU has AVX-512 F/BW/VL, GFNI
-and VPCLMULQDQ. Otherwise, and whenever the environment variable ``TULOU_CRYPTO_NATIVE=0`` is
-set (read once, at import), it runs in OpenSSL through ``cryptography``; both give the same
-bytes (tests/unit/crypto/test_sm4_native.py checks them against each other). CBC, CTR and the
-per-message key derivation always use OpenSSL / :mod:`crypto.sm3`.
+(C, see docs/crypto.md "Native backend — SM4") when it is built and this CPU has a kernel for
+it: SM4 with a GFNI S-box on AVX-512, or with the S-box computed by AES-NI (VAES on ymm
+registers where the CPU has it), GHASH with (V)PCLMULQDQ. Otherwise, and whenever the
+environment variable ``TULOU_CRYPTO_NATIVE=0`` is set (read once, at import), it runs in OpenSSL
+through ``cryptography``; both give the same bytes (tests/unit/crypto/test_sm4_native.py checks
+them against each other for every kernel the CPU runs). CBC, CTR and the per-message key
+derivation always use OpenSSL / :mod:`crypto.sm3`.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def _native_open_chunks(key: bytes, aad: bytes, body: memoryview, chunk: int) ->
     size = chunk + TAG_SIZE
     final = len(body) - (max(0, len(body) - 1) // size) * size
     if final < TAG_SIZE:
+        # The streaming path's error: the chunks before the cut are authenticated first.
+        for index, pos in enumerate(range(0, len(body) - final, size)):
+            _gcm_open(key, _nonce(index, False), aad, body[pos : pos + size])
         raise VerificationError("sealed SM4 message is truncated")
     try:
         out: bytes = _native.gcm_open_chunks(key, aad, body, chunk)

@@ -21,12 +21,6 @@
 
 #include "sm4_avx512.h"
 
-typedef struct {
-    /* kt[m] = rev(H^(16-m) * x^-1) for m < 16; kt[16..31] = 0 (so a shorter tail can take its
-     * keys from kt[16 - n] on). */
-    __m128i kt[32];
-} ghash_key;
-
 /* A 128-bit right shift of every 128-bit lane by n (1..63). */
 #define GH_SHR128(e, n)                                                                       \
     _mm_xor_si128(_mm_srli_epi64(e, n), _mm_slli_epi64(_mm_srli_si128(e, 8), 64 - (n)))
@@ -128,5 +122,9 @@ SM4_API void ghash_final(const ghash_key *gk, __m128i y, uint64_t aad_len, uint6
     y = gh_mul(_mm_xor_si128(y, len), gk->kt[15]);
     _mm_storeu_si128((__m128i *)out, gh_bswap128(y));
 }
+
+static const sm4_kernel sm4_kernel_avx512 = {
+    "avx512", sm4_expand_key, sm4_ecb, sm4_ctr_xor, ghash_init, ghash_update, ghash_final,
+};
 
 #endif

@@ -16,9 +16,7 @@
 #ifndef TULOU_SM4_AVX512_H
 #define TULOU_SM4_AVX512_H
 
-#include <immintrin.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "sm4_common.h"
 
 #define SM4_TARGET "avx512f,avx512bw,avx512vl,gfni,vpclmulqdq,pclmul,avx2,avx,sse4.1,ssse3"
 #define SM4_FN static inline __attribute__((always_inline, target(SM4_TARGET)))
@@ -30,14 +28,6 @@
 #define SM4_GFNI_M2 0xf3ab34a974a6b589ULL
 #define SM4_GFNI_C2 0xd3
 
-static const uint32_t SM4_FK[4] = {0xa3b1bac6u, 0x56aa3350u, 0x677d9197u, 0xb27022dcu};
-
-static inline uint32_t sm4_load_be32(const uint8_t *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline uint32_t sm4_rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
-
 /* tau: the S-box on each byte of a 32-bit word, on one xmm register. */
 SM4_FN uint32_t sm4_tau32(uint32_t w) {
     __m128i x = _mm_cvtsi32_si128((int)w);
@@ -46,22 +36,9 @@ SM4_FN uint32_t sm4_tau32(uint32_t w) {
     return (uint32_t)_mm_cvtsi128_si32(x);
 }
 
-/* Key expansion (clause 7.3): rk[i] = K[i+4] = K[i] ^ T'(K[i+1] ^ K[i+2] ^ K[i+3] ^ CK[i]). */
+/* Key expansion (clause 7.3, sm4_common.h) with the GFNI S-box. */
 SM4_API void sm4_expand_key(const uint8_t key[16], uint32_t rk[32]) {
-    uint32_t k[4];
-    for (int i = 0; i < 4; i++) {
-        k[i] = sm4_load_be32(key + 4 * i) ^ SM4_FK[i];
-    }
-    for (int i = 0; i < 32; i++) {
-        /* CK[i] byte j is (4i + j) * 7 mod 256 (clause 7.3.2). */
-        uint32_t ck = 0;
-        for (int j = 0; j < 4; j++) {
-            ck = (ck << 8) | (uint32_t)(((4 * i + j) * 7) & 0xff);
-        }
-        uint32_t b = sm4_tau32(k[(i + 1) & 3] ^ k[(i + 2) & 3] ^ k[(i + 3) & 3] ^ ck);
-        k[i & 3] ^= b ^ sm4_rol(b, 13) ^ sm4_rol(b, 23);
-        rk[i] = k[i & 3];
-    }
+    SM4_EXPAND_KEY(sm4_tau32, key, rk);
 }
 
 SM4_FN __m512i sm4_sbox512(__m512i x) {
@@ -201,11 +178,12 @@ SM4_API void sm4_ecb16(const uint32_t *rk, const uint8_t *in, uint8_t *out, size
     }
 }
 
-/* CTR state in the word-sliced layout: the nonce words and the 32-bit counter of block 0. */
-typedef struct {
-    uint32_t n0, n1, n2; /* the first 12 bytes of the counter block, big-endian words */
-    uint32_t ctr;        /* the last 4 bytes; incremented modulo 2^32 (GCM's inc32) */
-} sm4_ctr_state;
+/* ECB on any multiple of 16 bytes, 16 blocks per pass. */
+SM4_API void sm4_ecb(const uint32_t *rk, const uint8_t *in, uint8_t *out, size_t nbytes) {
+    for (size_t pos = 0; pos < nbytes; pos += 256) {
+        sm4_ecb16(rk, in + pos, out + pos, nbytes - pos < 256 ? nbytes - pos : 256);
+    }
+}
 
 /* Counter offsets: dword 4q+i of the sliced word 3 belongs to block 4i+q (see the top). */
 SM4_FN __m512i sm4_ctr_offsets(void) {

@@ -1,28 +1,22 @@
-/* SM4-GCM (NIST SP 800-38D) with 96-bit nonces on top of sm4_avx512.h and ghash_clmul.h;
- * included by sm4x.c. CTR and GHASH alternate over 4 KiB segments so GHASH reads ciphertext
- * that is still in L1. The caller checks the CPU features (SM4_TARGET) first.
+/* SM4-GCM (NIST SP 800-38D) with 96-bit nonces over one kernel (sm4_common.h: the table of
+ * the kernel's functions); included by sm4x.c, which chooses the kernel for this CPU once.
+ * CTR and GHASH alternate over 4 KiB segments so GHASH reads ciphertext that is still in L1.
+ * Plain C: only the kernel's functions need CPU features.
  */
 #ifndef TULOU_SM4_GCM_H
 #define TULOU_SM4_GCM_H
 
 #include <string.h>
 
-#include "ghash_clmul.h"
-#include "sm4_avx512.h"
+#include "sm4_common.h"
 
 /* Encrypt/authenticate in segments this large so GHASH reads ciphertext still in L1. */
 #define SEGMENT 4096
 /* SP 800-38D: at most 2^39 - 256 bits of plaintext per invocation. */
 #define GCM_MAX_BYTES ((((uint64_t)1) << 36) - 32)
 
-static void wipe(void *p, size_t n) {
-    volatile uint8_t *v = (volatile uint8_t *)p;
-    while (n--) {
-        *v++ = 0;
-    }
-}
-
 typedef struct {
+    const sm4_kernel *k;
     uint32_t rk[32];
     ghash_key gk;
     sm4_ctr_state ctr; /* positioned at inc32(J0), the first data block */
@@ -31,35 +25,37 @@ typedef struct {
 
 static const uint8_t gcm_zero[16];
 
-/* Round keys and the GHASH table for a key. */
-SM4_API void gcm_set_key(gcm_ctx *c, const uint8_t key[16]) {
+/* Round keys and the GHASH table for a key, with kernel k. */
+static void gcm_set_key(gcm_ctx *c, const sm4_kernel *k, const uint8_t key[16]) {
     uint8_t h[16];
-    sm4_expand_key(key, c->rk);
-    sm4_ecb16(c->rk, gcm_zero, h, 16);
-    ghash_init(&c->gk, h);
+    c->k = k;
+    k->expand_key(key, c->rk);
+    k->ecb(c->rk, gcm_zero, h, 16);
+    k->ghash_init(&c->gk, h);
     wipe(h, sizeof h);
 }
 
 /* Counter and tag mask for a 96-bit nonce: J0 = nonce || 0x00000001. */
-SM4_API void gcm_set_nonce(gcm_ctx *c, const uint8_t nonce[12]) {
+static void gcm_set_nonce(gcm_ctx *c, const uint8_t nonce[12]) {
     c->ctr.n0 = sm4_load_be32(nonce);
     c->ctr.n1 = sm4_load_be32(nonce + 4);
     c->ctr.n2 = sm4_load_be32(nonce + 8);
     c->ctr.ctr = 1;
-    sm4_ctr_xor(c->rk, &c->ctr, gcm_zero, c->ej0, 16); /* leaves ctr at 2 = inc32(J0) */
+    c->k->ctr_xor(c->rk, &c->ctr, gcm_zero, c->ej0, 16); /* leaves ctr at 2 = inc32(J0) */
 }
 
 /* out = ciphertext (len bytes) || tag. */
-SM4_API void gcm_seal(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+static void gcm_seal(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
                       size_t len, uint8_t *out) {
-    __m128i y = ghash_update(&c->gk, _mm_setzero_si128(), aad, aad_len);
+    const sm4_kernel *k = c->k;
+    __m128i y = k->ghash_update(&c->gk, _mm_setzero_si128(), aad, aad_len);
     for (size_t pos = 0; pos < len; pos += SEGMENT) {
         size_t n = len - pos < SEGMENT ? len - pos : SEGMENT;
-        sm4_ctr_xor(c->rk, &c->ctr, in + pos, out + pos, n);
-        y = ghash_update(&c->gk, y, out + pos, n);
+        k->ctr_xor(c->rk, &c->ctr, in + pos, out + pos, n);
+        y = k->ghash_update(&c->gk, y, out + pos, n);
     }
     uint8_t s[16];
-    ghash_final(&c->gk, y, aad_len, len, s);
+    k->ghash_final(&c->gk, y, aad_len, len, s);
     for (int i = 0; i < 16; i++) {
         out[len + i] = s[i] ^ c->ej0[i];
     }
@@ -67,16 +63,17 @@ SM4_API void gcm_seal(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint
 
 /* Decrypt len bytes of ciphertext into out and return 1 when the tag matches, else 0 (the
  * caller then discards out). The tag comparison does not branch on the data. */
-SM4_API int gcm_open(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+static int gcm_open(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
                      size_t len, const uint8_t tag[16], uint8_t *out) {
-    __m128i y = ghash_update(&c->gk, _mm_setzero_si128(), aad, aad_len);
+    const sm4_kernel *k = c->k;
+    __m128i y = k->ghash_update(&c->gk, _mm_setzero_si128(), aad, aad_len);
     for (size_t pos = 0; pos < len; pos += SEGMENT) {
         size_t n = len - pos < SEGMENT ? len - pos : SEGMENT;
-        y = ghash_update(&c->gk, y, in + pos, n);
-        sm4_ctr_xor(c->rk, &c->ctr, in + pos, out + pos, n);
+        y = k->ghash_update(&c->gk, y, in + pos, n);
+        k->ctr_xor(c->rk, &c->ctr, in + pos, out + pos, n);
     }
     uint8_t s[16];
-    ghash_final(&c->gk, y, aad_len, len, s);
+    k->ghash_final(&c->gk, y, aad_len, len, s);
     uint8_t diff = 0;
     for (int i = 0; i < 16; i++) {
         diff |= (uint8_t)(s[i] ^ c->ej0[i] ^ tag[i]);
@@ -96,7 +93,7 @@ static void chunk_nonce(uint64_t index, int final, uint8_t nonce[12]) {
 
 /* The sealed format's chunks: len bytes in chunks of `chunk` bytes while more than `chunk`
  * remain, then one final chunk of the rest (0..chunk bytes); each is ciphertext || tag. */
-SM4_API void gcm_seal_chunks(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+static void gcm_seal_chunks(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
                              size_t len, size_t chunk, uint8_t *out) {
     uint8_t nonce[12];
     size_t pos = 0;
@@ -115,7 +112,7 @@ SM4_API void gcm_seal_chunks(gcm_ctx *c, const uint8_t *aad, size_t aad_len, con
 
 /* Inverse of gcm_seal_chunks on blen bytes (the caller ensures the final chunk holds at least
  * its tag). Returns 0 at the first chunk whose tag is wrong (out then holds garbage). */
-SM4_API int gcm_open_chunks(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+static int gcm_open_chunks(gcm_ctx *c, const uint8_t *aad, size_t aad_len, const uint8_t *in,
                             size_t blen, size_t chunk, uint8_t *out) {
     uint8_t nonce[12];
     size_t size = chunk + 16, pos = 0;

@@ -1,9 +1,12 @@
 /* crypto._sm4x: native SM4 (GB/T 32907-2016) in GCM (NIST SP 800-38D) and ECB.
  *
- * The block cipher (sm4_avx512.h) and GHASH (ghash_clmul.h) need AVX-512 F/BW/VL, GFNI,
- * VPCLMULQDQ and PCLMULQDQ; available() says whether this CPU (and OS) has them, checked once
- * at import. Without them every other function raises RuntimeError and crypto/sm4.py uses
- * OpenSSL instead. Only 96-bit nonces are supported (J0 = nonce || 0x00000001).
+ * Kernels, best first: "avx512" (AVX-512 F/BW/VL + GFNI + VPCLMULQDQ: sm4_avx512.h,
+ * ghash_clmul.h), "vaes" (AVX2 + VAES + VPCLMULQDQ), "aesni-avx2" (AVX2 + AES-NI + PCLMULQDQ)
+ * and "aesni" (AES-NI + PCLMULQDQ + SSE4.1; all three in sm4_aesni.h). The first one this CPU
+ * (and OS) runs is chosen once, at import; kernel() names it and available() says whether there
+ * is one. Without one every other function raises RuntimeError and crypto/sm4.py uses OpenSSL
+ * instead. TULOU_SM4_KERNEL=<name> (tests only) chooses that kernel instead, or none when the CPU
+ * cannot run it. Only 96-bit nonces are supported (J0 = nonce || 0x00000001).
  * gcm_seal_chunks / gcm_open_chunks run the whole chunk loop of crypto/sm4.py's sealed format
  * (one key set-up, one output object) so a sealed message costs one pass over memory.
  *
@@ -16,17 +19,72 @@
 #include <Python.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "ghash_clmul.h"
+#include "sm4_aesni.h"
 #include "sm4_gcm.h"
 
 #define NOGIL_BYTES 4096
 
-static int native_ok; /* set once at import */
+static const sm4_kernel *kernel; /* chosen once at import; NULL: none */
+
+static int supports_avx512(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("gfni") &&
+           __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("sse4.1");
+}
+
+static int supports_aesni(void) {
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") &&
+           __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1");
+}
+
+static int supports_aesni_avx2(void) {
+    return supports_aesni() && __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2");
+}
+
+static int supports_vaes(void) {
+    return supports_aesni_avx2() && __builtin_cpu_supports("vaes") &&
+           __builtin_cpu_supports("vpclmulqdq");
+}
+
+/* Every kernel, best first, with what it needs (__builtin_cpu_supports also checks that the OS
+ * saves the vector registers). */
+static const struct {
+    const sm4_kernel *k;
+    int (*supported)(void);
+} kernels[] = {
+    {&sm4_kernel_avx512, supports_avx512},
+    {&sm4_kernel_vaes, supports_vaes},
+    {&sm4_kernel_aesni_avx2, supports_aesni_avx2},
+    {&sm4_kernel_aesni, supports_aesni},
+};
+#define NKERNELS (sizeof kernels / sizeof kernels[0])
+
+static const sm4_kernel *choose_kernel(void) {
+    const char *want = getenv("TULOU_SM4_KERNEL");
+    __builtin_cpu_init();
+    for (size_t i = 0; i < NKERNELS; i++) {
+        if (want != NULL && *want != '\0' && strcmp(want, kernels[i].k->name) != 0) {
+            continue;
+        }
+        if (kernels[i].supported()) {
+            return kernels[i].k;
+        }
+        if (want != NULL && *want != '\0') {
+            return NULL; /* the named kernel, or none: never silently another one */
+        }
+    }
+    return NULL;
+}
 
 static int check_available(void) {
-    if (!native_ok) {
+    if (kernel == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "native SM4 needs AVX-512 F/BW/VL, GFNI and VPCLMULQDQ; this CPU lacks "
-                        "them (use the OpenSSL path)");
+                        "native SM4 needs AES-NI + PCLMULQDQ + SSE4.1 (or AVX-512 + GFNI); this "
+                        "CPU lacks them (use the OpenSSL path)");
         return 0;
     }
     return 1;
@@ -48,7 +106,34 @@ static int check_key_nonce(const Py_buffer *key, const Py_buffer *nonce) {
 static PyObject *py_available(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
-    return PyBool_FromLong(native_ok);
+    return PyBool_FromLong(kernel != NULL);
+}
+
+static PyObject *py_kernel(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    if (kernel == NULL) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(kernel->name);
+}
+
+static PyObject *py_kernels(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *names = PyList_New(0);
+    for (size_t i = 0; names != NULL && i < NKERNELS; i++) {
+        if (kernels[i].supported()) {
+            PyObject *name = PyUnicode_FromString(kernels[i].k->name);
+            if (name == NULL || PyList_Append(names, name) < 0) {
+                Py_XDECREF(name);
+                Py_CLEAR(names);
+                break;
+            }
+            Py_DECREF(name);
+        }
+    }
+    return names;
 }
 
 static PyObject *py_gcm_encrypt(PyObject *self, PyObject *args) {
@@ -72,7 +157,7 @@ static PyObject *py_gcm_encrypt(PyObject *self, PyObject *args) {
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
         int nogil = data.len >= NOGIL_BYTES;
         PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
-        gcm_set_key(&c, key.buf);
+        gcm_set_key(&c, kernel, key.buf);
         gcm_set_nonce(&c, nonce.buf);
         gcm_seal(&c, aad.buf, (size_t)aad.len, data.buf, (size_t)data.len, out);
         wipe(&c, sizeof c);
@@ -115,7 +200,7 @@ static PyObject *py_gcm_decrypt(PyObject *self, PyObject *args) {
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
         int nogil = len >= NOGIL_BYTES;
         PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
-        gcm_set_key(&c, key.buf);
+        gcm_set_key(&c, kernel, key.buf);
         gcm_set_nonce(&c, nonce.buf);
         int ok = gcm_open(&c, aad.buf, (size_t)aad.len, in, len, in + len, out);
         wipe(&c, sizeof c);
@@ -172,7 +257,7 @@ static PyObject *py_gcm_seal_chunks(PyObject *self, PyObject *args) {
         memcpy(out, prefix.buf, (size_t)prefix.len);
         int nogil = len >= NOGIL_BYTES;
         PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
-        gcm_set_key(&c, key.buf);
+        gcm_set_key(&c, kernel, key.buf);
         gcm_seal_chunks(&c, aad.buf, (size_t)aad.len, data.buf, len, (size_t)chunk,
                         out + prefix.len);
         wipe(&c, sizeof c);
@@ -215,7 +300,7 @@ static PyObject *py_gcm_open_chunks(PyObject *self, PyObject *args) {
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(res);
         int nogil = body.len >= NOGIL_BYTES;
         PyThreadState *ts = nogil ? PyEval_SaveThread() : NULL;
-        gcm_set_key(&c, key.buf);
+        gcm_set_key(&c, kernel, key.buf);
         int ok = gcm_open_chunks(&c, aad.buf, (size_t)aad.len, body.buf, (size_t)body.len,
                                  (size_t)chunk, out);
         wipe(&c, sizeof c);
@@ -237,10 +322,10 @@ done:
     return res;
 }
 
-SM4_API void ecb_run(const uint8_t *key, int decrypt, const uint8_t *in, uint8_t *out,
-                     size_t len) {
+static void ecb_run(const uint8_t *key, int decrypt, const uint8_t *in, uint8_t *out,
+                    size_t len) {
     uint32_t rk[32];
-    sm4_expand_key(key, rk);
+    kernel->expand_key(key, rk);
     if (decrypt) {
         for (int i = 0; i < 16; i++) {
             uint32_t t = rk[i];
@@ -248,9 +333,7 @@ SM4_API void ecb_run(const uint8_t *key, int decrypt, const uint8_t *in, uint8_t
             rk[31 - i] = t;
         }
     }
-    for (size_t pos = 0; pos < len; pos += 256) {
-        sm4_ecb16(rk, in + pos, out + pos, len - pos < 256 ? len - pos : 256);
-    }
+    kernel->ecb(rk, in, out, len);
     wipe(rk, sizeof rk);
 }
 
@@ -294,7 +377,9 @@ static PyObject *py_ecb_decrypt(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"available", py_available, METH_NOARGS, "True when this CPU runs the native code."},
+    {"available", py_available, METH_NOARGS, "True when this CPU runs one of the kernels."},
+    {"kernel", py_kernel, METH_NOARGS, "The name of the kernel in use, or None."},
+    {"kernels", py_kernels, METH_NOARGS, "The names of the kernels this CPU runs, best first."},
     {"gcm_encrypt", py_gcm_encrypt, METH_VARARGS,
      "gcm_encrypt(key, nonce, aad, data) -> ciphertext || 16-byte tag (SM4-GCM)."},
     {"gcm_decrypt", py_gcm_decrypt, METH_VARARGS,
@@ -310,15 +395,12 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_sm4x",
-                                    "Native SM4-GCM / SM4-ECB (AVX-512 + GFNI + VPCLMULQDQ).", -1,
-                                    methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_sm4x", "Native SM4-GCM / SM4-ECB (AVX-512 + GFNI, AES-NI or VAES).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
 
 PyMODINIT_FUNC PyInit__sm4x(void) {
-    __builtin_cpu_init();
-    native_ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("gfni") &&
-                __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul") &&
-                __builtin_cpu_supports("avx2") && __builtin_cpu_supports("sse4.1");
+    kernel = choose_kernel();
     return PyModule_Create(&module);
 }

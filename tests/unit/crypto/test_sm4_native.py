@@ -1,9 +1,13 @@
 """Native SM4 (crypto._sm4x) against GB/T 32907 vectors and OpenSSL; both paths of crypto.sm4.
 
 OpenSSL is reached through ``cryptography`` (an independent implementation). Lengths are drawn
-around every boundary of the native code: the 16-byte block, the 256-byte pass of 16 blocks
-(one AVX-512 set, also GHASH's aggregation width), the 512-byte pass of 32 blocks (two sets)
-and the 4096-byte segment that alternates CTR and GHASH; plus multi-KiB/MiB inputs.
+around every boundary of the native kernels: the 16-byte block, the 64/128/256-byte sets of the
+xmm, ymm and zmm kernels (256 is also GHASH's aggregation width), their 256/512/1024-byte
+multi-set passes and the 4096-byte segment that alternates CTR and GHASH; plus MiB inputs.
+
+The tests in this process exercise the kernel the extension chose for this CPU;
+``test_every_other_kernel_this_cpu_runs`` runs this whole module again in a subprocess once per
+other kernel the CPU can run (``TULOU_SM4_KERNEL``), so every runnable kernel is checked.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ MILLION = "595298c7c6fd271f0402f804c33d3f66"
 
 ROOT = Path(__file__).resolve().parents[3]
 NATIVE_DIR = ROOT / "crypto" / "_native"
-BOUNDARY = (0, 1, 15, 16, 17, 255, 256, 257, 511, 512, 513, 4095, 4096, 4097, 4607, 4608, 8193)
+BOUNDARY = (0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257, 383, 384, 385, 511, 512)
+BOUNDARY += (513, 767, 768, 1023, 1024, 1025, 4095, 4096, 4097, 4607, 4608, 5119, 5120, 8193)
 
 lengths = st.one_of(st.sampled_from(BOUNDARY), st.integers(0, 3000))
 
@@ -46,17 +51,70 @@ def ref_gcm_encrypt(key: bytes, nonce: bytes, aad: bytes, data: bytes) -> bytes:
     return enc.update(data) + enc.finalize() + enc.tag
 
 
-NEEDED = ("avx512f", "avx512bw", "avx512vl", "gfni", "vpclmulqdq", "pclmulqdq")
-HAS_FEATURES = not missing(NEEDED)
-# Skipped (and accepted by the CI gate) only where the CPU lacks the features: tests/cpu.py.
-needs_native = pytest.mark.cpu(*NEEDED)
+#: Each kernel of crypto/_native/sm4x.c, best first, and the /proc/cpuinfo flags it needs.
+KERNELS = {
+    "avx512": ("avx512f", "avx512bw", "avx512vl", "gfni", "vpclmulqdq", "pclmulqdq", "avx2"),
+    "vaes": ("avx2", "vaes", "vpclmulqdq", "aes", "pclmulqdq", "avx", "ssse3", "sse4_1"),
+    "aesni-avx2": ("avx2", "aes", "pclmulqdq", "avx", "ssse3", "sse4_1"),
+    "aesni": ("aes", "pclmulqdq", "ssse3", "sse4_1"),
+}
+RUNNABLE = [name for name, flags in KERNELS.items() if not missing(flags)]
+#: The kernel this process must use: the one named by TULOU_SM4_KERNEL, else the best one.
+EXPECTED = os.environ.get("TULOU_SM4_KERNEL") or (RUNNABLE[0] if RUNNABLE else None)
+# Every CPU with AES-NI runs a kernel. Skipped (and accepted by the CI gate) only where the CPU
+# lacks these flags: tests/cpu.py.
+needs_native = pytest.mark.cpu(*KERNELS["aesni"])
 
 
 def test_native_is_active_where_the_cpu_has_the_features() -> None:
-    # CI must not silently fall back to OpenSSL on a machine that can run the native code.
-    assert _sm4x.available() == HAS_FEATURES
-    if HAS_FEATURES and os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() != "0":
+    # CI must not silently fall back to OpenSSL on a machine that can run native code.
+    assert _sm4x.kernels() == RUNNABLE
+    assert _sm4x.kernel() == EXPECTED
+    assert _sm4x.available() == (EXPECTED is not None)
+    if EXPECTED is not None and os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() != "0":
         assert sm4mod.native_active()
+
+
+def test_a_kernel_the_cpu_cannot_run_is_never_replaced_by_another() -> None:
+    code = "from crypto import _sm4x; print(_sm4x.kernel(), _sm4x.available())"
+    for name in ("no-such-kernel", *(k for k in KERNELS if k not in RUNNABLE)):
+        env = {**os.environ, "TULOU_SM4_KERNEL": name}
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert out.stdout.split() == ["None", "False"], out.stderr
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        pytest.param(name, marks=pytest.mark.cpu(*flags))
+        for name, flags in KERNELS.items()
+        if name != _sm4x.kernel()
+    ],
+)
+def test_every_other_kernel_this_cpu_runs(kernel: str) -> None:
+    """This module's tests once more in a subprocess that uses ``kernel``."""
+    env = {**os.environ, "TULOU_SM4_KERNEL": kernel}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "not every_other_kernel and not derived_ones",  # those two do not use a kernel
+            str(Path(__file__).relative_to(ROOT)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " skipped" not in proc.stdout, proc.stdout[-2000:]
 
 
 def _load_derivation() -> ModuleType:
@@ -67,6 +125,31 @@ def _load_derivation() -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _load_aesni_derivation() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "derive_sm4_aesni", NATIVE_DIR / "derive_sm4_aesni.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_aesni_constants_are_the_derived_ones() -> None:
+    # derive() checks all 256 S-box values and the modelled round function against GB/T 32907
+    # Table 1 (else it exits); the header must carry exactly its output, and nothing else.
+    want = _load_aesni_derivation().derive()
+    header = (NATIVE_DIR / "sm4_aesni.h").read_text()
+    found = {
+        name: [int(v, 16) for v in values.split(",")]
+        for name, values in re.findall(
+            r"#define SM4_AESNI_(\w+) (0x[0-9a-f]{2}(?:, 0x[0-9a-f]{2})*)\n", header
+        )
+    }
+    assert found == want
+    assert all(len(v) == 16 for v in found.values())
 
 
 def test_gfni_constants_are_the_derived_ones() -> None:
