@@ -27,6 +27,7 @@ from rich.progress import Progress
 from crypto import envelope
 from crypto.filekeystore import FileKeyStore
 from crypto.keystore import KeyDecrypter, KeySigner
+from crypto.kmskeystore import KmsKeyStore
 from crypto.sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey
 from crypto.sm3 import PBKDF2_ITERATIONS
 from tulou.clikit import app, emit, json_option, stderr_is_tty
@@ -69,7 +70,10 @@ def _env_secret(var: str | None) -> bytes | None:
     return value.encode()
 
 
-def _store() -> FileKeyStore:
+def _store() -> FileKeyStore | KmsKeyStore:
+    kms_url = os.environ.get("TULOU_KMS_URL")
+    if kms_url:  # store: references name keys of the crypto service (docs/crypto.md)
+        return KmsKeyStore.from_url(kms_url if kms_url.startswith("kms:") else f"kms:{kms_url}")
     settings = app().settings
     if settings.master_passphrase is None:
         raise ConfigError("set TULOU_MASTER_PASSPHRASE to open the key store")
@@ -441,6 +445,15 @@ def keys_rotate(name: str) -> None:
     """Add a new version of NAME; older versions stay for verify/decrypt only."""
     info = _store().rotate(name)
     emit(info.to_dict(), f"rotated to {info.key_id}")
+
+
+def _add_remote() -> None:
+    from crypto.service.remote_cli import remote  # noqa: PLC0415 - keeps the module graph small
+
+    crypto.add_command(remote)
+
+
+_add_remote()
 
 
 @crypto.command("serve")

@@ -201,40 +201,11 @@ class RecordKeyStore:
         raise NotImplementedError
 
     # -- audit ----------------------------------------------------------------------------
-    @contextlib.contextmanager
     def audited(
         self, action: str, info: KeyInfo, purpose: str, extra: dict[str, Any]
-    ) -> Iterator[None]:
+    ) -> contextlib.AbstractContextManager[None]:
         """Emit one audit event for the enclosed private-key operation (fail closed)."""
-        outcome, reason = "success", ""
-        try:
-            yield
-        except Exception as exc:
-            outcome, reason = "failure", type(exc).__name__
-            raise
-        finally:
-            event: Event = {
-                "@timestamp": _now(),
-                "event.id": event_id("crypto.keystore", uuid.uuid4().hex),
-                "event.dataset": "crypto.keystore",
-                "event.kind": "event",
-                "event.category": ["configuration"],
-                "event.type": ["access"],
-                "event.action": action,
-                "event.outcome": outcome,
-                "event.reason": reason or None,
-                "user.name": _user(),
-                "process.pid": os.getpid(),
-                "tulou.key.id": info.key_id,
-                "tulou.key.fingerprint": info.fingerprint,
-                "tulou.key.purpose": purpose or None,
-                **extra,
-            }
-            event["event.original"] = json.dumps(event, sort_keys=True)
-            try:
-                self._audit(event)
-            except Exception as exc:  # noqa: BLE001 - any sink failure must deny the operation
-                raise UnavailableError(f"audit sink failed, operation refused: {exc}") from None
+        return audited(self._audit, action, info, purpose, extra)
 
     # -- records ----------------------------------------------------------------------------
     def _aad(self, name: str, version: int, fingerprint: str) -> bytes:
@@ -348,6 +319,45 @@ class RecordKeyStore:
     def decrypter(self, ref: str, *, purpose: str = "") -> KeyDecrypter:
         record, active = self._resolve(ref)
         return _Decrypter(self, self._info(record, active=active), self._unwrap(record), purpose)
+
+
+@contextlib.contextmanager
+def audited(
+    sink: AuditSink, action: str, info: KeyInfo, purpose: str, extra: dict[str, Any]
+) -> Iterator[None]:
+    """One ``crypto.keystore`` audit event for the enclosed operation, success or failure.
+
+    Shared by every key store (file, memory, kms); a sink failure refuses the operation.
+    """
+    outcome, reason = "success", ""
+    try:
+        yield
+    except Exception as exc:
+        outcome, reason = "failure", type(exc).__name__
+        raise
+    finally:
+        event: Event = {
+            "@timestamp": _now(),
+            "event.id": event_id("crypto.keystore", uuid.uuid4().hex),
+            "event.dataset": "crypto.keystore",
+            "event.kind": "event",
+            "event.category": ["configuration"],
+            "event.type": ["access"],
+            "event.action": action,
+            "event.outcome": outcome,
+            "event.reason": reason or None,
+            "user.name": _user(),
+            "process.pid": os.getpid(),
+            "tulou.key.id": info.key_id,
+            "tulou.key.fingerprint": info.fingerprint,
+            "tulou.key.purpose": purpose or None,
+            **extra,
+        }
+        event["event.original"] = json.dumps(event, sort_keys=True)
+        try:
+            sink(event)
+        except Exception as exc:  # noqa: BLE001 - any sink failure must deny the operation
+            raise UnavailableError(f"audit sink failed, operation refused: {exc}") from None
 
 
 def _user() -> str:

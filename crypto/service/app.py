@@ -114,6 +114,10 @@ def open_service(config: ServiceConfig) -> Service:
             audit,
         )
         service = Service(config, records, vault, gate)
+        from crypto.service.ca import ensure_key  # noqa: PLC0415
+        from crypto.service.vault import KeyPath  # noqa: PLC0415
+
+        ensure_key(vault, KeyPath("city", "kms", "import"))
         from crypto.service import pki  # noqa: PLC0415 - the CA and TSA are optional parts
 
         pki.attach(service)

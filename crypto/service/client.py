@@ -96,6 +96,35 @@ class KmsClient:
         self.last_error_code = None
         return response.json()
 
+    def raw(
+        self, method: str, path: str, content: bytes, *, params: dict[str, Any] | None = None
+    ) -> bytes:
+        """A request with a binary body and a binary answer (RFC 3161 over HTTP)."""
+        headers = {
+            "X-Tulou-Request-Id": secrets.token_hex(16),
+            "X-Tulou-Request-Time": str(int(time.time() * 1000)),
+            "Content-Type": "application/timestamp-query",
+        }
+        try:
+            response = self._http.request(
+                method, path, content=content, params=params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise UnavailableError(
+                f"crypto service at {self.base_url} unreachable: {type(exc).__name__}"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                code, message = (
+                    response.json()["error"]["code"],
+                    response.json()["error"]["message"],
+                )
+            except (ValueError, KeyError, TypeError):
+                code, message = "unavailable", f"HTTP {response.status_code}"
+            self.last_error_code = code if code in CODES else "unavailable"
+            raise ServiceError(self.last_error_code, str(message)).as_tulou_error()
+        return response.content
+
     # -- convenience -------------------------------------------------------------------------
     def key_url(self, key: str) -> str:
         tenant, ring, name = key.split("/")

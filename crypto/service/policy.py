@@ -28,7 +28,7 @@ OPERATIONS: Final = frozenset(
     {
         "encrypt", "decrypt", "rewrap", "generate-data-key", "mac", "mac-verify",
         "sign", "verify", "public-key", "export",
-        "key-create", "key-read", "key-rotate", "key-update",
+        "key-create", "key-import", "key-read", "key-rotate", "key-update",
         "key-destroy-request", "key-destroy-approve", "key-destroy-cancel",
         "tenant-create", "ring-create",
         "cert-issue", "cert-revoke", "cert-read", "crl-publish", "cert-validate",

@@ -34,6 +34,7 @@ from crypto.service.schemas import (
     unb64,
 )
 from crypto.service.vault import KeyPath
+from tulou.errors import VerificationError
 
 Ctx = Annotated[Context, Depends(context)]
 router = APIRouter(
@@ -68,6 +69,17 @@ def _opened(
 
 
 def _decrypt(service: Service, path: KeyPath, body: DecryptRequest) -> Result:
+    if service.vault.key_type(path) == "sm2":  # GM/T 0009 ciphertext, e.g. an envelope key
+        material = service.vault.material(path, "decrypt", body.version)
+        assert material.private is not None
+        try:
+            plaintext = material.private.decrypt(unb64(body.ciphertext, "ciphertext"))
+        except VerificationError:
+            raise ServiceError(
+                "decrypt-failed", "SM2 decryption failed: wrong key or tampered"
+            ) from None
+        out = {"plaintext": b64(plaintext), "key_id": material.key_id, "version": material.version}
+        return out, _ids(material)
     plaintext, material = _opened(service, path, body.ciphertext, body.context, "decrypt")
     return {
         "plaintext": b64(plaintext),

@@ -13,10 +13,12 @@ from crypto.service.schemas import (
     ErrorResponse,
     ExportRequest,
     KeyCreate,
+    KeyImport,
     KeyUpdate,
     RingCreate,
     TenantCreate,
     b64,
+    unb64,
 )
 from crypto.service.vault import KeyPath, public_view
 from crypto.sm2 import SM2PublicKey
@@ -258,3 +260,44 @@ def export_key(
         )
 
     return service.gate.run(ctx, "export", tenant, f"{ring}/{name}", work)
+
+
+IMPORT_KEY = KeyPath("city", "kms", "import")
+
+
+@router.get("/import-key", name="key-import-key")
+def import_key(request: Request, ctx: Ctx) -> dict[str, Any]:
+    """The SM2 public key that material to import is encrypted to (GM/T 0009)."""
+    service = _svc(request)
+
+    def work() -> tuple[dict[str, Any], dict[str, Any]]:
+        version, pub = service.vault.public_key(IMPORT_KEY)
+        key_id = f"{IMPORT_KEY}@v{version}"
+        return {"key_id": key_id, "version": version, "public_key": pub.to_pem().decode()}, {
+            "tulou.key.id": key_id
+        }
+
+    return service.gate.run(ctx, "key-import", IMPORT_KEY.tenant, "kms/import", work)
+
+
+@router.post("/tenants/{tenant}/rings/{ring}/keys/import", name="key-import", status_code=201)
+def import_material(
+    *, tenant: str, ring: str, body: KeyImport, request: Request, ctx: Ctx
+) -> dict[str, Any]:
+    """Bring a key in: its material SM2-encrypted to the import key, never in clear."""
+    service = _svc(request)
+    path = KeyPath.of(tenant, ring, body.name)
+
+    def work() -> tuple[dict[str, Any], dict[str, Any]]:
+        unwrapper = service.vault.material(IMPORT_KEY, "decrypt")
+        assert unwrapper.private is not None
+        try:
+            material = unwrapper.private.decrypt(unb64(body.wrapped, "wrapped"))
+        except TulouError:
+            raise ServiceError("decrypt-failed", "the wrapped material does not decrypt") from None
+        record = service.vault.create_key(
+            path, body.type, by=ctx.caller.principal, exportable=body.exportable, imported=material
+        )
+        return public_view(record), {**_key_fields(record), "event.reason": "imported"}
+
+    return service.gate.run(ctx, "key-import", tenant, f"{ring}/{body.name}", work)

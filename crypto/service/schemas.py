@@ -62,8 +62,16 @@ class EncryptRequest(Body):
 
 
 class DecryptRequest(Body):
-    ciphertext: str = Field(description="base64")
+    ciphertext: str = Field(description="base64 (SM4 keys: this service's; SM2: GM/T 0009)")
     context: dict[str, str] = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1, description="SM2 keys: the version")
+
+
+class KeyImport(Body):
+    name: str = Field(pattern=NAME)
+    type: KeyType
+    wrapped: str = Field(description="base64 SM2 ciphertext of the material to the import key")
+    exportable: bool = False
 
 
 class DataKeyRequest(Body):

@@ -44,7 +44,7 @@ from tulou.events import format_timestamp, parse_timestamp
 NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 KEY_TYPES: Final = {
     "sm4": frozenset({"encrypt", "decrypt", "rewrap", "generate-data-key"}),
-    "sm2": frozenset({"sign", "verify"}),
+    "sm2": frozenset({"sign", "verify", "decrypt"}),
     "hmac-sm3": frozenset({"mac", "mac-verify"}),
 }
 #: Operations that use the primary version; the others may use any usable version.
@@ -177,13 +177,28 @@ class Vault:
     def _aad(self, path: KeyPath, version: int, key_type: str) -> bytes:
         return f"tulou-kms-key/v1|{path}|{version}|{key_type}".encode()
 
-    def _new_version(self, path: KeyPath, key_type: str, version: int) -> dict[str, Any]:
+    def _new_version(
+        self, path: KeyPath, key_type: str, version: int, imported: bytes | None = None
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {"version": version, "created": self._iso(), "state": "enabled"}
+        if imported is not None:
+            entry["origin"] = "imported"
         if key_type == "sm2":
-            private = SM2PrivateKey.generate()
+            try:
+                private = SM2PrivateKey.from_der(imported) if imported else SM2PrivateKey.generate()
+            except TulouError:
+                raise ServiceError(
+                    "bad-request", "imported material is not an SM2 PKCS#8 key"
+                ) from None
             secret = private.to_der()
             entry["public_key"] = private.public_key().to_pem().decode()
             entry["fingerprint"] = private.public_key().fingerprint()
+        elif imported is not None:
+            if len(imported) != _MATERIAL_BYTES[key_type]:
+                raise ServiceError(
+                    "bad-request", f"{key_type} material is {_MATERIAL_BYTES[key_type]} bytes"
+                )
+            secret = imported
         else:
             secret = secrets.token_bytes(_MATERIAL_BYTES[key_type])
         wrapped = self._master.wrap(secret, self._aad(path, version, key_type))
@@ -199,7 +214,9 @@ class Vault:
         exportable: bool = False,
         rotation_period: int | None = None,
         labels: dict[str, str] | None = None,
+        imported: bytes | None = None,
     ) -> dict[str, Any]:
+        """Create a key; ``imported`` is material brought in (else it is generated here)."""
         if key_type not in KEY_TYPES:
             raise ServiceError("bad-request", f"unknown key type {key_type!r} (sm4, sm2, hmac-sm3)")
         if rotation_period is not None and rotation_period < 1:
@@ -224,9 +241,16 @@ class Vault:
                 "min_decrypt_version": 1,
                 "primary": 1,
                 "labels": dict(labels or {}),
-                "versions": [self._new_version(path, key_type, 1)],
+                "versions": [self._new_version(path, key_type, 1, imported)],
                 "destruction": {},
-                "history": [{"at": _now_iso(now), "action": "create", "by": by, "version": 1}],
+                "history": [
+                    {
+                        "at": _now_iso(now),
+                        "action": "import" if imported else "create",
+                        "by": by,
+                        "version": 1,
+                    }
+                ],
             }
             return self._commit(path, record)
 
@@ -266,6 +290,10 @@ class Vault:
             *record["history"],
             {"at": self._iso(), "action": action, "by": by, **detail},
         ]
+
+    def key_type(self, path: KeyPath) -> str:
+        with self._lock:
+            return str(self._require(path)["type"])
 
     def key(self, path: KeyPath) -> dict[str, Any]:
         """The public view of a key (no wrapped material)."""

@@ -75,7 +75,7 @@ POLICY = [
         "callers": ["service:hr-app"],
         "tenants": ["hr"],
         "keys": ["exchange/*"],
-        "operations": ["encrypt", "generate-data-key", "sign"],
+        "operations": ["encrypt", "generate-data-key", "sign", "key-read", "public-key"],
     },
     {
         "id": "pki-admin",

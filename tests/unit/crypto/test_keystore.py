@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,10 @@ import pytest
 from crypto.filekeystore import FileKeyStore
 from crypto.keystore import KeyStore, MemoryKeyStore, parse_ref
 from crypto.keystores import KEYSTORES, register_keystore
+from crypto.kmskeystore import KmsKeyStore
+from crypto.service.client import KmsClient
 from crypto.sm2 import SM2PrivateKey
+from tests.fixtures.cryptoservice import RunningService, start_service
 from tulou.errors import (
     ConfigError,
     NotFoundError,
@@ -28,9 +32,28 @@ class Harness:
         self.store, self.events = store, events
 
 
+@pytest.fixture(scope="module")
+def kms_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """A real crypto service for the ``kms`` store (one tenant; a fresh key ring per test)."""
+    accounts = {"admin": {"roles": ["kms-admin"]}}
+    policy = [{"id": "all", "callers": ["role:kms-admin"], "operations": ["*"]}]
+    with start_service(tmp_path_factory.mktemp("kms"), accounts, policy) as running:
+        with KmsClient(running.url, running.tokens["admin"]) as admin:
+            admin.request("POST", "/v1/tenants", {"tenant": "conformance"})
+        yield running
+
+
 @pytest.fixture(params=sorted(KEYSTORES))
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     events: list[Event] = []
+    if request.param == "kms":
+        service: RunningService = request.getfixturevalue("kms_service")
+        client = KmsClient(service.url, service.tokens["admin"])
+        ring = f"r{secrets.token_hex(4)}"
+        client.request("POST", "/v1/tenants/conformance/rings", {"ring": ring})
+        yield Harness(KmsKeyStore(client, "conformance", ring, audit=events.append), events)
+        client.close()
+        return
     if request.param == "file":
         store: Any = FileKeyStore.init(
             tmp_path / "ks", b"test passphrase", iterations=1000, audit=events.append
@@ -41,7 +64,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
 
 
 def test_registry_has_file_and_memory_and_refuses_duplicates() -> None:
-    assert {"file", "memory"} <= set(KEYSTORES)
+    assert {"file", "memory", "kms"} <= set(KEYSTORES)
     with pytest.raises(ConfigError):
         register_keystore("file", FileKeyStore)
 
