@@ -161,19 +161,17 @@ class Archiver:
             except OSError as exc:
                 raise _ReadFailed(exc.strerror or str(exc)) from exc
             try:
-                before = os.fstat(fd)
+                before = _fstat(fd)
                 if not stat.S_ISREG(before.st_mode):
                     raise _ReadFailed("replaced by something that is not a regular file")
                 content: list[str] = []
                 nbytes = self._read_chunks(fd, path, attempt, content, before.st_size)
-                after = os.fstat(fd)
+                after = _fstat(fd)
                 if attempt == 1:
                     try:
                         node.xattrs = metadata.read_xattrs(fd)
                     except OSError as exc:
                         self._warn(f"{display(path)}: xattrs not read: {exc.strerror}")
-            except OSError as exc:
-                raise _ReadFailed(exc.strerror or str(exc)) from exc
             finally:
                 os.close(fd)
             node.content, node.size = content, nbytes
@@ -197,7 +195,14 @@ class Archiver:
         if hook is not None:
             hook(path, attempt, 0)
         nbytes = 0
-        for chunk in self.chunker.fd_chunks(fd, size_hint):
+        chunks = self.chunker.fd_chunks(fd, size_hint)
+        while True:
+            try:  # only reading is guarded here: a repository error is not the file's
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except OSError as exc:
+                raise _ReadFailed(exc.strerror or str(exc)) from exc
             content.append("")  # filled in by _store_chunks, before any tree is encoded
             self._chunks.append((content, len(content) - 1, chunk))
             self._chunk_bytes += len(chunk)
@@ -357,6 +362,13 @@ class Archiver:
             "changed_while_read": self.changed,
             "errors": self.failed,
         }
+
+
+def _fstat(fd: int) -> os.stat_result:
+    try:
+        return os.fstat(fd)
+    except OSError as exc:
+        raise _ReadFailed(exc.strerror or str(exc)) from exc
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:

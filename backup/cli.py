@@ -46,6 +46,15 @@ def site_options(func: F) -> F:
     )(func)
 
 
+def no_lock_option(func: F) -> F:
+    return click.option(
+        "--no-lock",
+        is_flag=True,
+        help="Read without taking a lock: for read-only and WORM media (nothing is written to "
+        "the site; every byte read is still verified).",
+    )(func)
+
+
 def load_policy(policy_file: Path | None, repo: str | None) -> Policy:
     if repo:
         return policy_mod.single_site(repo)
@@ -243,9 +252,14 @@ def snapshots(
 @backup.command()
 @site_options
 @click.option("--read-data", is_flag=True, help="Read and verify every byte of every pack.")
+@no_lock_option
 @json_option
 def verify(
-    policy_file: Path | None, repo: str | None, site_name: str | None, read_data: bool
+    policy_file: Path | None,
+    repo: str | None,
+    site_name: str | None,
+    read_data: bool,
+    no_lock: bool,
 ) -> None:
     """Check the repository at a site; exit 5 if anything is damaged."""
     policy = load_policy(policy_file, repo)
@@ -254,7 +268,9 @@ def verify(
     data_dir = app().settings.data_dir
     try:
         with progress_bar("verify") as tick:
-            result = service.verify(policy, site, secret, read_data=read_data, progress=tick)
+            result = service.verify(
+                policy, site, secret, read_data=read_data, progress=tick, no_lock=no_lock
+            )
     except TulouError:
         # A site whose repository cannot even be opened has failed its verification.
         site_status.after_failed_verify(data_dir, site.name, read_data=read_data)
@@ -288,6 +304,7 @@ def verify(
     help="Empty directory to restore into.",
 )
 @click.option("--include", help="Restore only this path (e.g. a source name).")
+@no_lock_option
 @json_option
 def restore(  # noqa: PLR0917 - click passes options positionally
     policy_file: Path | None,
@@ -296,6 +313,7 @@ def restore(  # noqa: PLR0917 - click passes options positionally
     snapshot: str,
     dest: Path,
     include: str | None,
+    no_lock: bool,
 ) -> None:
     """Restore SNAPSHOT (an id prefix or 'latest'), verifying every blob."""
     policy = load_policy(policy_file, repo)
@@ -309,6 +327,7 @@ def restore(  # noqa: PLR0917 - click passes options positionally
             dest=dest,
             include=include,
             progress=tick,
+            no_lock=no_lock,
         )
     skipped = result["skipped"]
     emit(
@@ -326,6 +345,7 @@ def restore(  # noqa: PLR0917 - click passes options positionally
 @click.option("--from", "src", required=True, help="Source site name.")
 @click.option("--to", "dst", required=True, help="Destination site name.")
 @click.argument("snapshot_ids", nargs=-1)
+@no_lock_option
 @json_option
 def copy(  # noqa: PLR0917 - click passes options positionally
     policy_file: Path | None,
@@ -334,6 +354,7 @@ def copy(  # noqa: PLR0917 - click passes options positionally
     src: str,
     dst: str,
     snapshot_ids: tuple[str, ...],
+    no_lock: bool,
 ) -> None:
     """Copy snapshots (default: all) and their data from one site to another."""
     policy = load_policy(policy_file, repo)
@@ -345,6 +366,7 @@ def copy(  # noqa: PLR0917 - click passes options positionally
             passphrase(policy),
             snapshot_ids=list(snapshot_ids) or None,
             progress=tick,
+            no_lock=no_lock,
         )
     emit(
         result,
@@ -423,13 +445,49 @@ def prune(policy_file: Path | None, repo: str | None, site_name: str | None, dry
 
 @backup.command()
 @site_options
-@click.option("--from", "src", required=True, help="The healthy site to copy good files from.")
+@click.option("--from", "src", help="The healthy site to copy good files from.")
+@click.option(
+    "--index",
+    "rebuild_index",
+    is_flag=True,
+    help="Rebuild the index of --site (default: the first) from its packs' sealed headers.",
+)
 @json_option
-def repair(policy_file: Path | None, repo: str | None, site_name: str | None, src: str) -> None:
-    """Verify --site fully and replace its damaged packs with verified copies from --from."""
+def repair(
+    policy_file: Path | None,
+    repo: str | None,
+    site_name: str | None,
+    src: str | None,
+    rebuild_index: bool,
+) -> None:
+    """Repair a site: replace damaged packs from another site (--site B --from A), or rebuild
+    a damaged or lost index from the packs themselves (--index).
+
+    Exit 0 when the site verifies afterwards, 5 when something is still missing.
+    """
     policy = load_policy(policy_file, repo)
-    if not site_name:
-        raise UsageError("give --site (the damaged site)")
+    if rebuild_index:
+        if src:
+            raise UsageError("--index rebuilds from the site itself: give it without --from")
+        site = policy.site(site_name) if site_name else policy.sites[0]
+        with progress_bar("repair --index") as tick:
+            result = service.repair_index(policy, site, passphrase(policy), progress=tick)
+        human = (
+            f"{site.name}: index rebuilt from {result['packs']} packs ({result['blobs']} "
+            f"blobs), {len(result['index_files_superseded'])} old index file(s) superseded, "
+            f"{result['index_files_removed']} removed"
+        )
+        problems = [*result["unreadable_packs"], *result["errors"]]
+        if problems:
+            if not app().json_output:
+                click.echo(human)
+            raise VerificationError(
+                f"{len(problems)} problem(s) remain at {site.name}: " + "; ".join(problems[:10])
+            )
+        emit(result, human)
+        return
+    if not site_name or not src:
+        raise UsageError("give --site (the damaged site) and --from (a healthy one), or --index")
     result = service.repair(policy, policy.site(site_name), policy.site(src), passphrase(policy))
     emit(result, f"{site_name}: repaired {len(result['repaired'])} file(s) from {src}")
 

@@ -86,7 +86,13 @@ def acquire(target: Target, *, exclusive: bool) -> Iterator[LockInfo]:
         }
     )
     name = sm3.sm3(document).hex()
-    target.save("locks", name, document)
+    try:
+        target.save("locks", name, document)
+    except UnavailableError as exc:
+        raise UnavailableError(
+            f"{exc} (cannot take a lock; reading from read-only or WORM media? "
+            "`--no-lock` reads without one)"
+        ) from exc
     try:
         now = time.time()
         for other in locks(target):

@@ -161,14 +161,22 @@ class BlobCodec:
         return sealed + struct.pack("<I", len(sealed))
 
     def read_header(self, pack_id: str, pack: bytes) -> list[BlobEntry]:
-        """Parse a whole pack's header (used by verify and index rebuilds)."""
+        """Parse a whole pack's header (used by verify)."""
         if len(pack) < 4:
             raise VerificationError(f"pack {pack_id[:16]} is truncated")
         (hlen,) = struct.unpack("<I", pack[-4:])
         if hlen + 4 > len(pack):
             raise VerificationError(f"pack {pack_id[:16]} has an impossible header length")
+        return self.parse_header(pack_id, pack[-4 - hlen : -4], len(pack))
+
+    def parse_header(self, pack_id: str, sealed: bytes, pack_size: int) -> list[BlobEntry]:
+        """Open a pack's sealed header (its last ``4 + len(sealed)`` bytes but the length).
+
+        The entries MUST cover exactly the bytes before the header: a header from another
+        pack, or a pack cut short, is refused. Index rebuilds read only the header this way.
+        """
         try:
-            raw = sm4.open(self._data_key, pack[-4 - hlen : -4], aad=_HEADER_AAD)
+            raw = sm4.open(self._data_key, sealed, aad=_HEADER_AAD)
         except (VerificationError, InputError) as exc:
             raise VerificationError(f"pack {pack_id[:16]}: header is damaged") from exc
         if len(raw) % _ENTRY.size:
@@ -179,7 +187,7 @@ class BlobCodec:
                 raise VerificationError(f"pack {pack_id[:16]}: unknown blob type {type_code}")
             entries.append(BlobEntry(bid, BLOB_NAMES[type_code], pack_id, offset, length, raw_len))
             offset += length
-        if offset != len(pack) - 4 - hlen:
+        if offset != pack_size - 4 - len(sealed):
             raise VerificationError(f"pack {pack_id[:16]}: header does not cover the blobs")
         return entries
 

@@ -55,6 +55,8 @@ class Repository:
         self._inflight: deque[Future[tuple[str, int, list[BlobEntry]]]] = deque()
         #: Called after each pack is stored (tests use it to interrupt a backup).
         self.on_pack_saved: Callable[[str], None] | None = None
+        #: The key file the passphrase opened (set by :meth:`open`).
+        self.key_name = ""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -96,7 +98,8 @@ class Repository:
         return repo
 
     @classmethod
-    def open(cls, target: Target, passphrase: str) -> Repository:
+    def open(cls, target: Target, passphrase: str, *, index: bool = True) -> Repository:
+        """Open with the passphrase; ``index=False`` skips loading the index (its repair)."""
         config, mac = read_config(target)
         key_files = list(target.list("keys"))
         if not key_files:
@@ -110,7 +113,9 @@ class Repository:
                 continue
             config.check_mac(mac, keys)
             repo = cls(target, config, keys)
-            repo.load_index()
+            repo.key_name = info.name
+            if index:
+                repo.load_index()
             return repo
         raise VerificationError(f"cannot open {target.location}: {last}")
 
@@ -130,13 +135,27 @@ class Repository:
     # -- index ----------------------------------------------------------------------------
 
     def load_index(self) -> None:
-        """(Re)load every index file, honouring ``supersedes``."""
+        """(Re)load every index file, honouring ``supersedes``.
+
+        A damaged index file is an error unless a readable one supersedes it (what
+        ``repair --index`` leaves on a site that refuses deletions).
+        """
         loaded: dict[str, tuple[list[str], list[BlobEntry]]] = {}
+        damaged: dict[str, VerificationError] = {}
         for info in self.target.list("index"):
-            loaded[info.name] = index_file.decode(
-                self.keys, info.name, self.target.load("index", info.name)
-            )
+            try:
+                loaded[info.name] = index_file.decode(
+                    self.keys, info.name, self.target.load("index", info.name)
+                )
+            except VerificationError as exc:
+                damaged[info.name] = exc
         superseded = {s for sup, _ in loaded.values() for s in sup}
+        for name, error in sorted(damaged.items()):
+            if name not in superseded:
+                raise VerificationError(
+                    f"{error}; every pack carries its own sealed header: "
+                    "`tulou backup repair --index` rebuilds the index from them"
+                ) from error
         self.index = index_file.Index()
         for name, (_, entries) in loaded.items():
             if name not in superseded:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backup import checker, lock, maintenance, sync
+from backup import checker, index_repair, lock, maintenance, sync
 from backup.archiver import Archiver
 from backup.filters import Filters
 from backup.keys import now_iso
@@ -24,7 +24,13 @@ from backup.restorer import Restorer
 from backup.sources import Source, prepare
 from backup.targets.appendonly import AppendOnlyTarget
 from backup.targets.base import Target, open_target
-from tulou.errors import TulouError, UnavailableError, UsageError, VerificationError
+from tulou.errors import (
+    NotFoundError,
+    TulouError,
+    UnavailableError,
+    UsageError,
+    VerificationError,
+)
 
 type Progress = Callable[[int], None]
 
@@ -37,14 +43,25 @@ def open_site(site: Site) -> Target:
 
 
 @contextlib.contextmanager
-def opened(policy: Policy, site: Site, passphrase: str) -> Iterator[Repository]:
+def opened(
+    policy: Policy, site: Site, passphrase: str, *, index: bool = True
+) -> Iterator[Repository]:
     target = open_site(site)
     try:
-        repo = Repository.open(target, passphrase)
+        repo = Repository.open(target, passphrase, index=index)
         check_pinned(repo.config, policy.signing_key_fingerprint)
         yield repo
     finally:
         target.close()
+
+
+def _shared_lock(target: Target, no_lock: bool) -> contextlib.AbstractContextManager[object]:
+    """A shared lock, or none for ``--no-lock`` (reads from read-only, WORM media).
+
+    Without a lock a concurrent prune at that site could delete what is being read; the reads
+    stay authenticated, so that shows as a failed restore or verify, never as wrong data.
+    """
+    return contextlib.nullcontext() if no_lock else lock.acquire(target, exclusive=False)
 
 
 def init(policy: Policy, passphrase: str, *, kdf_iterations: int | None = None) -> dict[str, Any]:
@@ -104,6 +121,14 @@ def run(
             target = open_site(site)
         except UnavailableError as exc:
             failures[site.name] = str(exc)
+            continue
+        try:
+            # A site whose repository is gone (lost disk, unmounted share) fails over like an
+            # unreachable one; which other failure of it moves on is decided below.
+            read_config(target)
+        except (NotFoundError, UnavailableError) as exc:
+            failures[site.name] = str(exc)
+            target.close()
             continue
         try:
             result = _run_at(
@@ -241,8 +266,9 @@ def restore(
     dest: Path,
     include: str | None = None,
     progress: Progress | None = None,
+    no_lock: bool = False,
 ) -> dict[str, Any]:
-    with opened(policy, site, passphrase) as repo, lock.acquire(repo.target, exclusive=False):
+    with opened(policy, site, passphrase) as repo, _shared_lock(repo.target, no_lock):
         header = repo.find_snapshot(snapshot)
         body = repo.snapshot_body(header)
         result = Restorer(repo, progress).restore(str(body["tree"]), dest, include)
@@ -269,8 +295,9 @@ def verify(
     *,
     read_data: bool = False,
     progress: Progress | None = None,
+    no_lock: bool = False,
 ) -> dict[str, Any]:
-    with opened(policy, site, passphrase) as repo, lock.acquire(repo.target, exclusive=False):
+    with opened(policy, site, passphrase) as repo, _shared_lock(repo.target, no_lock):
         result = checker.check(repo, read_data=read_data, progress=progress)
     return {"site": site.name, "read_data": read_data, **result.to_dict()}
 
@@ -283,8 +310,10 @@ def copy(
     *,
     snapshot_ids: list[str] | None = None,
     progress: Progress | None = None,
+    no_lock: bool = False,
 ) -> dict[str, Any]:
-    with opened(policy, src, passphrase) as repo, lock.acquire(repo.target, exclusive=False):
+    """Copy to ``dst``; ``no_lock`` reads ``src`` without a lock (``dst`` is always locked)."""
+    with opened(policy, src, passphrase) as repo, _shared_lock(repo.target, no_lock):
         target = open_site(dst)
         try:
             config, _ = read_config(target)
@@ -343,6 +372,24 @@ def raise_append_only(site: Site) -> None:
     from tulou.errors import PolicyDeniedError  # noqa: PLC0415
 
     raise PolicyDeniedError(f"site {site.name!r} is append-only: forget and prune are refused")
+
+
+def repair_index(
+    policy: Policy, site: Site, passphrase: str, *, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Rebuild the site's index from its packs' headers, then check the structure."""
+    with (
+        opened(policy, site, passphrase, index=False) as repo,
+        lock.acquire(repo.target, exclusive=True),
+    ):
+        rebuilt = index_repair.rebuild(repo, remove_old=not site.append_only, progress=progress)
+        checked = checker.check(repo)
+    return {
+        "site": site.name,
+        **vars(rebuilt),
+        "ok": not checked.errors and not rebuilt.unreadable_packs,
+        "errors": checked.errors,
+    }
 
 
 def repair(policy: Policy, damaged: Site, healthy: Site, passphrase: str) -> dict[str, Any]:

@@ -49,6 +49,14 @@ class LocalTarget:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            # Name the destination: a full disk at the site is not a problem of the file
+            # being backed up (ENOSPC used to surface as "cannot read <source file>").
+            raise UnavailableError(
+                f"cannot write {kind}/{name[:16]} to {self.location}: {exc.strerror}"
+            ) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

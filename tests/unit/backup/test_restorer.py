@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import random  # noqa: TID251 - reproducible test data, not secrets
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,47 @@ def test_read_runs_cover_every_blob_in_order_within_bounds(layout: list[tuple[in
             assert nxt[1] - (prev[1] + prev[2]) <= READ_GAP
     for (_, end, _), (start, _, _) in itertools.pairwise(runs):
         assert start >= end
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_truncated_pack_fails_only_the_files_whose_blobs_it_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """Small files share a pack and one coalesced read; cutting the pack's tail loses the
+    last files' blobs only: every other file of that read is restored."""
+    monkeypatch.setenv("TULOU_BACKUP_WORKERS", workers)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"f{i:02d}.bin").write_bytes(random.Random(i).randbytes(20_000))
+    target = LocalTarget(tmp_path / "repo")
+    repo = Repository.init(target, PASSPHRASE, kdf_iterations=1000)
+    backup(repo, src)
+    repo = Repository.open(target, PASSPHRASE)
+    data_packs = {e.pack_id for e in repo.index.entries() if e.blob_type == "data"}
+    (pack_id,) = data_packs  # all twelve files in one pack, read with one coalesced read
+    entries = sorted(repo.index.packs[pack_id], key=lambda e: e.offset)
+    cut = entries[-2].offset + 10  # inside the eleventh blob: the last two are lost
+    pack_file = tmp_path / "repo" / "data" / pack_id[:2] / pack_id
+    pack_file.chmod(0o600)
+    os.truncate(pack_file, cut)
+    lost = {e.blob_id for e in entries[-2:]}
+    expected_lost = set()
+    for node in tree.decode(repo.load_blob("tree", bytes.fromhex(_src_subtree(repo)))):
+        if bytes.fromhex(node.content[0]) in lost:
+            expected_lost.add(node.name)
+    assert len(expected_lost) == 2
+    out = tmp_path / "out"
+    with pytest.raises(VerificationError, match="2 file") as caught:
+        Restorer(repo).restore(_latest_tree(repo), out)
+    restored = {p.name for p in (out / "src").iterdir()}
+    assert restored == {f"f{i:02d}.bin" for i in range(12)} - expected_lost
+    for name in restored:
+        assert (out / "src" / name).read_bytes() == (src / name).read_bytes()
+    assert all(name in str(caught.value) for name in expected_lost)
+
+
+def _src_subtree(repo: Repository) -> str:
+    (node,) = tree.decode(repo.load_blob("tree", bytes.fromhex(_latest_tree(repo))))
+    assert node.subtree is not None
+    return node.subtree
