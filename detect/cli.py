@@ -106,10 +106,40 @@ _common = [
 ]
 
 
+_common += [
+    click.option(
+        "--timezone",
+        help="Zone of syslog times that carry none (RFC 3164), e.g. Asia/Shanghai "
+        "(default: the sources file's, else Asia/Shanghai).",
+    ),
+    click.option(
+        "--year",
+        type=click.IntRange(1970, 9998),
+        help="Year of syslog times that carry none (default: inferred per line from the "
+        "file's modification time, so a log over New Year is read right).",
+    ),
+    click.option(
+        "--sources",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML file of per-source zones and years (default: <data_dir>/detect/sources.toml "
+        "if present; docs/detect.md).",
+    ),
+]
+
+
 def _with_common(func: Any) -> Any:
     for option in reversed(_common):
         func = option(func)
     return func
+
+
+def _sources(file: Path | None, timezone: str | None, year: int | None) -> Any:
+    from detect.sources import load_sources  # noqa: PLC0415
+
+    if file is None:
+        default = app().settings.path("detect", "sources.toml")
+        file = default if default.is_file() else None
+    return load_sources(file).with_defaults(timezone, year)
 
 
 @detect.command()
@@ -129,6 +159,9 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
     dead_letter: Path | None,
     spool: Path | None,
     batch_size: int,
+    timezone: str | None,
+    year: int | None,
+    sources: Path | None,
     drain_timeout: float,
 ) -> None:
     """Parse PATHS (pcap, pcapng, logs, EVTX, JSON lines) into ECS events and store them."""
@@ -136,9 +169,9 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
 
     from detect.parsers import default_registry  # noqa: PLC0415
 
-    registry = default_registry()
     if fmt is not None:
-        registry.get(fmt)  # unknown format: a usage error before any work
+        default_registry().get(fmt)  # unknown format: a usage error before any work
+    config = _sources(sources, timezone, year)
     ingestor = _pipeline(store, dead_letter, spool, batch_size)
     ingestor.writer.replay()
     files = [p for path in paths for p in (sorted(path.rglob("*")) if path.is_dir() else [path])]
@@ -152,6 +185,9 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
         for path in files:
             if not path.is_file():
                 continue
+            # Zone-less syslog times of this file: its source's zone; years no later than
+            # its last write.
+            registry = default_registry(config.clock_for(path, path.stat().st_mtime))
             if bar is None:
                 ingestor.ingest_path(path, registry, fmt)
                 continue
@@ -177,6 +213,9 @@ def tail(  # noqa: PLR0917
     dead_letter: Path | None,
     spool: Path | None,
     batch_size: int,
+    timezone: str | None,
+    year: int | None,
+    sources: Path | None,
     interval: float,
     once: bool,
     duration: float | None,
@@ -185,7 +224,8 @@ def tail(  # noqa: PLR0917
     from detect.parsers import SNIFF_BYTES, default_registry  # noqa: PLC0415
     from detect.tail import Follower  # noqa: PLC0415
 
-    registry = default_registry()
+    # A followed log is being written now: inferred years are no later than now.
+    registry = default_registry(_sources(sources, timezone, year).clock_for(file, None))
     if fmt is None:
         if not file.is_file():
             raise UsageError(f"{file} does not exist yet: pass --format to wait for it")

@@ -13,17 +13,28 @@ from detect.parsers.evtx import EvtxParser
 from detect.parsers.jsonl import GatewayAuditParser, JsonLinesParser
 from detect.parsers.pcap import PcapParser
 from detect.parsers.syslog import SyslogParser
+from detect.parsers.syslog_time import DEFAULT_TIMEZONE, LocalClock
 from detect.parsers.web import WebAccessParser
 
-__all__ = ["Item", "LineParser", "Parser", "ParserRegistry", "default_registry"]
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "Item",
+    "LineParser",
+    "LocalClock",
+    "Parser",
+    "ParserRegistry",
+    "default_registry",
+]
 
 #: How many leading bytes auto-detection looks at.
 SNIFF_BYTES = 8192
 
 
-def default_registry() -> ParserRegistry:
-    """A registry with every built-in parser."""
+def default_registry(clock: LocalClock | None = None) -> ParserRegistry:
+    """A registry with every built-in parser; ``clock`` reads the zone-less, year-less syslog
+    times of the source (default: the city's zone, the year inferred from now)."""
     registry = ParserRegistry()
+    local = clock if clock is not None else LocalClock()
     for parser in (
         PcapParser,
         EvtxParser,
@@ -31,9 +42,9 @@ def default_registry() -> ParserRegistry:
         GatewayAuditParser,
         JsonLinesParser,
         AuditdParser,
-        AuthLogParser,
-        SyslogParser,
-        WebAccessParser,
     ):
         registry.register(parser.id, parser)
+    registry.register(AuthLogParser.id, lambda: AuthLogParser(clock=local))
+    registry.register(SyslogParser.id, lambda: SyslogParser(clock=local))
+    registry.register(WebAccessParser.id, WebAccessParser)
     return registry

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from detect.model import Source, new_event
 from detect.parsers.base import LineParser
 from detect.parsers.syslog import header_fields, parse_header
+from detect.parsers.syslog_time import LocalClock
 from tulou.events import Event
 
 _SSH_RESULT = re.compile(
@@ -87,6 +89,7 @@ _SESSION = re.compile(
 _PAM_TAG = re.compile(r"(?P<program>[^()]+)\(pam_\w+\)")
 
 
+@lru_cache(maxsize=4096)  # attackers repeat their addresses; callers copy the result (**)
 def _address(host: str | None) -> dict[str, Any]:
     """``source.ip`` for an address, ``source.domain`` for a name; ``source.address`` always."""
     if not host:
@@ -241,7 +244,7 @@ def _sudo(message: str) -> dict[str, Any] | None:
 
 def _pam(message: str, program: str) -> dict[str, Any] | None:
     """PAM failures and sessions; ``program`` names the service when the message does not."""
-    found = _PAM_FAILURE.match(message)
+    found = _PAM_FAILURE.match(message) if "authentication failure; " in message else None
     if found is not None:
         pairs: dict[str, str] = {}
         for pair in _PAM_PAIR.finditer(found["pairs"]):
@@ -253,7 +256,7 @@ def _pam(message: str, program: str) -> dict[str, Any] | None:
             **_address(pairs.get("rhost")),
             **{"user.effective.name": pairs.get("ruser") or None},
         )
-    found = _SESSION.match(message)
+    found = _SESSION.match(message) if "session " in message else None
     if found is not None:
         service = found["service"] or program or "pam"
         return {
@@ -274,8 +277,10 @@ class AuthLogParser(LineParser):
     description: ClassVar[str] = "auth.log / secure: sshd, sudo, su, PAM (syslog-framed)"
     _programs: ClassVar[frozenset[str]] = frozenset({"sshd", "sudo", "su", "login", "passwd"})
 
-    def __init__(self, year: int | None = None) -> None:
-        self.year = year
+    def __init__(self, year: int | None = None, clock: LocalClock | None = None) -> None:
+        """``clock`` reads RFC 3164 times (default: the city's zone, the year inferred);
+        ``year`` is a shorthand for a clock in the default zone with that year."""
+        self.clock = clock if clock is not None else LocalClock(year=year)
 
     def sniff(self, head: bytes) -> int:
         score = super().sniff(head)
@@ -286,7 +291,7 @@ class AuthLogParser(LineParser):
         return 0
 
     def parse_line(self, line: str, source: Source, position: int) -> Event | None:
-        header = parse_header(line, self.year)
+        header = parse_header(line, self.clock)
         fields = header_fields(header)
         fields["event.kind"] = "event"
         program = (header.program or "").lower()

@@ -1,20 +1,26 @@
 """Syslog lines: RFC 5424, RFC 3164 (with or without ``<PRI>``), and ISO-stamped file lines.
 
 The header is parsed here once and reused by the auth.log parser (:mod:`detect.parsers.auth`).
-RFC 3164 timestamps carry no year or zone: the parser's ``year`` is used (default: this year,
-or last year if that would put the line in the future) and the time is taken as UTC.
+RFC 3164 timestamps carry no year or zone: the parser's :class:`LocalClock` reads them (the
+source's zone, default Asia/Shanghai; its year, or one inferred per line).
+
+Header shapes seen in real logs besides the textbook one: no host (``Nov 23 21:50:19
+sshd[8148]: ...``, BSD and macOS local logs), program names with spaces when a pid follows
+(``Google Chrome Helper[32306]:``, macOS), with parentheses (``sshd(pam_unix)[1]:``), a
+``(subsystem)`` after the pid (``com.apple.xpc.launchd[1] (com.apple.Safari):``, kept as
+``log.logger``), and macOS' ``--- last message repeated N times ---`` line.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from detect.model import Source, new_event
 from detect.parsers.base import LineParser
+from detect.parsers.syslog_time import LocalClock
 from tulou.errors import InputError
 from tulou.events import Event, format_timestamp, parse_timestamp
 
@@ -62,22 +68,37 @@ MONTHS = {
 }
 
 _PRI = r"(?:<(?P<pri>\d{1,3})>)?"
+# An SD-ELEMENT is "[" SD-ID params "]"; a quoted PARAM-VALUE may hold "]" (RFC 5424 asks for
+# "\]", but real senders do not all escape it), so quotes are skipped as a whole. Possessive:
+# every alternative starts with a different character, nothing is ever given back.
+_SD = r'\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*+")*+\]'
 _RFC5424 = re.compile(
     r"<(?P<pri>\d{1,3})>(?P<version>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) "
-    r"(?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$",
+    r"(?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:" + _SD + r")++)(?: (?P<msg>.*))?$",
     re.DOTALL,
+)
+# After the time: an optional host, then the tag. A tag is a word without blanks, ":" or "["
+# (parentheses allowed), or -- only when a "[pid]" follows -- a name with blanks; then an
+# optional " (subsystem)" (macOS), then ":". A line without a host starts with its tag.
+_TAG = (
+    r"(?:(?P<host>[^\s:\[]+) )?"
+    r"(?P<tag>[^\s:\[]{1,64}|[^:\[\]]{1,64}?(?=\[\d+\]))(?:\[(?P<pid>\d+)\])?"
+    r"(?: \((?P<logger>[^()]{1,256})\))?: ?(?P<msg>.*)$"
 )
 _RFC3164 = re.compile(
-    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d) "
-    r"(?P<host>[^\s:\[]+) (?P<tag>[^\s:\[]{1,64})(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$",
+    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d) " + _TAG,
     re.DOTALL,
+)
+#: macOS syslogd's line for a suppressed repeat: no tag at all.
+_MAC_REPEAT = re.compile(
+    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d) "
+    r"(?P<host>\S+) (?P<msg>--- last message repeated (?P<count>\d+) times? ---)$"
 )
 _ISO = re.compile(
-    _PRI + r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) "
-    r"(?P<host>[^\s:\[]+) (?P<tag>[^\s:\[]{1,64})(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$",
+    _PRI + r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) " + _TAG,
     re.DOTALL,
 )
-_SD_ELEMENT = re.compile(r"\[(?P<id>[^\s\]=]+)(?P<params>(?:[^\]\\]|\\.)*)\]")
+_SD_ELEMENT = re.compile(r'\[(?P<id>[^\s\]="]+)(?P<params>(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*+")*+)\]')
 _SD_PARAM = re.compile(r' (?P<name>[^\s=\]"]+)="(?P<value>(?:[^"\\]|\\.)*)"')
 
 
@@ -125,36 +146,14 @@ def _structured_data(text: str) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=1024)
-def _day_prefix(year: int, month: int, day: int) -> str:
-    """``YYYY-MM-DDT`` of a valid date (``ValueError`` otherwise); cached: lines share days."""
-    return format_timestamp(datetime(year, month, day, tzinfo=UTC))[:11]
+_DEFAULT_CLOCK = LocalClock()
 
 
-def _stamp_3164(month: int, day: int, clock: str, year: int) -> str:
-    """Formatted RFC 3164 time in a known year: the day's prefix and the clock as written.
+def parse_header(line: str, clock: LocalClock = _DEFAULT_CLOCK) -> SyslogHeader:
+    """Parse any supported syslog flavour; :class:`InputError` if the line is none of them.
 
-    ``clock`` is ``HH:MM:SS`` (the header pattern guarantees the digits); an out-of-range
-    clock takes the general path, which raises the same ``ValueError`` as before.
+    ``clock`` reads RFC 3164 times (zone and year); RFC 5424 and ISO stamps carry their own.
     """
-    if clock < "24" and clock[3] < "6" and clock[6] < "6":
-        return f"{_day_prefix(year, month, day)}{clock}.000Z"
-    return format_timestamp(_year_for(month, day, clock, year))
-
-
-def _year_for(month: int, day: int, clock: str, year: int | None) -> datetime:
-    hour, minute, second = (int(part) for part in clock.split(":"))
-    if year is not None:
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    now = datetime.now(UTC)
-    moment = datetime(now.year, month, day, hour, minute, second, tzinfo=UTC)
-    if moment > now + timedelta(days=1):
-        moment = moment.replace(year=now.year - 1)
-    return moment
-
-
-def parse_header(line: str, year: int | None = None) -> SyslogHeader:
-    """Parse any supported syslog flavour; :class:`InputError` if the line is none of them."""
     found = _RFC5424.match(line) if line[:1] == "<" else None
     if found is not None:
         fields = _priority_fields(found["pri"])
@@ -182,33 +181,50 @@ def parse_header(line: str, year: int | None = None) -> SyslogHeader:
     found = _ISO.match(line) if line[:1] in "<0123456789" else None
     if found is not None:
         stamp = format_timestamp(parse_timestamp(found["ts"]))
+        pri, _, host, tag, pid, logger, msg = found.groups()
     else:
         found = _RFC3164.match(line)
         if found is None:
-            raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
-        pri, mon, day, clock, host, tag, pid, msg = found.groups()  # one call, not eight
+            return _mac_repeat(line, clock)
+        pri, mon, day, time, host, tag, pid, logger, msg = found.groups()  # one call, not nine
         month = MONTHS.get(mon)
         if month is None:
             raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
-        if year is None:  # "this year" moves: not cached
-            stamp = format_timestamp(_year_for(month, int(day), clock, None))
-        else:
-            stamp = _stamp_3164(month, int(day), clock, year)
-        return SyslogHeader(
-            timestamp=stamp,
-            host=host,
-            program=tag,
-            pid=int(pid) if pid else None,
-            message=msg,
-            fields=_priority_fields(pri),
-        )
+        stamp = _stamp(clock, month, day, time)
+    fields = _priority_fields(pri)
+    if logger is not None:
+        fields["log.logger"] = logger
     return SyslogHeader(
         timestamp=stamp,
+        host=host,
+        program=tag,
+        pid=int(pid) if pid else None,
+        message=msg,
+        fields=fields,
+    )
+
+
+def _stamp(clock: LocalClock, month: int, day: str, time: str) -> str:
+    try:
+        return clock.stamp(month, int(day), time)
+    except ValueError as exc:
+        raise InputError(f"bad RFC 3164 time {day} {time}: {exc}") from exc
+
+
+def _mac_repeat(line: str, clock: LocalClock) -> SyslogHeader:
+    found = _MAC_REPEAT.match(line)
+    month = MONTHS.get(found["mon"]) if found is not None else None
+    if found is None or month is None:
+        raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
+    fields = _priority_fields(found["pri"])
+    fields["log.syslog.repeated"] = int(found["count"])
+    return SyslogHeader(
+        timestamp=_stamp(clock, month, found["day"], found["time"]),
         host=found["host"],
-        program=found["tag"],
-        pid=int(found["pid"]) if found["pid"] else None,
+        program=None,
+        pid=None,
         message=found["msg"],
-        fields=_priority_fields(found["pri"]),
+        fields=fields,
     )
 
 
@@ -230,11 +246,13 @@ class SyslogParser(LineParser):
     id: ClassVar[str] = "syslog"
     description: ClassVar[str] = "syslog lines (RFC 5424, RFC 3164, ISO-stamped files)"
 
-    def __init__(self, year: int | None = None) -> None:
-        self.year = year
+    def __init__(self, year: int | None = None, clock: LocalClock | None = None) -> None:
+        """``clock`` reads RFC 3164 times (default: the city's zone, the year inferred);
+        ``year`` is a shorthand for a clock in the default zone with that year."""
+        self.clock = clock if clock is not None else LocalClock(year=year)
 
     def parse_line(self, line: str, source: Source, position: int) -> Event | None:
-        header = parse_header(line, self.year)
+        header = parse_header(line, self.clock)
         fields = header_fields(header)
         fields["event.kind"] = "event"
         return new_event(self.id, source, position, header.timestamp, line, fields)

@@ -2,23 +2,27 @@
 
 The header is ``Mmm dd HH:MM:SS host program[pid]: message`` with the day space-padded, as
 rsyslog's default ``RSYSLOG_TraditionalFileFormat`` writes it. RFC 3164 carries no zone: the
-stamp is written in UTC, which is how detect's syslog parser reads it (docs/detect.md).
+stamp is the city's local time (Asia/Shanghai), as the range's hosts write it and as detect's
+syslog parser reads it by default (docs/detect.md).
 Message texts follow OpenSSH 9 (``auth2.c``/``auth.c`` ``auth_log``), sudo 1.9 and Linux-PAM's
 ``pam_unix``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
+#: The city's zone: the range's hosts log local time.
+ZONE = ZoneInfo("Asia/Shanghai")
 #: Fingerprint shape of an OpenSSH public key, for ``Accepted publickey`` lines.
 _KEY = "ED25519 SHA256:{fingerprint}"
 
 
 def stamp(moment: datetime) -> str:
-    """The RFC 3164 timestamp of ``moment`` (in UTC): ``Mar  1 08:00:00``."""
-    utc = moment.astimezone(UTC)
-    return f"{utc:%b} {utc.day:>2} {utc:%H:%M:%S}"
+    """The RFC 3164 timestamp of ``moment`` in the city's zone: ``Mar  1 16:00:00``."""
+    local = moment.astimezone(ZONE)
+    return f"{local:%b} {local.day:>2} {local:%H:%M:%S}"
 
 
 def line(moment: datetime, host: str, program: str, pid: int | None, message: str) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from detect.parsers.auth import AuthLogParser
 from detect.parsers.syslog import parse_header
+from detect.parsers.syslog_time import LocalClock
 from lab.craft import syslog
 from tests.unit.detect.parsers.helpers import check, run
 
@@ -19,12 +20,13 @@ def parse(line: str) -> dict[str, object]:
     return event
 
 
-def test_header_is_rfc3164_with_a_space_padded_day_in_utc() -> None:
+def test_header_is_rfc3164_with_a_space_padded_day_in_the_citys_time() -> None:
     text = syslog.line(AT, "hr-app01", "sshd", 812, "x")
-    assert text == "Mar  1 08:05:09 hr-app01 sshd[812]: x"
-    header = parse_header(text, 2026)
+    assert text == "Mar  1 16:05:09 hr-app01 sshd[812]: x"  # 08:05:09 UTC is 16:05:09 CST
+    header = parse_header(text, LocalClock(year=2026))
     assert (header.host, header.program, header.pid) == ("hr-app01", "sshd", 812)
-    assert syslog.stamp(datetime(2026, 12, 24, 23, 0, tzinfo=UTC)) == "Dec 24 23:00:00"
+    assert header.timestamp == "2026-03-01T08:05:09.000Z"
+    assert syslog.stamp(datetime(2026, 12, 24, 23, 0, tzinfo=UTC)) == "Dec 25 07:00:00"
 
 
 def test_failed_password_is_a_failed_ssh_login() -> None:
