@@ -21,7 +21,10 @@ tasks), so memory stays at a few packs whatever the size of the repository.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import select
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -69,9 +72,54 @@ def use_threads() -> bool:
 _WORKER = threading.local()
 
 
-def _init_worker(
-    data_key: bytes, id_key: bytes, zstd_level: int, version: int, target: Target | None
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with(main: int) -> None:
+    """End this worker process when process ``main`` (the command that started it) ends.
+
+    A worker holds the data and id keys: after ``kill -9`` of ``tulou backup run`` its workers
+    lived on with ppid 1 until killed by hand. Two mechanisms, because a worker's parent is
+    not always ``main`` (through a forkserver it is the forkserver, which may outlive it):
+
+    - ``PR_SET_PDEATHSIG``: the kernel sends SIGKILL when the parent ends (forked workers);
+    - a daemon thread blocked on a pidfd of ``main``, which becomes readable when ``main``
+      ends; the thread then ends the process at once (``os._exit``: no clean-up runs that
+      could wait on the dead parent's pipes).
+
+    Either alone covers the fork start method; the pidfd covers every method. If ``main`` is
+    already gone when this runs, the worker exits immediately.
+    """
+    if os.getppid() == main:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - not Linux
+            pass
+    try:
+        pidfd = os.pidfd_open(main)
+    except ProcessLookupError:
+        os._exit(1)
+    except (OSError, AttributeError):  # pragma: no cover - kernel < 5.3: PDEATHSIG only
+        return
+
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tulou-watch-parent", daemon=True).start()
+
+
+def _init_worker(  # noqa: PLR0917 - executors pass initargs positionally
+    data_key: bytes,
+    id_key: bytes,
+    zstd_level: int,
+    version: int,
+    target: Target | None,
+    main: int = 0,
 ) -> None:
+    if main:  # a worker process (thread workers end with their process anyway)
+        die_with(main)
     _WORKER.codec = BlobCodec.from_secrets(data_key, id_key, zstd_level, version)
     _WORKER.target = target
 
@@ -383,7 +431,7 @@ class BlobPool:
                 self.workers,
                 mp_context=get_context(method),
                 initializer=_init_worker,
-                initargs=(*self.codec.secrets(), self.local_target),
+                initargs=(*self.codec.secrets(), self.local_target, os.getpid()),
             )
         return self._executor
 
