@@ -15,6 +15,7 @@ from detect.parsers.pcap import PcapParser
 from detect.parsers.syslog import SyslogParser
 from detect.parsers.syslog_time import DEFAULT_TIMEZONE, LocalClock
 from detect.parsers.web import WebAccessParser
+from detect.parsers.web_error import WebErrorParser
 
 __all__ = [
     "DEFAULT_TIMEZONE",
@@ -47,4 +48,5 @@ def default_registry(clock: LocalClock | None = None) -> ParserRegistry:
     registry.register(AuthLogParser.id, lambda: AuthLogParser(clock=local))
     registry.register(SyslogParser.id, lambda: SyslogParser(clock=local))
     registry.register(WebAccessParser.id, WebAccessParser)
+    registry.register(WebErrorParser.id, lambda: WebErrorParser(clock=local))
     return registry

@@ -86,6 +86,14 @@ class LocalClock:
                 cache[key] = prefix
         return f"{prefix}{clock[6:8]}.000Z"
 
+    def convert(self, year: int, month: int, day: int, clock: str) -> str:
+        """The RFC 3339 UTC stamp of a local time whose year is known (web error logs)."""
+        if not (clock < "24" and clock[3] < "6" and clock[6] < "6"):
+            raise ValueError(f"time {clock} out of range")
+        local = datetime(year, month, day, int(clock[:2]), int(clock[3:5]), int(clock[6:8]))
+        utc = local.replace(tzinfo=zone_named(self.zone)).astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
     def _minute(self, month: int, day: int, hour: int, minute: int) -> str:
         """``YYYY-MM-DDTHH:MM:`` in UTC of that local minute."""
         zone = zone_named(self.zone)

@@ -22,12 +22,14 @@ from detect.stores.memory import MemoryStore
 from tests.unit.detect.parsers.test_auditd_parser import LOG as AUDIT
 from tests.unit.detect.parsers.test_auth_parser import LOG as AUTH
 from tests.unit.detect.parsers.test_jsonl_parser import GATEWAY
+from tests.unit.detect.parsers.test_web_error_parser import LOG as WEB_ERRORS
 from tulou.events import REQUIRED_FIELDS
 
 SEEDS: dict[str, bytes] = {
     "syslog": b'<165>1 2026-03-01T08:15:30Z h app 1 ID [a b="c"] msg\nMar  3 10:00:01 h t[1]: m\n',
     "auth": AUTH,
     "web": b'1.2.3.4 - u [10/Oct/2026:13:55:36 -0700] "GET /a?b HTTP/1.1" 200 5 "r" "ua"\n',
+    "web.error": WEB_ERRORS,
     "auditd": AUDIT,
     "json": b'{"ts": 1, "a": {"b": [1, 2]}}\n',
     "gateway.audit": GATEWAY,
@@ -93,7 +95,7 @@ def test_no_exception_escapes(parser_id: str, cuts: list[tuple[int, bytes]], noi
                 assert item["event.dataset"] == parser_id
 
 
-@pytest.mark.parametrize("parser_id", ["syslog", "auth", "web", "auditd", "json"])
+@pytest.mark.parametrize("parser_id", ["syslog", "auth", "web", "web.error", "auditd", "json"])
 @settings(max_examples=25, deadline=None)
 @given(
     garbage=st.lists(
