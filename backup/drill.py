@@ -22,8 +22,10 @@ RPO achieved = incident time - time of the restore point that was restored and v
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from backup import elastic, service, sources, sync
+from backup.archiver import iter_nodes
 from backup.keys import now_iso
 from backup.policy import Policy, Site
 from backup.repository import Repository
@@ -91,6 +94,11 @@ class Drill:
 
     def run(self) -> dict[str, Any]:
         started = now_iso()
+        # Undeclared, the incident is the drill's start: taken now, before any phase (and so
+        # before `finished`), and the RPO below is measured from this same instant.
+        if self.incident is None:
+            self.incident = datetime.now(UTC)
+        incident = self.incident
         error = None
         self.scratch.mkdir(parents=True, exist_ok=True)
         try:
@@ -100,7 +108,6 @@ class Drill:
         objectives = self.policy.objectives
         rpo = None
         if self.restore_point is not None:
-            incident = self.incident or datetime.now(UTC)
             point = datetime.fromisoformat(self.restore_point["time"].replace("Z", "+00:00"))
             rpo = round((incident - point).total_seconds(), 3)
         rto_met = error is None and self.recovery_seconds <= objectives.rto_seconds
@@ -114,7 +121,7 @@ class Drill:
             "sites": [s.name for s in self.policy.sites],
             "started": started,
             "finished": now_iso(),
-            "incident_time": (self.incident or datetime.now(UTC)).isoformat(),
+            "incident_time": incident.isoformat(),
             "restore_point": self.restore_point,
             "phases": self.phases,
             "checks": self.checks,
@@ -176,6 +183,21 @@ class Drill:
             )
         return dest, result["sources"]
 
+    def _in_snapshot(self, name: str) -> dict[str, int]:
+        """Files and bytes the restore point's tree holds under source ``name``: what a
+        restore of it must put on disk (counted from the tree, not from the restore)."""
+        point = self.restore_point or {}
+        repo = self._open(self.policy.site(point["site"]))
+        try:
+            body = repo.snapshot_body(repo.find_snapshot(point["snapshot"]))
+            files = size = 0
+            for rel, node in iter_nodes(repo, str(body["tree"])):
+                if node.type == "file" and (rel == name or rel.startswith(name + "/")):
+                    files, size = files + 1, size + node.size
+            return {"files": files, "bytes": size}
+        finally:
+            repo.target.close()
+
     def _check_sources(self, dest: Path, metas: dict[str, Any], kinds: tuple[str, ...]) -> None:
         with self.phase("application checks") as detail:
             for name, meta in metas.items():
@@ -187,9 +209,9 @@ class Drill:
                     self.check(f"{name}: row counts", meta["tables"], facts["tables"])
                     detail[name] = facts
                 elif meta["kind"] == "path":
-                    count = sum(1 for p in (dest / name).rglob("*") if p.is_file())
-                    self.check(f"{name}: files restored", True, count > 0 or (dest / name).exists())
-                    detail[name] = {"files": count}
+                    on_disk = _regular_files(dest / name)
+                    self.check(f"{name}: files restored", self._in_snapshot(name), on_disk)
+                    detail[name] = on_disk
 
     # -- scenarios --------------------------------------------------------------------------
 
@@ -314,6 +336,19 @@ class Drill:
                         metas[source.name]["tables"],
                         facts["tables"],
                     )
+
+
+def _regular_files(root: Path) -> dict[str, int]:
+    """Regular files (each name of a hard link counts) and their bytes below ``root``."""
+    files = size = 0
+    if root.is_file() and not root.is_symlink():
+        return {"files": 1, "bytes": root.stat().st_size}
+    for folder, _, names in os.walk(os.fsencode(root)):
+        for entry in names:
+            st = os.lstat(os.path.join(folder, entry))
+            if stat.S_ISREG(st.st_mode):
+                files, size = files + 1, size + st.st_size
+    return {"files": files, "bytes": size}
 
 
 def _wipe(target: Target) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from backup import policy as policy_mod
-from backup import soc_report
+from backup import service, soc_report
 from backup.drill import SCENARIOS, Drill, run_and_sign
+from backup.policy import Policy
 from crypto.sm2 import SM2PublicKey
 from tulou.allocator import keep_large_buffers
 from tulou.clikit import app, emit, json_option
@@ -124,19 +125,42 @@ def _print(record: dict[str, object], path: Path, soc: dict[str, object]) -> Non
 @click.option(
     "--fingerprint",
     envvar="TULOU_DRILL_SIGNER",
-    help="The signer's SM2 key fingerprint to require (the policy's pinned one).",
+    help="The SM2 key fingerprint the record must be signed with.",
 )
 @click.option(
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Take the pinned fingerprint from this policy.",
+    envvar="TULOU_BACKUP_POLICY",
+    help="Require the policy's pinned signing_key_fingerprint, or else the signing key of "
+    "the policy's repository.",
 )
+@click.option("--repo", help="Require the signing key of the repository at this site URL.")
 @json_option
-def verify(record_file: Path, fingerprint: str | None, policy_file: Path | None) -> None:
-    """Verify a drill record's SM2 signature; show achieved vs objective RTO/RPO."""
-    if fingerprint is None and policy_file is not None:
-        fingerprint = policy_mod.load(policy_file).signing_key_fingerprint
+def verify(
+    record_file: Path, fingerprint: str | None, policy_file: Path | None, repo: str | None
+) -> None:
+    """Verify a drill record's SM2 signature against the repository's signing key; show
+    achieved vs objective RTO/RPO.
+
+    The signer is always pinned: a record re-signed with any other key fails (exit 5). The key
+    comes from --fingerprint, else the policy's signing_key_fingerprint, else the config of the
+    repository (--policy or --repo); with none of them the record is not checked (exit 2).
+    """
+    source = "--fingerprint"
+    if fingerprint is None:
+        if repo:
+            policy: Policy | None = policy_mod.single_site(repo)
+        elif policy_file is not None:
+            policy = policy_mod.load(policy_file)
+        else:
+            policy = None
+        if policy is None:
+            raise UsageError(
+                "a drill record is checked against the repository's signing key: give "
+                "--policy FILE, --repo URL or --fingerprint FP"
+            )
+        fingerprint, source = service.signing_fingerprint(policy)
     record = drill_record.verify(
         drill_record.read(record_file), SM2PublicKey.from_der, fingerprint
     ).document
@@ -146,15 +170,15 @@ def verify(record_file: Path, fingerprint: str | None, policy_file: Path | None)
         "scenario": record["scenario"],
         "outcome": record["outcome"],
         "signer": record["signer"]["fingerprint"],
-        "pinned": bool(fingerprint),
+        "pinned": True,
+        "pinned_by": source,
         "rto": rto,
         "rpo": rpo,
         "restore_point": record["restore_point"],
     }
     emit(
         summary,
-        f"signature OK (signer {summary['signer'][:16]}"
-        f"{', pinned' if fingerprint else ', NOT pinned: pass --fingerprint'})\n"
+        f"signature OK (signer {summary['signer'][:16]}, the key required by {source})\n"
         f"{record['scenario']}: {record['outcome']}\n"
         f"RTO achieved {rto['achieved_seconds']}s vs objective {rto['objective_seconds']}s"
         f" ({'met' if rto['met'] else 'MISSED'})\n"

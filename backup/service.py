@@ -55,6 +55,31 @@ def opened(
         target.close()
 
 
+def signing_fingerprint(policy: Policy) -> tuple[str, str]:
+    """The fingerprint drill records and snapshots must be signed with, and where it came
+    from: the policy's pin, else the repository's own config (its public key, read without a
+    passphrase from the first site that holds one; pin it to defend against a replaced
+    config, see "Threat model")."""
+    if policy.signing_key_fingerprint:
+        return policy.signing_key_fingerprint, "policy"
+    problems = []
+    for site in policy.sites:
+        try:
+            target = open_site(site)
+            try:
+                config, _ = read_config(target)
+            finally:
+                target.close()
+        except TulouError as exc:
+            problems.append(f"{site.name}: {exc}")
+            continue
+        return config.public_key.fingerprint(), f"repository at {site.name}"
+    raise UnavailableError(
+        "no site of the policy holds the repository, so its signing key is unknown: "
+        + "; ".join(problems)
+    )
+
+
 def _shared_lock(target: Target, no_lock: bool) -> contextlib.AbstractContextManager[object]:
     """A shared lock, or none for ``--no-lock`` (reads from read-only, WORM media).
 

@@ -8,13 +8,16 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from crypto.sm2 import SM2PrivateKey
 from tests.integration.backup.conftest import Sandbox
+from tulou.contracts import drill as drill_record
 
 
 def _ready(sb: Sandbox) -> str:
@@ -104,7 +107,7 @@ def test_tampered_record_does_not_verify(sandbox: Sandbox) -> None:
     record = json.loads(path.read_text())
     record["rto"]["achieved_seconds"] = 0.001
     path.write_text(json.dumps(record))
-    sandbox.tulou("drill", "verify", str(path), expect=5)
+    sandbox.tulou("drill", "verify", str(path), "--policy", str(sandbox.policy), expect=5)
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -164,3 +167,53 @@ def test_failed_drill_without_soc_url_still_writes_a_record(sandbox: Sandbox) ->
     error = _drill(sandbox, "es-index-loss", expect=5)  # no elasticsearch source: fails
     assert "failed" in error["error"] and "no SOC URL" in error["error"]
     assert json.loads(_record(sandbox).read_text())["outcome"] == "failed"
+
+
+# -- what a record proves (issue 23 finding 6) ---------------------------------------------
+
+
+def _resign_with_a_fresh_key(path: Path) -> str:
+    """Re-sign the record, unchanged, with a new SM2 key, as anyone could; its fingerprint."""
+    key = SM2PrivateKey.generate()
+    document = json.loads(path.read_text())
+    body = {k: v for k, v in document.items() if k not in ("signature", "signer")}
+    path.write_text(json.dumps(drill_record.seal(body, key)))
+    return key.public_key().fingerprint()
+
+
+def test_a_record_re_signed_with_another_key_fails_unless_that_key_is_named(
+    sandbox: Sandbox,
+) -> None:
+    sb = sandbox
+    sb.tulou("backup", "init", "--policy", str(sb.policy), "--kdf-iterations", "2000")
+    sb.tulou("backup", "run", "--policy", str(sb.policy))  # the policy pins no fingerprint
+    _drill(sb, "soc-db-loss")
+    path = _record(sb)
+    genuine = sb.tulou("drill", "verify", str(path), "--policy", str(sb.policy))
+    assert genuine["pinned_by"] == "repository at primary"  # the fallback to the repository
+    by_repo = sb.tulou("drill", "verify", str(path), "--repo", str(sb.root / "site-b"))
+    assert by_repo["signer"] == genuine["signer"]
+    fresh = _resign_with_a_fresh_key(path)
+    error = sb.tulou("drill", "verify", str(path), "--policy", str(sb.policy), expect=5)
+    assert "another key" in error["error"] or "pinned" in error["error"]
+    sb.tulou("drill", "verify", str(path), expect=2)  # nothing to pin to: not checked at all
+    named = sb.tulou("drill", "verify", str(path), "--fingerprint", fresh)
+    assert named["signer"] == fresh and named["pinned_by"] == "--fingerprint"
+
+
+def test_checks_compare_real_values_and_the_incident_precedes_the_end(sandbox: Sandbox) -> None:
+    sb = sandbox
+    _ready(sb)
+    result = _drill(sb, "ransomware")
+    (files_check,) = [c for c in result["checks"] if c["name"] == "files: files restored"]
+    source_files = [p for p in sb.files.rglob("*") if p.is_file()]  # before the drill's damage
+    assert files_check["expected"]["files"] == len(source_files) == 21
+    assert files_check["actual"] == files_check["expected"] and files_check["ok"]
+    assert files_check["expected"]["bytes"] > 1_000_000
+    started, incident, finished = (
+        datetime.fromisoformat(result[k].replace("Z", "+00:00"))
+        for k in ("started", "incident_time", "finished")
+    )
+    assert started <= incident <= finished
+    point = datetime.fromisoformat(result["restore_point"]["time"].replace("Z", "+00:00"))
+    assert result["rpo"]["achieved_seconds"] == round((incident - point).total_seconds(), 3)

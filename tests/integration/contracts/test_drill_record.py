@@ -104,7 +104,7 @@ def test_a_changed_record_or_a_failed_verify_is_not_evidence(
     document = json.loads(record_path.read_text())
     document["rto"]["achieved_seconds"] = 0.001  # a better RTO than the one measured
     record_path.write_text(json.dumps(document))
-    sandbox.tulou("drill", "verify", str(record_path), expect=5)
+    sandbox.tulou("drill", "verify", str(record_path), "--policy", str(sandbox.policy), expect=5)
     (sandbox.root / "site-a" / "config").unlink()  # the primary site loses its repository
     sandbox.tulou("backup", "verify", "--policy", str(sandbox.policy), "--site", "primary",
                   expect=6)  # fmt: skip
