@@ -62,6 +62,19 @@ def _pipeline(store: str | None, dead_letter: Path | None, spool: Path | None, b
     return Ingestor(writer, dead, batch_size=batch)
 
 
+def _spool_failed(ingestor: Any, exc: UnavailableError, where: Path) -> UnavailableError:
+    """The store is down and the spool cannot be written: stop, with the counts so far."""
+    delivery = ingestor.writer.delivery
+    done = ", ".join(str(f["path"]) for f in ingestor.files) or "none"
+    return UnavailableError(
+        f"the store is unreachable ({ingestor.writer.last_error}) and {exc.message}: stopped "
+        f"while ingesting {where}, whose events from there on were neither stored nor "
+        f"buffered; run again once the store or the spool is writable (files done: {done}; "
+        f"stored {delivery.result.stored}, duplicates {delivery.result.duplicates}, "
+        f"dead-lettered {ingestor.dead_letters.count}, buffered {ingestor.writer.buffered()})"
+    )
+
+
 def _finish(ingestor: Any, drain_timeout: float) -> None:
     summary = ingestor.finish(drain_timeout)
     ingestor.dead_letters.close()
@@ -168,6 +181,7 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn  # noqa: PLC0415
 
     from detect.parsers import default_registry  # noqa: PLC0415
+    from detect.spool import SpoolError  # noqa: PLC0415
 
     if fmt is not None:
         default_registry().get(fmt)  # unknown format: a usage error before any work
@@ -188,13 +202,17 @@ def ingest(  # noqa: PLR0917 - click passes options positionally
             # Zone-less syslog times of this file: its source's zone; years no later than
             # its last write.
             registry = default_registry(config.clock_for(path, path.stat().st_mtime))
-            if bar is None:
-                ingestor.ingest_path(path, registry, fmt)
-                continue
-            task = bar.add_task(path.name, total=path.stat().st_size)
-            ingestor.ingest_path(
-                path, registry, fmt, progress=lambda done, t=task: bar.update(t, completed=done)
-            )
+            try:
+                if bar is None:
+                    ingestor.ingest_path(path, registry, fmt)
+                    continue
+                task = bar.add_task(path.name, total=path.stat().st_size)
+                ingestor.ingest_path(
+                    path, registry, fmt, progress=lambda done, t=task: bar.update(t, completed=done)
+                )
+            except SpoolError as exc:
+                ingestor.dead_letters.close()
+                raise _spool_failed(ingestor, exc, path) from exc
             bar.update(task, completed=path.stat().st_size)
     _finish(ingestor, drain_timeout)
 
@@ -222,6 +240,7 @@ def tail(  # noqa: PLR0917
 ) -> None:
     """Follow a growing log FILE, surviving restarts (saved offset) and rotation."""
     from detect.parsers import SNIFF_BYTES, default_registry  # noqa: PLC0415
+    from detect.spool import SpoolError  # noqa: PLC0415
     from detect.tail import Follower  # noqa: PLC0415
 
     # A followed log is being written now: inferred years are no later than now.
@@ -245,6 +264,9 @@ def tail(  # noqa: PLR0917
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
+    except SpoolError as exc:
+        ingestor.dead_letters.close()
+        raise _spool_failed(ingestor, exc, file) from exc
     finally:
         follower.close()
     _finish(ingestor, 0.0 if not once else 5.0)

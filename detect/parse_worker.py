@@ -17,13 +17,25 @@ records are the same.
 The worker is started with ``spawn`` (no fork of a process that may hold threads or an open
 database) and costs a few hundred milliseconds to start, so :func:`worth_it` keeps small
 inputs in-process.
+
+Workers never outlive the process that started them (a SIGKILLed ``tulou detect ingest`` left
+them running for minutes): each asks the kernel for SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``, Linux; only when the pool is made on the main thread, since the signal
+follows the *thread* that forked), and a watcher thread in each polls ``getppid()`` every
+:data:`PARENT_POLL` seconds and exits when the parent is gone (any POSIX system, and the
+race where the parent died before the worker set the signal).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,6 +58,28 @@ FIRST_CHUNK_BYTES = 64 << 10
 AHEAD = 3
 #: Inputs smaller than this are parsed in-process (starting the worker would cost more).
 MIN_BYTES = 8 << 20
+#: Seconds between a worker's checks that its parent still lives.
+PARENT_POLL = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int, use_pdeathsig: bool) -> None:
+    """Worker initializer: end this process when ``parent`` ends (module docstring)."""
+    if use_pdeathsig and hasattr(os, "sched_getaffinity"):  # Linux
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watcher below still ends the worker
+    if os.getppid() != parent:  # the parent died before the signal was set
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)  # no clean-up: the parent that would collect our results is gone
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def chunkable(parser: Parser) -> bool:
@@ -134,7 +168,13 @@ class ParseWorker:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            main = threading.current_thread() is threading.main_thread()
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_die_with_parent,
+                initargs=(os.getpid(), main),
+            )
         return self._pool
 
     def _in_order[T](
