@@ -177,16 +177,10 @@ def list_rules(paths: tuple[Path, ...]) -> None:
 
 
 def _target(store: str | None, pipeline: Any) -> Any:
-    from detect.cli import _open  # noqa: PLC0415 - the ingest commands' store resolution
-    from detect.rules.es_target import EsRuleTarget  # noqa: PLC0415
-    from detect.rules.sqlite_target import SqliteRuleTarget  # noqa: PLC0415
+    from detect.cli import _open, _store_url  # noqa: PLC0415 - the ingest commands' resolution
+    from detect.rules.targets import target_for  # noqa: PLC0415
 
-    opened = _open(store)
-    if hasattr(opened, "db"):
-        return SqliteRuleTarget(opened, pipeline)
-    if hasattr(opened, "client"):
-        return EsRuleTarget.for_store(opened, pipeline)
-    raise UsageError(f"rules cannot run on {type(opened).__name__}")
+    return target_for(_store_url(store), _open(store), pipeline)
 
 
 def _sink(url: str | None) -> Any:

@@ -137,15 +137,10 @@ class Detection:
     def detect(self, start: datetime, end: datetime) -> Any:
         """Run every rule over [start, end) and deliver to the SOC (a ``StepResult``)."""
         from detect.rules.compile import compile_rules  # noqa: PLC0415
-        from detect.rules.es_target import EsRuleTarget  # noqa: PLC0415
-        from detect.rules.sqlite_target import SqliteRuleTarget  # noqa: PLC0415
+        from detect.rules.targets import target_for  # noqa: PLC0415
         from detect.rules.watch import run_range  # noqa: PLC0415
 
-        target: Any
-        if hasattr(self.store, "db"):
-            target = SqliteRuleTarget(self.store, self.pipeline)  # type: ignore[arg-type]
-        else:
-            target = EsRuleTarget.for_store(self.store, self.pipeline)
+        target = target_for(self.store_url, self.store, self.pipeline)
         compilation = compile_rules(self.ruleset, target.name, target.backend)
         return run_range(compilation, target, self.sink, start, end)
 

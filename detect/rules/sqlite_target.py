@@ -55,6 +55,9 @@ class SqliteRuleTarget:
     """Base-rule matching on a SQLite event store (see :class:`RuleTarget`)."""
 
     name = "sqlite"
+    #: A batch of rules without a log-source condition would scan the whole range (see
+    #: :class:`detect.rules.targets.MatchesInBatches`).
+    batch_without_source = False
 
     def __init__(
         self,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from detect.alerts.base import AlertSink, DeliveryResult
 from detect.rules.compile import Compilation
-from detect.rules.evaluate import Floors, RunResult, run_rules
+from detect.rules.evaluate import RunResult, run_rules
+from detect.rules.state import CorrelationFloors, SuppressionState
 from detect.rules.targets import RuleTarget
 from tulou.errors import InputError
 from tulou.events import format_timestamp, parse_timestamp
@@ -28,9 +29,11 @@ from tulou.events import format_timestamp, parse_timestamp
 
 @dataclass
 class Checkpoint:
+    """The watch state; on disk ``{"until", "floors", "last_alerted", "delivered"}`` (JSON)."""
+
     until: str | None = None
-    floors: Floors = field(default_factory=dict)
-    last_alerted: dict[str, str] = field(default_factory=dict)
+    floors: CorrelationFloors = field(default_factory=CorrelationFloors)
+    suppression: SuppressionState = field(default_factory=SuppressionState)
     delivered: dict[str, str] = field(default_factory=dict)  # alert id -> first_seen
 
     @classmethod
@@ -39,14 +42,28 @@ class Checkpoint:
             return cls()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as exc:
+            unknown = set(data) - {"until", "floors", "last_alerted", "delivered"}
+            if unknown:
+                raise ValueError(f"unknown keys {sorted(unknown)}")
+            return cls(
+                until=data.get("until"),
+                floors=CorrelationFloors.from_json(data.get("floors")),
+                suppression=SuppressionState.from_json(data.get("last_alerted")),
+                delivered={str(k): str(v) for k, v in dict(data.get("delivered") or {}).items()},
+            )
+        except (OSError, ValueError, TypeError, AttributeError, InputError) as exc:
             raise InputError(f"unreadable watch checkpoint: {exc}", location=str(path)) from exc
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "until": self.until,
+            "floors": self.floors.to_json(),
+            "last_alerted": self.suppression.to_json(),
+            "delivered": self.delivered,
+        }
         temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(json.dumps(asdict(self), sort_keys=True), encoding="utf-8")
+        temporary.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         os.replace(temporary, path)
 
 
@@ -88,20 +105,19 @@ def watch_step(
     """One ``detect watch`` iteration (see the module docstring)."""
     checkpoint = Checkpoint.load(checkpoint_path)
     start = parse_timestamp(checkpoint.until) - lookback if checkpoint.until else first_start
-    floors = json.loads(json.dumps(checkpoint.floors))
-    last = dict(checkpoint.last_alerted)
+    floors, suppression = checkpoint.floors.copy(), checkpoint.suppression.copy()
     run = run_rules(
         compilation,
         target,
         start,
         now,
         floors=floors,
-        last_alerted=last,
+        suppression=suppression,
         already=set(checkpoint.delivered),
     )
     delivery = sink.deliver(run.alerts)
     horizon = format_timestamp(start)
     delivered = {k: v for k, v in checkpoint.delivered.items() if v >= horizon}
     delivered.update({a.alert_id: a.first_seen for a in run.alerts})
-    Checkpoint(format_timestamp(now), floors, last, delivered).save(checkpoint_path)
+    Checkpoint(format_timestamp(now), floors, suppression, delivered).save(checkpoint_path)
     return StepResult(start, now, run, delivery)

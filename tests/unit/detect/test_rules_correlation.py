@@ -23,6 +23,7 @@ from detect.rules.evaluate import run_rules
 from detect.rules.loader import RuleSet, load_rule_file, load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.sqlite_target import SqliteRuleTarget
+from detect.rules.state import CorrelationFloors
 from detect.stores.sqlite import SQLiteStore
 from tulou.events import Event, event_id, format_timestamp
 
@@ -230,7 +231,7 @@ def test_corpus_rule_across_overlapping_watch_runs(store: SQLiteStore, pipeline:
     failures = [_auth(n, 10.0 * n, "failure", "198.51.100.77", u) for n, u in enumerate(users)]
     typos = [_auth(50 + n, 5.0 + n, "failure", "10.20.9.14", "li.na") for n in range(2)]
     store.write(failures + typos)
-    floors: dict[str, dict[str, str]] = {}
+    floors = CorrelationFloors()
     first = run_rules(compilation, target, T0, T0 + timedelta(minutes=2), floors=floors)
     assert first.alerts == []
     store.write(

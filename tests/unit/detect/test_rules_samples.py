@@ -1,4 +1,5 @@
-"""Every rule of our corpus on its sample events, on the real SQLite store.
+"""Every rule of our corpus on its sample events, on the real SQLite store and on the memory
+target (the reference predicates of detect/rules/memory_backend.py): both must agree.
 
 Each rule runs alone on a fresh store holding only its samples: the positive events must raise
 an alert of that rule (every positive event, for a plain rule), the negative ones none.
@@ -14,7 +15,8 @@ from detect.rules.compile import compile_rules
 from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.samples import evaluate_samples, load_samples
-from detect.rules.sqlite_target import SqliteRuleTarget
+from detect.rules.targets import target_for
+from detect.stores.memory import MemoryStore
 from detect.stores.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,17 +44,18 @@ def _main_id(rules: RuleSet) -> str:
     return chain_tops(rules.rules)[0].rule_id
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
 @pytest.mark.parametrize("slug", SLUGS)
 @pytest.mark.parametrize("side", ["positive", "negative"])
-def test_rule_on_its_samples_sqlite(corpus: RuleSet, pipeline, slug: str, side: str) -> None:  # type: ignore[no-untyped-def]
+def test_rule_on_its_samples(corpus: RuleSet, pipeline, slug: str, side: str, kind: str) -> None:  # type: ignore[no-untyped-def]
     samples = load_samples(SAMPLES / f"{slug}.yaml")
     rules = _one(corpus, slug)
-    store = SQLiteStore(":memory:")
+    store = SQLiteStore(":memory:") if kind == "sqlite" else MemoryStore()
     try:
         events = getattr(samples, side)
         assert store.write(events).stored == len(events)
-        target = SqliteRuleTarget(store, pipeline)
-        compilation = compile_rules(rules, "sqlite", target.backend)
+        target = target_for(f"{kind}:", store, pipeline)
+        compilation = compile_rules(rules, target.name, target.backend)
         assert not compilation.problems, [p.to_dict() for p in compilation.problems]
         verdict = evaluate_samples(compilation, target, events)
     finally:
