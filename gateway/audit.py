@@ -164,6 +164,25 @@ def decision_event(
     return event
 
 
+def state_event(moment: datetime, *, kind: str, reason: str, up: bool | None) -> dict[str, Any]:
+    """The audit line of a change in the shared state's health (``event.action`` gateway-state)."""
+    return {
+        "@timestamp": timestamp(moment),
+        "event.kind": "event",
+        "event.category": ["configuration"],
+        "event.type": ["change"],
+        "event.action": "gateway-state",
+        "event.outcome": "unknown" if up is None else ("success" if up else "failure"),
+        "event.dataset": DATASET,
+        "event.module": "tulou",
+        "event.id": secrets.token_hex(16),
+        "event.reason": reason,
+        "tulou.state.kind": kind,
+        "observer.type": "proxy",
+        "observer.product": "tulou-gateway",
+    }
+
+
 _POSTURE_KEYS = {
     key: f"tulou.device.posture.{key}"
     for key in ("enrolled", "os_patch_level", "disk_encrypted", "fresh")
@@ -179,7 +198,12 @@ class AuditLog:
         self._fd: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            # 0600 when created; an existing file readable or writable by others is tightened
+            # to at most 0640 (group may read: the log shipper), never loosened.
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            mode = os.fstat(self._fd).st_mode & 0o777
+            if mode & 0o137:
+                os.fchmod(self._fd, mode & 0o640)
         self.written = 0
 
     def write(self, event: dict[str, Any]) -> None:

@@ -150,12 +150,15 @@ def policy_explain(  # noqa: PLR0917 - one parameter per click option
         raise UsageError('--request must look like "GET https://host/path"')
     host = canonical_host(parts.hostname)
     path = canonical_path(parts.path or "/")
+    loaded = load_policy(policy_file)
     if route is None and config_path is not None:
         from gateway.config import load_config  # noqa: PLC0415
-        from tulou.contracts.routes import RouteTable  # noqa: PLC0415
+        from gateway.routing import CanonicalRoutes  # noqa: PLC0415
 
-        # The router's own matcher: explain answers for the route the gateway would pick.
-        matched = RouteTable(load_config(config_path).routes).match(host, path)
+        # The router's own matching: explain answers for the route the gateway would pick.
+        matched = CanonicalRoutes(load_config(config_path).routes).match(
+            host, path, case_sensitive=loaded.case_sensitive_paths
+        )
         route = matched.id if matched is not None else None
     flags = {f.strip() for f in posture.split(",") if f.strip()}
     patch = next((f.split("=", 1)[1] for f in flags if f.startswith("patch=")), None)
@@ -201,7 +204,7 @@ def policy_explain(  # noqa: PLR0917 - one parameter per click option
         trace = (f"route: no route of {config_path} serves {host}{path}",)
         decision = Decision(False, BUILTIN_NO_ROUTE, "no route for host/path", 404, trace)
     else:
-        decision = evaluate(load_policy(policy_file), facts, explain=True)
+        decision = evaluate(loaded, facts, explain=True)
     data = {
         "allowed": decision.allowed,
         "rule_id": decision.rule_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -55,7 +55,71 @@ class Bucket(_Frozen):
 class RateLimits(_Frozen):
     subject: Bucket | None = Bucket(rate=50, burst=100)
     device: Bucket | None = Bucket(rate=50, burst=100)
+    # Spent by every request from an address before any other check (denied ones included).
     ip: Bucket | None = Bucket(rate=100, burst=200)
+    # Spent by every failed authentication, per address and per claimed (unverified) subject;
+    # an empty bucket refuses a new token with 429 before its signature is checked.
+    auth_failure: Bucket | None = Bucket(rate=0.5, burst=10)
+    # Tokens an instance takes from a shared bucket at once and spends locally (<= 1 s).
+    lease: Annotated[int, Field(ge=1, le=1000)] = 8
+
+
+class Limits(_Frozen):
+    """Connection and request-head limits (mitmproxy itself has none of these)."""
+
+    max_header_bytes: Annotated[int, Field(ge=1024, description="request line + headers")] = (
+        32 * 1024
+    )
+    max_header_count: Annotated[int, Field(ge=8)] = 100
+    header_timeout: Annotated[
+        float, Field(gt=0, description="s to send a complete request head")
+    ] = 10.0
+    idle_timeout: Annotated[
+        float, Field(gt=0, description="s a keep-alive connection may idle")
+    ] = 60.0
+    body_timeout: Annotated[float, Field(gt=0, description="s to send a request body")] = 60.0
+    max_connections_per_address: Annotated[int, Field(ge=1)] = 64
+    max_token_bytes: Annotated[
+        int, Field(ge=256, description="longer bearer tokens are refused")
+    ] = 8192
+
+
+class OnStateDown(_Frozen):
+    """What each kind of shared state does while the store is unreachable."""
+
+    replay: Literal["closed", "local"] = "closed"
+    revocations: Literal["closed", "last-known"] = "closed"
+    rate_limits: Literal["local", "closed"] = "local"
+
+
+class StateSection(_Frozen):
+    """Shared state of N gateway instances (docs/gateway.md, "The state seam")."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: Annotated[str, Field(description="redis://host:port/db (no password)")] = (
+        "redis://127.0.0.1:6379/0"
+    )
+    password_file: Annotated[Path | None, Field(description="file holding the Redis password")] = (
+        None
+    )
+    timeout: Annotated[
+        float, Field(gt=0, le=5, description="socket timeout of each Redis call, s")
+    ] = 0.25
+    retry: Annotated[float, Field(gt=0, le=30, description="s a failed store is left alone")] = 0.5
+    sync_interval: Annotated[
+        float, Field(gt=0, le=10, description="s between revocation resyncs")
+    ] = 1.0
+    # seconds without a revocation sync after which revocations count as unknown
+    revocation_staleness: Annotated[float, Field(gt=0)] = 5.0
+    on_down: OnStateDown = OnStateDown()
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix") or parts.password:
+            raise ValueError("must be redis://host:port/db without a password (use password_file)")
+        return value
 
 
 class AssertionSection(_Frozen):
@@ -87,6 +151,9 @@ class Route(_Frozen):
     )
     peer: str | None = Field(None, description="envelope peer for inter_system: seal")
     assertion: bool = True
+    body_limit: str | None = Field(
+        None, description="largest request body (e.g. 1m); default body_size_limit"
+    )
 
     @field_validator("upstream")
     @classmethod
@@ -139,6 +206,8 @@ class GatewayConfig(_Frozen):
     policy: Path
     routes: list[Route] = Field(min_length=1)
     rate_limit: RateLimits = RateLimits()
+    limits: Limits = Limits()
+    state: StateSection = StateSection()
     assertion: AssertionSection | None = None
     envelope: EnvelopeSection | None = None
     audit: Path | None = Field(None, description="JSON-lines audit file; stdout-free if unset")
@@ -184,6 +253,23 @@ class GatewayConfig(_Frozen):
         return fixed
 
 
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int | None:
+    """``10m`` -> 10485760 (units b, k, m, g; powers of 1024); None if malformed."""
+    value = text.strip().lower()
+    number, unit = value.rstrip("bkmg"), value[len(value.rstrip("bkmg")) :]
+    if not number.isdigit() or unit not in _UNITS:
+        return None
+    return int(number) * _UNITS[unit]
+
+
+def route_body_limit(config: GatewayConfig, route: Route) -> int:
+    """The largest request body ``route`` accepts, in bytes."""
+    return parse_size(route.body_limit or config.body_size_limit) or 0
+
+
 def load_config(path: Path) -> GatewayConfig:
     """Read, validate and resolve the gateway config. Raises :class:`ConfigError`."""
     try:
@@ -200,6 +286,9 @@ def load_config(path: Path) -> GatewayConfig:
     ids = [r.id for r in config.routes]
     if len(set(ids)) != len(ids):
         raise ConfigError("route ids must be unique", location=str(path))
+    for size in [config.body_size_limit, *(r.body_limit for r in config.routes if r.body_limit)]:
+        if parse_size(size) is None:
+            raise ConfigError(f"{size!r} is not a size (e.g. 10m)", location=str(path))
     for route in config.routes:
         if route.inter_system != "off" and config.envelope is None:
             raise ConfigError(

@@ -12,7 +12,9 @@ those. What does not change:
 - order: top-level addons in chain order, each one's handlers in ``traverse`` order;
 - isolation: each top-level addon's failure is handled like mitmproxy's ``safecall`` does (an
   exception is logged by ``safecall`` itself and the next addon still runs; ``AddonHalt`` stops
-  the event; ``OptionsError`` propagates), without entering a context manager per addon;
+  the event; ``OptionsError`` propagates), without entering a context manager per addon; then
+  ``on_error`` (if given) is told which hook of which addon raised, so the gateway can deny the
+  flow instead of letting the next addon judge a half-checked request (fail closed);
 - async handlers are awaited, sync ones called; ``trigger`` (sync) is mitmproxy's own;
 - ``handle_lifecycle`` (what the proxy calls for each hook of a connection or flow) triggers
   the hook, then an ``update`` hook when its argument is a flow, as mitmproxy does; the
@@ -35,7 +37,10 @@ from typing import Any
 from mitmproxy import exceptions, flow, hooks
 from mitmproxy.addonmanager import AddonManager, safecall, traverse
 
-Handlers = list[list[Callable[..., Any]]]
+Handlers = list[tuple[str, list[Callable[..., Any]]]]  # (top-level addon name, its handlers)
+#: Called as ``on_error(hook name, addon name, hook arguments, exception)`` after an addon
+#: raised (and mitmproxy's ``safecall`` logged it): the gateway denies the flow (fail closed).
+ErrorHandler = Callable[[str, str, list[Any], Exception], None]
 # mitmproxy's addon manager is untyped; these aliases keep mypy strict everywhere else.
 _traverse: Any = traverse
 _ManagerError: Any = exceptions.AddonManagerError
@@ -47,11 +52,12 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 class IndexedAddonManager(AddonManager):
     """An ``AddonManager`` whose ``trigger_event`` dispatches through a per-event index."""
 
-    def __init__(self, master: Any) -> None:
+    def __init__(self, master: Any, on_error: ErrorHandler | None = None) -> None:
         base: Any = super()
         base.__init__(master)
         self._index: dict[str, Handlers] = {}
         self._indexed: tuple[int, int] = (0, -1)
+        self.on_error = on_error
 
     def register(self, addon: Any) -> Any:
         self._index.clear()
@@ -92,7 +98,7 @@ class IndexedAddonManager(AddonManager):
                         raise _ManagerError(f"Addon handler {name} ({addon}) not callable")
                     funcs.append(func)
                 if funcs:
-                    found.append(funcs)
+                    found.append((type(top).__name__, funcs))
             self._index[name] = found
         return found
 
@@ -100,7 +106,7 @@ class IndexedAddonManager(AddonManager):
         """Trigger ``event`` on the addons that handle it (see the module docstring)."""
         entries = self.handlers(event.name)
         if entries:
-            await _dispatch(entries, _arguments(event))
+            await _dispatch(entries, _arguments(event), event.name, self.on_error)
 
     async def handle_lifecycle(self, event: hooks.Hook) -> None:
         """mitmproxy's ``handle_lifecycle``: ``event``, then ``update`` for a flow argument."""
@@ -108,11 +114,12 @@ class IndexedAddonManager(AddonManager):
         message = args[0]
         entries = self.handlers(event.name)
         if entries:
-            await _dispatch(entries, args)
+            await _dispatch(entries, args, event.name, self.on_error)
         if isinstance(message, flow.Flow):
             updates = self.handlers(_UPDATE)
             if updates:
-                await _dispatch(updates, _arguments(hooks.UpdateHook([message])))
+                update_args = _arguments(hooks.UpdateHook([message]))
+                await _dispatch(updates, update_args, _UPDATE, self.on_error)
 
 
 def _any(value: Any) -> Any:
@@ -130,8 +137,10 @@ def _arguments(event: hooks.Hook) -> list[Any]:
     return [getattr(event, name) for name in names]
 
 
-async def _dispatch(entries: Handlers, args: list[Any]) -> None:
-    for funcs in entries:
+async def _dispatch(
+    entries: Handlers, args: list[Any], name: str, on_error: ErrorHandler | None
+) -> None:
+    for addon, funcs in entries:
         # mitmproxy wraps each addon in ``safecall()``; a try statement costs nothing until
         # something raises, and then safecall itself logs it, so the log is the same.
         try:
@@ -143,17 +152,26 @@ async def _dispatch(entries: Handlers, args: list[Any]) -> None:
             return
         except exceptions.OptionsError:
             raise
-        except Exception:  # an addon's failure must not stop the others (mitmproxy)
+        except Exception as exc:  # the others still run (mitmproxy), and the flow is denied
             with safecall():
                 raise
+            if on_error is not None:
+                try:
+                    on_error(name, addon, args, exc)
+                except Exception:  # last resort: a flow nobody could deny is killed
+                    with safecall():
+                        raise
+                    target = args[0] if args else None
+                    if isinstance(target, flow.Flow) and target.killable:
+                        target.kill()
 
 
-def install(master: Any) -> IndexedAddonManager:
+def install(master: Any, on_error: ErrorHandler | None = None) -> IndexedAddonManager:
     """Give a freshly built ``Master`` (no addons yet) an :class:`IndexedAddonManager`."""
     old: AddonManager = master.addons
     if old.chain:
         raise _ManagerError("install the indexed manager before adding addons")
     master.options.changed.disconnect(old._configure_all)
-    manager = IndexedAddonManager(master)
+    manager = IndexedAddonManager(master, on_error)
     master.addons = manager
     return manager

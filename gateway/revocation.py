@@ -5,6 +5,10 @@ File format (YAML), every list optional::
     tokens:   [jti, ...]                    # revoked token ids
     subjects: [mallory, ...]                # every token of these subjects
     devices:  [sha256-fingerprint-hex, ...] # device certificates (in addition to the CRL)
+    addresses: [192.0.2.7, ...]             # source addresses blocked outright
+
+The same four kinds arrive from the shared state (``gateway.store``: revocations and the
+response blocks the SOC pushes, some with a time to live); the gateway enforces the union.
 
 The gateway reloads it while running and closes live connections (HTTP/1 keep-alive, HTTP/2,
 WebSocket) whose subject, token or device has just been revoked.
@@ -25,6 +29,15 @@ class Revocations:
     tokens: frozenset[str] = frozenset()
     subjects: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+
+    def union(self, other: Revocations) -> Revocations:
+        return Revocations(
+            self.tokens | other.tokens,
+            self.subjects | other.subjects,
+            self.devices | other.devices,
+            self.addresses | other.addresses,
+        )
 
     def reason(
         self, *, token_id: str | None, subject: str | None, device: str | None
@@ -45,10 +58,12 @@ def load_revocations(path: Path) -> Revocations:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read revocations: {exc}", location=str(path)) from None
-    if not isinstance(data, dict) or set(data) - {"tokens", "subjects", "devices"}:
-        raise ConfigError("must be a mapping of tokens/subjects/devices", location=str(path))
+    if not isinstance(data, dict) or set(data) - {"tokens", "subjects", "devices", "addresses"}:
+        raise ConfigError(
+            "must be a mapping of tokens/subjects/devices/addresses", location=str(path)
+        )
     lists: dict[str, frozenset[str]] = {}
-    for key in ("tokens", "subjects", "devices"):
+    for key in ("tokens", "subjects", "devices", "addresses"):
         value = data.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"{key} must be a list of strings", location=str(path))

@@ -35,17 +35,19 @@ from mitmproxy.master import Master
 from mitmproxy.options import Options
 from mitmproxy.utils import human
 
-from gateway.addons import gateway_addons
+from gateway import mitmpatch
+from gateway.addons import failsafe_for, gateway_addons
 from gateway.addons.admin_server import AdminServer
 from gateway.addons.reloader import Reloader
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditLog
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, parse_size, route_body_limit
 from gateway.devices import DeviceVerifier
 from gateway.hookindex import install as install_hook_index
 from gateway.sealing import Sealer
 from gateway.sm2jwt import load_private_key
 from gateway.state import Runtime
+from gateway.store import StateStore, open_store
 from tulou.errors import ConfigError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -66,9 +68,38 @@ def _server_pem(config: GatewayConfig) -> Path:
     return target
 
 
+def open_state(config: GatewayConfig, on_state: Any = None) -> StateStore:
+    """The configured state store (``state.backend``); the password is read from its file."""
+    section = config.state
+    if section.backend == "memory":
+        return open_store("memory")
+    password = None
+    if section.password_file is not None:
+        try:
+            password = section.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read state.password_file: {exc}") from None
+    return open_store(
+        "redis",
+        section.url,
+        password=password,
+        timeout=section.timeout,
+        retry=section.retry,
+        on_state=on_state,
+    )
+
+
 def build_runtime(config: GatewayConfig) -> Runtime:
     """Everything that does not need the event loop: static verifiers and signers."""
-    runtime = Runtime(config=config, audit=AuditLog(config.audit))
+    audit = AuditLog(config.audit)
+    holder: list[Runtime] = []
+
+    def on_state(up: bool, reason: str) -> None:
+        if holder:
+            holder[0].state_changed("store", reason, up=up)
+
+    runtime = Runtime(config=config, audit=audit, store=open_state(config, on_state))
+    holder.append(runtime)
     runtime.devices = DeviceVerifier(config.device.ca, config.device.crl)
     if config.assertion is not None:
         try:
@@ -89,12 +120,17 @@ def build_runtime(config: GatewayConfig) -> Runtime:
     return runtime
 
 
-def _size_in_bytes(size: str) -> str:
+def _size_in_bytes(config: GatewayConfig) -> str:
+    """mitmproxy's ``body_size_limit``: the largest a route accepts (each checks its own)."""
     try:
-        value = human.parse_size(size)
+        human.parse_size(config.body_size_limit)
     except ValueError:
-        raise ConfigError(f"body_size_limit {size!r} is not a size (e.g. 10m)") from None
-    return str(value) if value is not None else size
+        raise ConfigError(f"body_size_limit {config.body_size_limit!r} is not a size") from None
+    largest = max(
+        [parse_size(config.body_size_limit) or 0]
+        + [route_body_limit(config, route) for route in config.routes]
+    )
+    return str(largest)
 
 
 def gateway_options(config: GatewayConfig, server_pem: Path) -> dict[str, Any]:
@@ -122,7 +158,7 @@ def gateway_options(config: GatewayConfig, server_pem: Path) -> dict[str, Any]:
         "tls_version_client_min": "TLS1_2",
         # In bytes: mitmproxy parses this option twice per request, and a plain number is
         # its fast path (the same limit; a malformed value is still refused here).
-        "body_size_limit": _size_in_bytes(config.body_size_limit),
+        "body_size_limit": _size_in_bytes(config),
         "tulou_policy": str(config.policy),
         "tulou_issuers": str(config.identity.issuers),
         "tulou_revocations": str(config.identity.revocations or ""),
@@ -133,10 +169,11 @@ def gateway_options(config: GatewayConfig, server_pem: Path) -> dict[str, Any]:
 class Gateway:
     """One running gateway: the master, its runtime, and the lifecycle around them."""
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, *, reuse_port: bool = False) -> None:
         self.config = config
         self.runtime = build_runtime(config)
         self.master: Master | None = None
+        self.reuse_port = reuse_port
 
     def _addon(self, kind: type) -> Any:
         assert self.master is not None
@@ -148,7 +185,10 @@ class Gateway:
     async def run(self, announce: Callable[[dict[str, Any]], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
         master: Any = Master(Options(), event_loop=loop)
-        install_hook_index(master)
+        mitmpatch.install()
+        mitmpatch.REUSE_PORT[0] = self.reuse_port
+        ours = gateway_addons(self.runtime)
+        install_hook_index(master, failsafe_for(ours, self.runtime))
         self.master = master
         server_addon: Any = proxyserver.Proxyserver
         master.addons.add(
@@ -158,7 +198,7 @@ class Gateway:
             server_addon(),
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
-            *gateway_addons(self.runtime),
+            *ours,
         )
         try:
             master.options.update(**gateway_options(self.config, _server_pem(self.config)))
@@ -176,6 +216,7 @@ class Gateway:
             waiter.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            self.runtime.store.close()
             self.runtime.audit.close()
 
     async def _announce_when_listening(
@@ -184,6 +225,12 @@ class Gateway:
         server = self._addon(proxyserver.Proxyserver)
         admin = self._addon(AdminServer)
         while not (server.listen_addrs() and admin.address):
+            await asyncio.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while self.runtime.shared and self.runtime.state_synced is None:
+            if time.monotonic() > deadline:
+                log.error("shared state not reachable at start; revocations fail closed")
+                break
             await asyncio.sleep(0.02)
         self.runtime.ready = True
         addr = server.listen_addrs()[0]

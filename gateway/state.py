@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.audit import AuditLog, now
+from gateway.audit import AuditLog, now, state_event
 from gateway.metrics import Metrics
 from gateway.policy import Decision, DevicePosture, Policy
+from gateway.ratelimit import Limiter
+from gateway.replay import ReplayGuard
 from gateway.revocation import Revocations
+from gateway.store import MemoryStore, StateStore
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig, Route
@@ -52,6 +55,9 @@ class RequestState:
     decision_ns: int = 0
     sealed: bool = False  # the body was sealed / opened with the envelope
     audited: bool = False
+    in_head: bool = False  # the flow is in ``requestheaders``: its body has not been read
+    failure: str | None = None  # an addon raised on this flow: what and where (fail closed)
+    claimed_subject: str | None = None  # the unverified ``sub`` of a token that failed
 
     @property
     def done(self) -> bool:
@@ -76,10 +82,65 @@ class Runtime:
     # Bumped by every successful reload (policy, issuers, revocations, inventory): caches
     # derived from loaded state compare it and drop themselves when it moved.
     generation: int = 0
+    # The state shared by instances (gateway.store), and what is built on it.
+    store: StateStore = field(default_factory=MemoryStore)
+    limiter: Limiter | None = None
+    replay: ReplayGuard | None = None
+    file_revocations: Revocations = field(default_factory=Revocations)
+    shared_revocations: Revocations = field(default_factory=Revocations)
+    # time.monotonic() of the last complete revocation sync with the store (None: never).
+    state_synced: float | None = None
+    shared: bool = False  # the store is shared with other instances (not in-process)
+
+    def __post_init__(self) -> None:
+        section = self.config.state
+        self.shared = not isinstance(self.store, MemoryStore)
+        if self.limiter is None:
+            self.limiter = Limiter(
+                self.store,
+                lease=self.config.rate_limit.lease,
+                on_down=section.on_down.rate_limits,
+                on_degraded=lambda reason: self.state_changed("rate_limits", reason),
+            )
+        if self.replay is None:
+            self.replay = ReplayGuard(
+                self.store,
+                on_down=section.on_down.replay,
+                on_degraded=lambda reason: self.state_changed("replay", reason),
+                max_entries=self.config.identity.replay_cache_size,
+            )
 
     def reloaded(self) -> None:
         """Record a successful reload: every generation-keyed cache is dropped on next use."""
         self.generation += 1
+
+    def state_changed(self, kind: str, reason: str, *, up: bool | None = None) -> None:
+        """Audit a change of the shared state's health (one line per transition)."""
+        self.audit.write(state_event(now(), kind=kind, reason=reason, up=up))
+        self.metrics.inc(
+            "tulou_gateway_state_transitions_total", "Shared state transitions.", kind=kind
+        )
+
+    def revocations_stale(self) -> bool:
+        """True when revocations fail closed: shared, and not synced for too long."""
+        if not self.shared or self.config.state.on_down.revocations != "closed":
+            return False
+        synced = self.state_synced
+        staleness = self.config.state.revocation_staleness
+        return synced is None or time.monotonic() - synced > staleness
+
+    def apply_revocations(
+        self, file: Revocations | None = None, shared: Revocations | None = None
+    ) -> Revocations:
+        """Replace one source of revocations; the union is what every check reads."""
+        if file is not None:
+            self.file_revocations = file
+        if shared is not None:
+            self.shared_revocations = shared
+        self.revocations = self.file_revocations.union(self.shared_revocations)
+        if self.tokens is not None:
+            self.tokens.revocations = self.revocations
+        return self.revocations
 
     @property
     def is_ready(self) -> bool:

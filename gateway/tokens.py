@@ -16,6 +16,8 @@ Order of checks (each failure raises :class:`TokenError` with a short ``code`` f
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ import jwt
 
 from gateway import sm2jwt
 from gateway.issuers import Issuer
-from gateway.replay import ReplayCache
+from gateway.replay import ReplayGuard
 from gateway.revocation import Revocations
 from tulou.errors import ReplayError, VerificationError
 
@@ -60,6 +62,19 @@ def _string_set(value: Any) -> frozenset[str]:
     return frozenset()
 
 
+def claimed_subject(token: str) -> str | None:
+    """The ``sub`` a token claims, unverified (for throttling guesses per subject); or None."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 8192:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, TypeError):
+        return None
+    subject = payload.get("sub") if isinstance(payload, dict) else None
+    return subject[:256] if isinstance(subject, str) and subject else None
+
+
 def make_codec() -> jwt.PyJWT:
     """A PyJWT instance with the SM2 algorithm registered on it (not on PyJWT's global)."""
     codec = jwt.PyJWT()
@@ -78,16 +93,20 @@ class TokenVerifier:
         *,
         leeway: float = 30.0,
         revocations: Revocations | None = None,
-        replay: ReplayCache | None = None,
+        replay: ReplayGuard | None = None,
         cache_size: int = 100_000,
     ) -> None:
         self.issuers = dict(issuers)
         self.leeway = leeway
         self.revocations = revocations or Revocations()
-        self.replay = replay or ReplayCache()
+        self.replay = replay or ReplayGuard()
         self.cache_size = cache_size
         self._cache: dict[str, tuple[Issuer, Identity]] = {}
         self._codec = make_codec()
+
+    def is_cached(self, token: str) -> bool:
+        """Whether ``token`` passed the signature and claim checks already (no work to pay)."""
+        return token in self._cache
 
     def verify(self, token: str, *, binding: str, now: float | None = None) -> Identity:
         """Verify ``token`` presented by ``binding`` (device fingerprint or source address).

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.sshd",
     "tests.fixtures.s3",
     "tests.fixtures.browser",
+    "tests.fixtures.redis",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

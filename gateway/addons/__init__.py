@@ -3,20 +3,25 @@
 The order of :func:`gateway_addons` is the processing order of every request:
 
 1. ``StateInit``      fresh request state, clock started
-2. ``TlsGuard``       plain HTTP refused; client certificate verified (per connection)
-3. ``Sanitizer``      host/path canonical, ambiguities refused, spoofable headers stripped
-4. ``Router``         host + path prefix -> route (unknown: 404)
-5. ``DevicePosture``  device revocation, inventory owners and posture
-6. ``Authenticator``  bearer token verified (issuers, keys, claims, revocation, replay)
-7. ``RateLimit``      token buckets per subject, device, source address (429)
-8. ``PolicyEnforcer`` the policy decision point decides; deny by default
-9. ``Revoker``        remembers who is on each connection; cuts them on revocation
-10. ``Envelope``      inter-system routes: seal or open bodies (SM2 + SM4)
+2. ``Shield``         per-address budget spent first, blocks, connection cap, timeouts
+3. ``TlsGuard``       plain HTTP refused; client certificate verified (per connection)
+4. ``Sanitizer``      host/path canonical, ambiguities refused, spoofable headers stripped
+5. ``Router``         host + canonical path prefix -> route (unknown: 404); body limit
+6. ``DevicePosture``  device revocation, inventory owners and posture
+7. ``Authenticator``  bearer token verified (failure buckets first; revocation, replay)
+8. ``RateLimit``      token buckets per subject and device (429)
+9. ``PolicyEnforcer`` the policy decision point decides; deny by default
+10. ``Revoker``       remembers who is on each connection; cuts them on revocation
 11. ``Assertion``     the signed identity assertion header for the upstream
-12. ``Forwarder``     the upstream and the canonical path are set (lazy connect: only now)
-13. ``Auditor``       one ECS audit line + metrics per decision (response and error)
-14. ``AdminServer``   /healthz, /readyz, /metrics on the admin listener
-15. ``Reloader``      watches the reloadable files
+12. ``Forwarder``     upstream + canonical origin-form target; refuses undecided flows
+13. ``Envelope``      inter-system routes: seal or open bodies (SM2 + SM4), once read
+14. ``Auditor``       one ECS audit line + metrics per decision (response and error)
+15. ``AdminServer``   /healthz, /readyz, /metrics, POST /revoke on the admin listener
+16. ``Reloader``      watches the reloadable files
+
+Steps 1-12 run on ``requestheaders``: the whole decision is made on the request head, and a
+denial is answered before any body is read. Only the envelope needs the body (``request``).
+Any exception in any addon denies its flow (``gateway.addons.failsafe``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from gateway.addons.auditor import Auditor
 from gateway.addons.authenticator import Authenticator
 from gateway.addons.device_posture import DevicePosture
 from gateway.addons.envelope import Envelope
+from gateway.addons.failsafe import Failsafe
 from gateway.addons.forwarder import Forwarder
 from gateway.addons.policy_enforcer import PolicyEnforcer
 from gateway.addons.rate_limiter import RateLimit
@@ -36,6 +42,7 @@ from gateway.addons.reloader import Reloader
 from gateway.addons.revoker import Revoker
 from gateway.addons.router import Router
 from gateway.addons.sanitizer import Sanitizer
+from gateway.addons.shield import Shield
 from gateway.addons.state_init import StateInit
 from gateway.addons.tls_guard import TlsGuard
 from gateway.state import Runtime
@@ -45,6 +52,7 @@ def gateway_addons(runtime: Runtime) -> list[Any]:
     """The gateway's addons in processing order (see the module docstring)."""
     return [
         StateInit(),
+        Shield(runtime),
         TlsGuard(runtime),
         Sanitizer(runtime),
         Router(runtime),
@@ -53,13 +61,19 @@ def gateway_addons(runtime: Runtime) -> list[Any]:
         RateLimit(runtime),
         PolicyEnforcer(runtime),
         Revoker(runtime),
-        Envelope(runtime),
         Assertion(runtime),
-        Forwarder(),
+        Forwarder(runtime),
+        Envelope(runtime),
         Auditor(runtime),
         AdminServer(runtime),
         Reloader(runtime),
     ]
 
 
-__all__ = ["gateway_addons"]
+def failsafe_for(addons: list[Any], runtime: Runtime) -> Failsafe:
+    """The fail-closed handler for ``addons`` (it audits through their ``Auditor``)."""
+    auditor = next(a for a in addons if isinstance(a, Auditor))
+    return Failsafe(runtime, auditor)
+
+
+__all__ = ["failsafe_for", "gateway_addons"]

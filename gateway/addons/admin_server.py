@@ -2,7 +2,11 @@
 
 ``GET /healthz`` 200 while the process runs; ``GET /readyz`` 200 when policy, issuers and
 device CA are loaded and the gateway is not draining, else 503; ``GET /metrics`` the Prometheus
-text exposition. Anything else is 404. It serves no client traffic and reads no request body.
+text exposition; ``POST /revoke`` with a JSON body ``{"kind": "subjects"|"tokens"|"devices"|
+"addresses", "value": ..., "ttl": seconds (optional: a timed block), "remove": false}`` stores a
+revocation or block in the shared state, which every instance applies within a second (the SOC's
+response actions use it; audited as a ``gateway-state`` line). Anything else is 404. It serves
+no client traffic; the only body it reads is that of ``/revoke`` (at most 4 KiB).
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 
 from gateway.state import Runtime
+from gateway.store import KINDS, Change, StoreUnavailable
+
+_MAX_BODY = 4096
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +46,65 @@ class AdminServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
+            length = 0
+            while (header := await asyncio.wait_for(reader.readline(), 5)) not in (
+                b"\r\n",
+                b"\n",
+                b"",
+            ):
+                name, _, value = header.partition(b":")
+                if name.strip().lower() == b"content-length" and value.strip().isdigit():
+                    length = int(value.strip())
             parts = line.decode("latin-1").split()
-            path = parts[1] if len(parts) >= 2 and parts[0] in ("GET", "HEAD") else ""
-            status, ctype, body = self._route(path)
+            if len(parts) >= 2 and parts[0] == "POST" and parts[1] == "/revoke":
+                if length > _MAX_BODY:
+                    status, ctype, body = "413 Payload Too Large", "text/plain", b"too large\n"
+                else:
+                    data = await asyncio.wait_for(reader.readexactly(length), 5)
+                    status, ctype, body = await self._revoke(data)
+                parts[0] = "GET"  # send the body
+            else:
+                path = parts[1] if len(parts) >= 2 and parts[0] in ("GET", "HEAD") else ""
+                status, ctype, body = self._route(path)
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             )
             writer.write(head.encode() + (body if parts and parts[0] == "GET" else b""))
             await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+        except (TimeoutError, ConnectionError, UnicodeDecodeError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
+
+    async def _revoke(self, data: bytes) -> tuple[str, str, bytes]:
+        try:
+            raw = json.loads(data)
+            kind, value = raw["kind"], raw["value"]
+            ttl = raw.get("ttl")
+            if kind not in KINDS or not isinstance(value, str) or not value:
+                raise ValueError("kind must be one of " + ", ".join(KINDS))
+            if ttl is not None and not (isinstance(ttl, (int, float)) and ttl > 0):
+                raise ValueError("ttl must be a positive number of seconds")
+        except (ValueError, KeyError, TypeError) as exc:
+            message = json.dumps({"error": f"bad revocation: {exc}"}).encode()
+            return "400 Bad Request", "application/json", message
+        change = Change(
+            kind,
+            value.lower() if kind == "devices" else value,
+            None if ttl is None else time.time() + float(ttl),
+            bool(raw.get("remove", False)),
+        )
+        try:
+            await asyncio.to_thread(self.runtime.store.revoke, change)
+        except StoreUnavailable as exc:
+            message = json.dumps({"error": exc.message}).encode()
+            return "503 Service Unavailable", "application/json", message
+        action = "removed" if change.removed else ("blocked" if ttl else "revoked")
+        self.runtime.state_changed(
+            "revocations", f"{action} {kind} {value} via the admin listener", up=None
+        )
+        return "200 OK", "application/json", json.dumps({"ok": True, "action": action}).encode()
 
     def _route(self, path: str) -> tuple[str, str, bytes]:
         runtime = self.runtime

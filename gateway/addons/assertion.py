@@ -30,7 +30,7 @@ class Assertion:
         self.generation = runtime.generation
         self.last: tuple[str, tuple[bytes, bytes]] = ("", (b"", b""))  # token -> header field
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if (
             state is None

@@ -15,7 +15,7 @@ from mitmproxy import http
 from gateway.addons._common import request_id, state_of
 from gateway.addons._headers import set_header
 from gateway.audit import decision_event
-from gateway.policy import Decision, DevicePosture
+from gateway.policy import BUILTIN_PROTOCOL_ERROR, Decision, DevicePosture
 from gateway.state import RequestState, Runtime
 
 
@@ -100,5 +100,23 @@ class Auditor:
 
     def error(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is not None and flow.error is not None:
+        if state is None or flow.error is None:
+            return
+        decision = state.decision
+        if decision is not None and not decision.allowed and flow.response is not None:
+            # refused at the head with a body to come: the denial is what the client got
+            self._record(flow, state, flow.response.status_code, "")
+        elif decision is None:
+            # refused by mitmproxy itself after the head (body over the limit, broken framing)
+            message = flow.error.msg
+            status = 413 if "body_size_limit" in message else 400
+            state.decision = Decision.deny(BUILTIN_PROTOCOL_ERROR, message, status)
+            self._record(flow, state, status, "")
+        else:
             self._record(flow, state, 502, f"; upstream failed: {flow.error.msg}")
+
+    def record(self, flow: http.HTTPFlow, status: int, note: str = "") -> None:
+        """Audit ``flow`` now if it was not yet (used by the failsafe)."""
+        state = state_of(flow)
+        if state is not None:
+            self._record(flow, state, status, note)

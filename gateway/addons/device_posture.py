@@ -56,7 +56,7 @@ class DevicePosture:
             "tulou_gateway_reloads_total", "Hot reloads.", file="inventory", result="ok"
         )
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is None or state.done or state.device is None:
             return

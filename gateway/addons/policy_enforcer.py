@@ -72,7 +72,7 @@ class PolicyEnforcer:
         )
         log.info("policy loaded: %d rules, sha256 %s", len(policy.rules), policy.digest)
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is None or state.done:
             return

@@ -1,15 +1,27 @@
-"""Addon: the revocation list (option ``tulou_revocations``), enforced on live connections too.
+"""Addon: revocations (the file ``tulou_revocations`` and the shared state), enforced live.
 
-Revoked token ids and subjects are refused by the token verifier and revoked device
-fingerprints by ``DevicePosture`` on every request, which covers every new HTTP/1 request and
-HTTP/2 stream. Connections outlive requests, so on each reload this addon also closes every
-live client connection (HTTP/1 keep-alive, HTTP/2, WebSocket) that authenticated with a token,
-subject or device that is now revoked, and it re-checks WebSocket messages as they pass.
+Revoked token ids and subjects are refused by the token verifier, revoked device fingerprints
+by ``DevicePosture`` and blocked addresses by ``Shield`` on every request, which covers every
+new HTTP/1 request and HTTP/2 stream. Connections outlive requests, so whenever the set grows
+this addon also closes every live client connection (HTTP/1 keep-alive, HTTP/2, WebSocket)
+that authenticated with a token, subject or device that is now revoked (or comes from a
+blocked address), and it re-checks WebSocket messages as they pass.
+
+Two sources, enforced as their union: the file (hot-reloaded) and the state store — what the
+SOC or an operator pushed to any instance (``POST /revoke`` on an admin listener, ``tulou
+gateway revoke``). The store publishes every change (Redis pub/sub: applied here within
+milliseconds) and this addon also re-reads the whole set every ``state.sync_interval`` (1 s),
+which catches messages missed while disconnected and lets timed blocks expire. Each
+successful sync is recorded (``Runtime.state_synced``): with a shared store that has not
+answered for ``state.revocation_staleness`` seconds, authenticated requests fail closed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +31,19 @@ from mitmproxy.addonmanager import Loader
 from gateway.addons._common import options_error, state_of
 from gateway.revocation import Revocations, load_revocations
 from gateway.state import Runtime
+from gateway.store import Change, Snapshot, StoreUnavailable, merge
 from tulou.errors import ConfigError
+
+
+def as_revocations(snapshot: Snapshot, moment: float) -> Revocations:
+    """The values of ``snapshot`` in force at ``moment`` (epoch seconds)."""
+    return Revocations(
+        tokens=snapshot.values("tokens", moment),
+        subjects=snapshot.values("subjects", moment),
+        devices=frozenset(v.lower() for v in snapshot.values("devices", moment)),
+        addresses=snapshot.values("addresses", moment),
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +53,10 @@ class Revoker:
         self.runtime = runtime
         # client connection id -> (token ids, subjects, device fingerprints) seen on it
         self.live: dict[str, tuple[set[str], set[str], set[str]]] = {}
+        self.addresses: dict[str, str] = {}  # client connection id -> source address
+        self.snapshot = Snapshot({})
+        self.task: asyncio.Task[None] | None = None
+        self.sync_failing = False
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -52,14 +80,67 @@ class Revoker:
                 "tulou_gateway_reloads_total", "Hot reloads.", file="revocations", result="failed"
             )
             raise options_error(f"revocations not loaded: {exc}") from None
-        self.runtime.revocations = revocations
-        if self.runtime.tokens is not None:
-            self.runtime.tokens.revocations = revocations
+        self.runtime.apply_revocations(file=revocations)
         self.runtime.reloaded()
         self.runtime.metrics.inc(
             "tulou_gateway_reloads_total", "Hot reloads.", file="revocations", result="ok"
         )
-        self.sever(revocations)
+        self.sever(self.runtime.revocations)
+
+    # -- the shared state ---------------------------------------------------------------------
+    def running(self) -> None:
+        loop = asyncio.get_running_loop()
+        store = self.runtime.store
+
+        def published(change: Change) -> None:  # any thread (the Redis subscriber's)
+            loop.call_soon_threadsafe(self.changed, change)
+
+        store.subscribe(published)
+        self.task = loop.create_task(self._sync_loop())
+
+    async def done(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    def changed(self, change: Change) -> None:
+        """Apply one published change now (on the event loop)."""
+        self.snapshot = merge(self.snapshot, [change])
+        self._apply()
+
+    def _apply(self) -> None:
+        shared = as_revocations(self.snapshot, time.time())
+        if shared != self.runtime.shared_revocations:
+            self.runtime.apply_revocations(shared=shared)
+            self.runtime.reloaded()
+            self.sever(self.runtime.revocations)
+
+    async def _sync_loop(self) -> None:
+        interval = self.runtime.config.state.sync_interval
+        while True:
+            await self.sync()
+            await asyncio.sleep(interval)
+
+    async def sync(self) -> bool:
+        """Re-read every revocation and block from the store; True when it answered."""
+        try:
+            snapshot = await asyncio.to_thread(self.runtime.store.snapshot)
+        except StoreUnavailable as exc:
+            if not self.sync_failing:
+                self.sync_failing = True
+                self.runtime.state_changed(
+                    "revocations", f"revocation sync failed: {exc.message}", up=False
+                )
+            self._apply()  # timed blocks still expire
+            return False
+        if self.sync_failing:
+            self.sync_failing = False
+            self.runtime.state_changed("revocations", "revocation sync works again", up=True)
+        self.snapshot = snapshot
+        self.runtime.state_synced = time.monotonic()
+        self._apply()
+        return True
 
     def sever(self, revocations: Revocations) -> int:
         """Close live connections that used anything revoked. Returns how many were closed."""
@@ -76,6 +157,7 @@ class Revoker:
                 tokens & revocations.tokens
                 or subjects & revocations.subjects
                 or devices & revocations.devices
+                or self.addresses.get(conn_id) in revocations.addresses
             ):
                 handler = server.connections.get(conn_id) if server else None
                 if handler is not None:
@@ -84,6 +166,7 @@ class Revoker:
                     handler.close_connection(handler.client)
                     closed += 1
                 self.live.pop(conn_id, None)
+                self.addresses.pop(conn_id, None)
         if closed:
             log.info("closed %d live connection(s) after revocation", closed)
             self.runtime.metrics.inc(
@@ -94,13 +177,14 @@ class Revoker:
             )
         return closed
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is None or state.done:
             return
         entry = self.live.get(flow.client_conn.id)
         if entry is None:
             entry = self.live[flow.client_conn.id] = (set(), set(), set())
+            self.addresses[flow.client_conn.id] = flow.client_conn.peername[0]
         if state.identity is not None:
             entry[0].add(state.identity.token_id)
             entry[1].add(state.identity.subject)
@@ -124,3 +208,4 @@ class Revoker:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self.live.pop(client.id, None)
+        self.addresses.pop(client.id, None)

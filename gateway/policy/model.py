@@ -33,6 +33,12 @@ BUILTIN_DEVICE_INVALID = "builtin:device-invalid"
 BUILTIN_RATE_LIMITED = "builtin:rate-limited"
 BUILTIN_ENVELOPE_INVALID = "builtin:envelope-invalid"
 BUILTIN_ENDPOINT = "builtin:endpoint"
+BUILTIN_INTERNAL_ERROR = "builtin:internal-error"  # an addon raised: fail closed (500)
+BUILTIN_STATE_UNAVAILABLE = "builtin:state-unavailable"  # shared state down, fail closed (503)
+BUILTIN_TOO_LARGE = "builtin:too-large"  # body or head over a limit (413 / 431)
+BUILTIN_BLOCKED = "builtin:blocked"  # a response block pushed by the SOC (403)
+BUILTIN_PROTOCOL_ERROR = "builtin:protocol-error"  # refused by the HTTP layer itself
+BUILTIN_TIMEOUT = "builtin:timeout"  # head or body not received in time (408)
 
 
 class Effect(StrEnum):
@@ -145,6 +151,9 @@ class Policy:
     version: int = 1
     source: str | None = None
     digest: str | None = None  # SHA-256 of the file, reported on reload
+    # Paths match case-insensitively unless the file says otherwise; the router follows the
+    # same setting, so a route prefix and a rule path never disagree about case.
+    case_sensitive_paths: bool = False
     evaluation_order: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     # The decision each rule of ``evaluation_order`` gives when it applies (no trace): built
     # once, shared by every request (decisions are immutable).

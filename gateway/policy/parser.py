@@ -252,6 +252,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         rules=tuple(rules),
         source=source,
         digest=hashlib.sha256(text.encode()).hexdigest(),
+        case_sensitive_paths=case_sensitive,
     )
 
 

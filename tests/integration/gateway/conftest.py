@@ -476,7 +476,13 @@ def write_setup(directory: Path, pki: Pki, upstream_port: int, **overrides: Any)
         "confdir": "mitmproxy",
         "reload_interval": 0.2,
         "drain_timeout": 2,
-        "rate_limit": {"subject": {"rate": 200, "burst": 400}, "device": None, "ip": None},
+        # generous failure buckets: the attack suites send hundreds of bad tokens on purpose
+        "rate_limit": {
+            "subject": {"rate": 200, "burst": 400},
+            "device": None,
+            "ip": None,
+            "auth_failure": {"rate": 500, "burst": 1000},
+        },
     }
     config.update(overrides)
     path = directory / "gateway.yaml"
@@ -484,12 +490,17 @@ def write_setup(directory: Path, pki: Pki, upstream_port: int, **overrides: Any)
     return path
 
 
-def launch(config_path: Path) -> RunningGateway:
+def launch(
+    config_path: Path,
+    python: tuple[str, ...] = ("-m", "tulou.cli"),
+    env: dict[str, str] | None = None,
+) -> RunningGateway:
+    """Run ``python <python...> gateway run --config FILE`` (``python`` may be ``-c CODE``)."""
     stderr_path = config_path.parent / "stderr.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tulou.cli", "gateway", "run", "--config", str(config_path)],
+            [sys.executable, *python, "gateway", "run", "--config", str(config_path)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=stderr,

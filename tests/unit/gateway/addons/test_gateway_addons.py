@@ -91,8 +91,8 @@ def test_sanitize_then_route(host: str, path: str, route: str) -> None:
     flow = _flow(path, host)
     flow.request.headers["X-Forwarded-For"] = "10.0.0.1"
     flow.request.headers["X-Remote-User"] = "root"
-    Sanitizer(state).request(flow)
-    Router(state).request(flow)
+    Sanitizer(state).requestheaders(flow)
+    Router(state).requestheaders(flow)
     request_state = flow.metadata[STATE_KEY]
     assert flow.response is None
     assert request_state.route.id == route
@@ -112,8 +112,8 @@ def test_sanitize_then_route(host: str, path: str, route: str) -> None:
 def test_refusals(host: str, path: str, status: int, rule: str) -> None:
     state = runtime()
     flow = _flow(path, host)
-    Sanitizer(state).request(flow)
-    Router(state).request(flow)
+    Sanitizer(state).requestheaders(flow)
+    Router(state).requestheaders(flow)
     assert flow.response is not None and flow.response.status_code == status
     assert flow.metadata[STATE_KEY].decision.rule_id == rule
     body = flow.response.content or b""

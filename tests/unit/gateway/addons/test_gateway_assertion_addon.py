@@ -81,7 +81,7 @@ def header_for(addon: Assertion, facts: dict[str, Any]) -> str:
     state.path = facts["path"]
     state.decision = Decision(True, facts["rule"], "allowed")
     state.identity, state.device = facts["identity"], facts["device"]
-    addon.request(flow)
+    addon.requestheaders(flow)
     request: http.Request = flow.request
     return str(request.headers["X-Tulou-Identity"])
 

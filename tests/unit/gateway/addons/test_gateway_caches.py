@@ -60,7 +60,7 @@ def allowed_flow(runtime: Runtime) -> http.HTTPFlow:
 
 def header_of(addon: Assertion, runtime: Runtime) -> str:
     flow = allowed_flow(runtime)
-    addon.request(flow)
+    addon.requestheaders(flow)
     return str(flow.request.headers["X-Tulou-Identity"])
 
 
