@@ -35,7 +35,12 @@ setup(
         Extension(
             "crypto._sm3x",
             ["crypto/_native/sm3x.c"],
-            depends=["crypto/_native/sm3_core.h", "crypto/_native/sm3_mb.h"],
+            depends=[
+                "crypto/_native/sm3_core.h",
+                "crypto/_native/sm3_mb.h",
+                "crypto/_native/sm3_mb8.h",
+                "crypto/_native/sm3_avx2.h",
+            ],
             extra_compile_args=_FLAGS,
         ),
     ]

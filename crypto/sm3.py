@@ -2,12 +2,13 @@
 
 One-shot hashing (:func:`sm3`, :func:`hmac_sm3`) and batch hashing (:func:`sm3_many`,
 :func:`hmac_sm3_many`) run in our native extension :mod:`crypto._sm3x` (C, see
-docs/crypto.md "Native backend — SM3") when it is built and this CPU has AVX-512: portable C for
-one message (faster than OpenSSL's SM3, which has no x86 assembly), and sixteen messages at once,
-one per AVX-512 lane, for batches. Otherwise, and whenever the environment variable
-``TULOU_CRYPTO_NATIVE=0`` is set (read once, at import), everything runs in OpenSSL through
-``cryptography``. The streaming classes, PBKDF2 and the KDF always use OpenSSL. Both backends
-give identical results (tests/unit/crypto/test_sm3_native.py checks them against each other).
+docs/crypto.md "Native backend — SM3") when it is built and this CPU has AVX2 or AVX-512: C for
+one message (a little faster than OpenSSL's SM3, which has no x86 assembly), and many messages
+at once, one per vector lane (8 with AVX2, 16 with AVX-512), for batches. Otherwise, and
+whenever the environment variable ``TULOU_CRYPTO_NATIVE=0`` is set (read once, at import),
+everything runs in OpenSSL through ``cryptography``. The streaming classes, PBKDF2 and the KDF
+always use OpenSSL. Both backends give identical results (tests/unit/crypto/test_sm3_native.py
+checks them against each other).
 
 This module adds the SM2 key derivation function (a loop of SM3 calls, defined in GB/T
 32918.4-2016 clause 5.4.3) and a typed, documented surface.
@@ -87,8 +88,9 @@ class SM3Hasher:
 def sm3_many(items: Sequence[bytes]) -> list[bytes]:
     """The SM3 digest of every item (bytes-like), in order: ``[sm3(x) for x in items]``.
 
-    Natively, sixteen messages are hashed at once; a batch of at least 16 similar-sized items
-    (e.g. the chunks of a backup pack) runs about ten times faster than one after another.
+    Natively, sixteen (AVX-512) or eight (AVX2) messages are hashed at once; a batch of at least
+    that many similar-sized items (e.g. the chunks of a backup pack) runs about ten (AVX-512) or
+    four (AVX2) times faster than one after another.
     """
     if _native is not None:
         digests: list[bytes] = _native.sm3_many(items)

@@ -114,30 +114,36 @@ static inline void sm3_store_be(uint8_t *p, uint32_t v) {
 
 typedef void (*sm3_compress_fn)(uint32_t v[8], const uint8_t *p, size_t nblocks);
 
-/* Compress `nblocks` consecutive 64-byte blocks at `p` into the state `v` (clause 5.3):
- * portable C, expanding the message words as the rounds need them. */
-static void sm3_compress_portable(uint32_t v[8], const uint8_t *p, size_t nblocks) {
+/* Compress `nblocks` consecutive 64-byte blocks at `p` into the state `v` (clause 5.3),
+ * expanding the message words as the rounds need them: the body of the portable function and
+ * of its BMI2 build (sm3_avx2.h). */
+#define SM3_COMPRESS_BODY(v, p, nblocks)                                                      \
+    do {                                                                                      \
+        uint32_t w[68];                                                                       \
+        while ((nblocks)--) {                                                                 \
+            uint32_t a = (v)[0], b = (v)[1], c = (v)[2], d = (v)[3];                          \
+            uint32_t e = (v)[4], f = (v)[5], g = (v)[6], h = (v)[7];                          \
+            for (int i = 0; i < 16; i++) {                                                    \
+                w[i] = sm3_load_be((p) + 4 * i);                                              \
+            }                                                                                 \
+            SM3_ROUNDS(SM3_R4X, SM3_R4X);                                                     \
+            (v)[0] ^= a;                                                                      \
+            (v)[1] ^= b;                                                                      \
+            (v)[2] ^= c;                                                                      \
+            (v)[3] ^= d;                                                                      \
+            (v)[4] ^= e;                                                                      \
+            (v)[5] ^= f;                                                                      \
+            (v)[6] ^= g;                                                                      \
+            (v)[7] ^= h;                                                                      \
+            (p) += SM3_BLOCK;                                                                 \
+        }                                                                                     \
+    } while (0)
+
 #define SM3_WP(j) (w[(j)] ^ w[(j) + 4])
-    uint32_t w[68];
-    while (nblocks--) {
-        uint32_t a = v[0], b = v[1], c = v[2], d = v[3];
-        uint32_t e = v[4], f = v[5], g = v[6], h = v[7];
-        for (int i = 0; i < 16; i++) {
-            w[i] = sm3_load_be(p + 4 * i);
-        }
-        SM3_ROUNDS(SM3_R4X, SM3_R4X);
-        v[0] ^= a;
-        v[1] ^= b;
-        v[2] ^= c;
-        v[3] ^= d;
-        v[4] ^= e;
-        v[5] ^= f;
-        v[6] ^= g;
-        v[7] ^= h;
-        p += SM3_BLOCK;
-    }
-#undef SM3_WP
+static void sm3_compress_portable(uint32_t v[8], const uint8_t *p, size_t nblocks) {
+    SM3_COMPRESS_BODY(v, p, nblocks);
 }
+#undef SM3_WP
 
 /* The block function in use: the portable one, or a vector one chosen at import. */
 static sm3_compress_fn sm3_compress = sm3_compress_portable;

@@ -177,10 +177,10 @@ SM3_MB_TARGET static void sm3_mb_compress(uint32_t st[8 * SM3_LANES],
 #define MB_ADD(x, y) _mm256_add_epi32((x), (y))
 #define MB_XOR(x, y) _mm256_xor_si256((x), (y))
 #define MB_SET1(k) _mm256_set1_epi32((int)(k))
-#define SM3_MB8_TARGET __attribute__((target("avx512f,avx512vl,avx2")))
 
-/* Transpose the 8x8 matrix of 32-bit words in r[0..7] in place (row i = lane i). */
-SM3_MB8_TARGET static inline void sm3_mb8_transpose(__m256i r[8]) {
+/* Transpose the 8x8 matrix of 32-bit words in r[0..7] in place (row i = lane i); AVX2 only, so
+ * the AVX2 kernel (sm3_avx2.h) inlines it too. */
+__attribute__((target("avx2"))) static inline void sm3_mb8_transpose(__m256i r[8]) {
     __m256i t[8], u[8];
     for (int k = 0; k < 4; k++) {
         t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
@@ -199,34 +199,11 @@ SM3_MB8_TARGET static inline void sm3_mb8_transpose(__m256i r[8]) {
     }
 }
 
-SM3_MB8_TARGET static void sm3_mb8_compress(uint32_t st[8 * SM3_LANES],
-                                            const uint8_t *ptr[SM3_LANES],
-                                            const size_t stride[SM3_LANES], size_t nblocks) {
-    const __m256i bswap = _mm256_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3,
-                                          12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
-    const uint8_t *p[8];
-    __m256i v[8];
-    for (int i = 0; i < 8; i++) {
-        p[i] = ptr[i];
-    }
-    for (int k = 0; k < 8; k++) {
-        v[k] = _mm256_loadu_si256((const __m256i *)(st + k * SM3_LANES));
-    }
-    while (nblocks--) {
-        __m256i w[68];
-        for (int i = 0; i < 8; i++) {
-            w[i] = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p[i]), bswap);
-            w[8 + i] = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(p[i] + 32)), bswap);
-            p[i] += stride[i];
-        }
-        sm3_mb8_transpose(w);
-        sm3_mb8_transpose(w + 8);
-        MB_BLOCK(v, w);
-    }
-    for (int k = 0; k < 8; k++) {
-        _mm256_storeu_si256((__m256i *)(st + k * SM3_LANES), v[k]);
-    }
-}
+#define MB8_NAME sm3_mb8_compress
+#define MB8_TARGET __attribute__((target("avx512f,avx512vl,avx2")))
+#include "sm3_mb8.h"
+#undef MB8_NAME
+#undef MB8_TARGET
 
 /* Single stream, AVX-512VL message expansion: W_16..W_67 four at a time in one 128-bit
  * register, and W'_j = W_j ^ W_j+4 with them, before the (scalar) rounds of the block. Four at a
@@ -291,33 +268,9 @@ SM3_X1_TARGET static void sm3_compress_x1(uint32_t v[8], const uint8_t *p, size_
     }
 }
 
-static int sm3_mb_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-}
-
-/* The 8-lane kernel also needs AVX-512VL (and AVX2). */
-static int sm3_mb8_supported(void) {
-    __builtin_cpu_init();
-    return sm3_mb_supported() && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx2");
-}
-
-/* Choose the single-stream block function for this CPU (once, at import). */
-static void sm3_choose_compress(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("bmi2")) {
-        sm3_compress = sm3_compress_x1;
-    }
-}
-
 #else
 #define SM3_HAVE_MB 0
 #define SM3_LANES 16
-static int sm3_mb_supported(void) { return 0; }
-static int sm3_mb8_supported(void) { return 0; }
-static void sm3_choose_compress(void) {}
 #endif
 
 #endif

@@ -1,29 +1,40 @@
 /* crypto._sm3x: native SM3 (GB/T 32905-2016) and HMAC-SM3 (RFC 2104), single and many.
  *
- * sm3 / hmac_sm3 run the portable C compression of sm3_core.h. sm3_many / hmac_sm3_many hash
- * a batch of independent messages: with AVX-512 (sm3_mb.h) sixteen at a time, one message per
- * 32-bit lane, fed by the scheduler below; otherwise one after the other with the portable
- * code. The GIL is released around all hashing of more than a few KiB, after every input
- * buffer has been acquired (so the inputs cannot be resized meanwhile).
+ * sm3 / hmac_sm3 run one stream: the compression of sm3_core.h, built with BMI2 (sm3_avx2.h)
+ * or with its message expansion on AVX-512VL (sm3_mb.h) where the CPU allows. sm3_many / hmac_sm3_many hash a batch of
+ * independent messages, one message per 32-bit lane, fed by the scheduler below: with AVX-512
+ * (sm3_mb.h) sixteen at a time (eight once at most eight lanes are busy), with AVX2
+ * (sm3_avx2.h) eight at a time; otherwise one after the other. The kernel ("avx512", "avx2" or
+ * "portable") is chosen once at import: kernel() names it; available() is true when it is a
+ * vector one. TULOU_SM3_KERNEL=<name> (tests only) chooses that kernel, or "portable" when the
+ * CPU cannot run it. The GIL is released around all hashing of more than a few KiB, after
+ * every input buffer has been acquired (so the inputs cannot be resized meanwhile).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
 
+#include "sm3_avx2.h"
 #include "sm3_core.h"
 #include "sm3_mb.h"
 
-/* Batches smaller than this go through the single-stream code, one message after another
- * (with the 8-lane kernel, two busy lanes already beat two scalar runs). */
-#define MB_MIN_ITEMS 2
-/* When the queue is empty and at most this many lanes are still busy, they finish with the
- * single-stream code: one lane of the vector code is slower than the scalar code. */
-#define MB_SCALAR_TAIL 1
+/* Batches smaller than mb_min_items go through the single-stream code, one message after
+ * another, and when the queue is empty and at most mb_scalar_tail lanes are still busy, they
+ * finish with it too. A busy lane of the AVX-512 kernels is worth more than a scalar stream once
+ * two are busy (2 and 1); an AVX2 lane is worth half a scalar stream here (~0.15 vs ~0.32 GB/s),
+ * so AVX2 starts at three items and ends at two lanes (3 and 2). Set in choose_kernel. */
+static size_t mb_min_items = 2;
+static int mb_scalar_tail = 1;
 /* Release the GIL for inputs at least this large. */
 #define NOGIL_BYTES 4096
 
-static int mb_ok;  /* the CPU (and OS) run the 16-lane AVX-512 code; set once at import */
-static int mb8_ok; /* ... and the 8-lane AVX-512VL code */
+/* A multi-buffer block function (sm3_mb.h): lanes 0 .. 15 (or 0 .. 7) of the state `st`. */
+typedef void (*sm3_mb_fn)(uint32_t *st, const uint8_t **ptr, const size_t *stride, size_t n);
+
+/* Chosen once at import (choose_kernel); NULL: not on this CPU. */
+static sm3_mb_fn mb16; /* 16 lanes, AVX-512 F/BW */
+static sm3_mb_fn mb8;  /* 8 lanes: AVX-512VL, or AVX2 */
+static const char *kernel_name = "portable";
 
 typedef struct {
     const uint8_t *data;
@@ -103,6 +114,7 @@ static void lanes_compact(sm3_lane lanes[SM3_LANES], uint32_t *st, const uint8_t
  * padding blocks, then writes the digest and takes the next job from the queue. */
 static void sm3_many_mb(sm3_job *jobs, size_t njobs, const uint32_t init[8], uint64_t prefix) {
     static const uint8_t zero[SM3_BLOCK];
+    const int nlanes = mb16 != NULL ? SM3_LANES : 8; /* the 8-lane kernel alone: lanes 0..7 */
     uint32_t st[8 * SM3_LANES];
     sm3_lane lanes[SM3_LANES];
     const uint8_t *ptr[SM3_LANES];
@@ -111,7 +123,7 @@ static void sm3_many_mb(sm3_job *jobs, size_t njobs, const uint32_t init[8], uin
 
     qsort(jobs, njobs, sizeof *jobs, by_length_desc);
     for (int i = 0; i < SM3_LANES; i++) {
-        lane_start(&lanes[i], i, st, next < njobs ? &jobs[next++] : NULL, init);
+        lane_start(&lanes[i], i, st, i < nlanes && next < njobs ? &jobs[next++] : NULL, init);
     }
     for (;;) {
         int active = 0;
@@ -147,7 +159,7 @@ static void sm3_many_mb(sm3_job *jobs, size_t njobs, const uint32_t init[8], uin
         if (active == 0) {
             break;
         }
-        if (active <= MB_SCALAR_TAIL && next == njobs) {
+        if (active <= mb_scalar_tail && next == njobs) {
             for (int i = 0; i < SM3_LANES; i++) {
                 sm3_lane *lane = &lanes[i];
                 uint32_t v[8];
@@ -168,11 +180,13 @@ static void sm3_many_mb(sm3_job *jobs, size_t njobs, const uint32_t init[8], uin
             }
             break;
         }
-        if (mb8_ok && active <= 8 && next == njobs) {
+        if (nlanes == 8) {
+            mb8(st, ptr, stride, run);
+        } else if (mb8 != NULL && active <= 8 && next == njobs) {
             lanes_compact(lanes, st, ptr, stride, zero);
-            sm3_mb8_compress(st, ptr, stride, run);
+            mb8(st, ptr, stride, run);
         } else {
-            sm3_mb_compress(st, ptr, stride, run);
+            mb16(st, ptr, stride, run);
         }
         for (int i = 0; i < SM3_LANES; i++) {
             if (lanes[i].job != NULL) {
@@ -186,7 +200,7 @@ static void sm3_many_mb(sm3_job *jobs, size_t njobs, const uint32_t init[8], uin
 
 static void sm3_many_run(sm3_job *jobs, size_t njobs, const uint32_t init[8], uint64_t prefix) {
 #if SM3_HAVE_MB
-    if (mb_ok && njobs >= MB_MIN_ITEMS) {
+    if ((mb16 != NULL || mb8 != NULL) && njobs >= mb_min_items) {
         sm3_many_mb(jobs, njobs, init, prefix);
         return;
     }
@@ -223,7 +237,13 @@ static void hmac_states(const uint8_t *key, size_t klen, uint32_t inner[8], uint
 static PyObject *py_available(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
-    return PyBool_FromLong(mb_ok);
+    return PyBool_FromLong(mb16 != NULL || mb8 != NULL);
+}
+
+static PyObject *py_kernel(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    return PyUnicode_FromString(kernel_name);
 }
 
 static PyObject *py_sm3(PyObject *self, PyObject *arg) {
@@ -353,7 +373,9 @@ static PyObject *py_hmac_sm3_many(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"available", py_available, METH_NOARGS,
-     "available() -> bool: True when this CPU runs the 16-lane AVX-512 multi-buffer code."},
+     "available() -> bool: True when this CPU runs a multi-buffer kernel (AVX-512 or AVX2)."},
+    {"kernel", py_kernel, METH_NOARGS,
+     "kernel() -> str: the kernel in use: \"avx512\", \"avx2\" or \"portable\"."},
     {"sm3", py_sm3, METH_O, "sm3(data) -> bytes: the SM3 digest of a bytes-like object."},
     {"hmac_sm3", py_hmac_sm3, METH_VARARGS,
      "hmac_sm3(key, data) -> bytes: HMAC-SM3 (RFC 2104) of data under key."},
@@ -366,18 +388,49 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_sm3x",
-    "Native SM3 (GB/T 32905-2016) and HMAC-SM3; multi-buffer AVX-512 for batches.", -1, methods,
+    "Native SM3 (GB/T 32905-2016) and HMAC-SM3; multi-buffer AVX-512/AVX2 for batches.", -1,
+    methods,
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__sm3x(void) {
-    /* TULOU_SM3_PORTABLE=1 keeps every vector path off (the tests use it to run the
-     * portable code on a CPU that has AVX-512). */
-    const char *portable = getenv("TULOU_SM3_PORTABLE");
-    if (portable == NULL || strcmp(portable, "1") != 0) {
-        mb_ok = sm3_mb_supported();
-        mb8_ok = sm3_mb8_supported();
-        sm3_choose_compress();
+/* The kernels, best first; a kernel needs every feature it names (__builtin_cpu_supports also
+ * checks that the OS saves the vector registers). */
+static int choose(const char *name, const char *want) {
+    return want == NULL || *want == '\0' || strcmp(want, name) == 0;
+}
+
+static void choose_kernel(void) {
+    const char *want = getenv("TULOU_SM3_KERNEL");
+#if SM3_HAVE_MB
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2"), bmi2 = __builtin_cpu_supports("bmi2");
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    int vl = avx512 && __builtin_cpu_supports("avx512vl");
+    if (avx512 && choose("avx512", want)) {
+        kernel_name = "avx512";
+        mb16 = sm3_mb_compress;
+        mb8 = vl && avx2 ? sm3_mb8_compress : avx2 ? sm3_avx2_compress : NULL;
+        if (vl && bmi2) {
+            sm3_compress = sm3_compress_x1;
+        }
+        return;
     }
+    if (avx2 && choose("avx2", want)) {
+        kernel_name = "avx2";
+        mb8 = sm3_avx2_compress;
+        mb_min_items = 3;
+        mb_scalar_tail = 2;
+        if (bmi2) {
+            sm3_compress = sm3_compress_bmi2;
+        }
+        return;
+    }
+#else
+    (void)want;
+#endif
+}
+
+PyMODINIT_FUNC PyInit__sm3x(void) {
+    choose_kernel();
     return PyModule_Create(&module);
 }

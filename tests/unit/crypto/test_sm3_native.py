@@ -2,8 +2,13 @@
 
 OpenSSL is reached through ``cryptography`` (an independent implementation); the batch tests
 mix lengths around every block boundary (55/56: the length field still fits / does not fit in
-the last block; 63/64/65; 119/120) with multi-KiB items, so lanes of the 16-lane AVX-512 code
-end at different blocks and are refilled from the queue.
+the last block; 63/64/65; 119/120) with multi-KiB items, so lanes of the 16-lane AVX-512 and
+8-lane AVX2 code end at different blocks and are refilled from the queue.
+
+The tests in this process use the kernel the extension chose for this CPU;
+``test_every_other_kernel_this_cpu_runs`` runs the module again in a subprocess for each other
+vector kernel the CPU can run (``TULOU_SM3_KERNEL``), ``test_portable_code_matches_openssl`` the
+portable C.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from hypothesis import strategies as st
 
 import crypto.sm3 as sm3mod
 from crypto import _sm3x
+from tests.cpu import missing
 from tulou.errors import UsageError
 
 # GB/T 32905-2016 Annex A, example 1 (A.1): the 24-bit message "abc".
@@ -48,16 +54,45 @@ def ref_hmac(key: bytes, data: bytes | bytearray | memoryview) -> bytes:
     return mac.finalize()
 
 
-#: What the 16-lane multi-buffer code needs; tests/cpu.py skips (CI accepts) where absent.
-NEEDS_MB = pytest.mark.cpu("avx512f", "avx512bw")
+#: The vector kernels of crypto/_native/sm3x.c, best first, and the /proc/cpuinfo flags each
+#: needs (the portable C needs none).
+KERNELS = {"avx512": ("avx512f", "avx512bw"), "avx2": ("avx2",)}
+RUNNABLE = [name for name, flags in KERNELS.items() if not missing(flags)]
+#: The kernel this process must use: the one TULOU_SM3_KERNEL names, else the best one.
+EXPECTED = os.environ.get("TULOU_SM3_KERNEL") or (RUNNABLE[0] if RUNNABLE else "portable")
+#: What the weakest multi-buffer kernel needs; tests/cpu.py skips (CI accepts) where absent.
+NEEDS_MB = pytest.mark.cpu(*KERNELS["avx2"])
 
 
-@NEEDS_MB
-def test_native_path_is_active_on_avx512_cpu() -> None:
-    """CI must not silently fall back: on an AVX-512 CPU the extension is built and used."""
-    assert _sm3x.available()
+def test_native_path_is_active_where_the_cpu_has_a_kernel() -> None:
+    """CI must not silently fall back: on a CPU with AVX2 the extension is built and used."""
+    assert _sm3x.kernel() == EXPECTED
+    assert _sm3x.available() == (EXPECTED in KERNELS)
     forced_off = os.environ.get("TULOU_CRYPTO_NATIVE", "1").strip() == "0"
-    assert sm3mod.native_active() is not forced_off
+    assert sm3mod.native_active() is (_sm3x.available() and not forced_off)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        pytest.param(name, marks=pytest.mark.cpu(*flags))
+        for name, flags in KERNELS.items()
+        if name != _sm3x.kernel()
+    ],
+)
+def test_every_other_kernel_this_cpu_runs(kernel: str) -> None:
+    """This module's tests once more in a subprocess that uses ``kernel``."""
+    env = {**os.environ, "TULOU_SM3_KERNEL": kernel}
+    args = ["-q", "-p", "no:cacheprovider", "-k", "not every_other_kernel"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, str(Path(__file__).relative_to(ROOT))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " skipped" not in proc.stdout, proc.stdout[-2000:]
 
 
 def test_environment_variable_forces_openssl() -> None:
@@ -70,18 +105,18 @@ def test_environment_variable_forces_openssl() -> None:
 
 
 def test_portable_code_matches_openssl() -> None:
-    """TULOU_SM3_PORTABLE=1 switches the vector code off: the portable C must agree too."""
+    """TULOU_SM3_KERNEL=portable switches the vector code off: the portable C must agree too."""
     code = (
         "import os, random, sys; from crypto import _sm3x; "
         "from tests.unit.crypto.test_sm3_native import ref_hmac, ref_sm3; "
-        "assert not _sm3x.available(); rnd = random.Random(5); "
+        "assert not _sm3x.available() and _sm3x.kernel() == 'portable'; rnd = random.Random(5); "
         "items = [os.urandom(rnd.choice((0, 55, 56, 64, 65, 3000))) for _ in range(40)]; "
         "assert _sm3x.sm3_many(items) == [ref_sm3(x) for x in items]; "
         "assert _sm3x.hmac_sm3_many(b'k' * 70, items) == [ref_hmac(b'k' * 70, x) for x in items]; "
         "assert [_sm3x.sm3(x) for x in items] == [ref_sm3(x) for x in items]; "
         "assert _sm3x.hmac_sm3(b'k', items[5]) == ref_hmac(b'k', items[5]); print('ok')"
     )
-    env = {**os.environ, "TULOU_SM3_PORTABLE": "1"}
+    env = {**os.environ, "TULOU_SM3_KERNEL": "portable"}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
