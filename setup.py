@@ -12,9 +12,9 @@ import os
 from setuptools import Extension, setup
 
 #: -Werror: a warning fails the build (CI builds from a clean clone). TULOU_NATIVE_CFLAGS adds
-#: flags, e.g. the sanitizer build of scripts/sanitize.sh.
-_FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
-_FLAGS += os.environ.get("TULOU_NATIVE_CFLAGS", "").split()
+#: flags to compiling and linking, e.g. the sanitizer build of scripts/sanitize.sh.
+_EXTRA = os.environ.get("TULOU_NATIVE_CFLAGS", "").split()
+_FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing", *_EXTRA]
 
 setup(
     ext_modules=[
@@ -31,6 +31,7 @@ setup(
                 "crypto/_native/sm4_gcm.h",
             ],
             extra_compile_args=_FLAGS,
+            extra_link_args=_EXTRA,
         ),
         Extension(
             "crypto._sm3x",
@@ -42,6 +43,7 @@ setup(
                 "crypto/_native/sm3_avx2.h",
             ],
             extra_compile_args=_FLAGS,
+            extra_link_args=_EXTRA,
         ),
     ]
 )

@@ -9,4 +9,5 @@ step "ruff check";        ruff check .
 step "ruff format";       ruff format --check .
 step "mypy";              mypy tulou crypto gateway detect soc backup lab
 step "import layers";     lint-imports
+step "sanitizers (native)"; bash scripts/sanitize.sh
 step "pytest";            python -m pytest "$@"
