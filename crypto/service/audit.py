@@ -20,7 +20,6 @@ this one (the homomorphic-statistics service uses the same writer with another d
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import threading
@@ -28,6 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from tulou.errors import UnavailableError
 from tulou.events import Event, event_id, format_timestamp
@@ -43,15 +44,21 @@ class JsonLinesAuditSink:
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._fd = -1
 
     def __call__(self, event: Event) -> None:
-        line = (json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        line = orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if self._fd < 0:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
+                written = os.write(self._fd, line)
+            except OSError:
+                os.close(self._fd)  # reopen next time (the file may have been rotated away)
+                self._fd = -1
+                raise
+            if written != len(line):
+                raise OSError("short write to the audit log")
 
 
 class AuditLog:

@@ -86,6 +86,15 @@ def encrypt(material: Material, plaintext: bytes, context: dict[str, str] | None
     return header + sm4.seal(material.secret, plaintext, aad=header + context_bytes(context))
 
 
+def encrypt_many(
+    material: Material, records: list[bytes], context: dict[str, str] | None
+) -> list[bytes]:
+    """:func:`encrypt` of each record under one context (encoded once)."""
+    header = _header(material.path, material.version)
+    aad = header + context_bytes(context)
+    return [header + sm4.seal(material.secret, record, aad=aad) for record in records]
+
+
 def decrypt(material: Material, parsed: CiphertextHeader, context: dict[str, str] | None) -> bytes:
     if (parsed.path, parsed.version) != (material.path, material.version):
         raise ServiceError("wrong-tenant", "the ciphertext belongs to another key")

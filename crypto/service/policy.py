@@ -97,6 +97,10 @@ def _strings(value: Any, where: str) -> list[str]:
 @dataclass(frozen=True)
 class Policy:
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    #: Decisions already taken (the rules are frozen, so an entry never goes stale).
+    _memo: dict[tuple[Caller, str, str | None, str], Decision] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def from_data(cls, data: Iterable[Any]) -> Policy:
@@ -133,6 +137,17 @@ class Policy:
 
     def decide(self, caller: Caller, tenant: str, key: str | None, operation: str) -> Decision:
         """First matching rule decides; no match denies. ``key`` is ``ring/key`` or None."""
+        memo = (caller, tenant, key, operation)
+        found = self._memo.get(memo)
+        if found is not None:
+            return found
+        decision = self._decide(caller, tenant, key, operation)
+        if len(self._memo) > 50_000:
+            self._memo.clear()  # bounded; a policy is immutable, so entries never go stale
+        self._memo[memo] = decision
+        return decision
+
+    def _decide(self, caller: Caller, tenant: str, key: str | None, operation: str) -> Decision:
         for rule in self.rules:
             if rule.matches(caller, tenant, key, operation):
                 allowed = rule.effect == "allow"

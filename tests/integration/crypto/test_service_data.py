@@ -303,3 +303,54 @@ def test_openapi_lists_the_operations(kms: RunningService) -> None:
     ):
         assert f"/v1/keys/{{tenant}}/{{ring}}/{{name}}/{suffix}" in paths
     assert "/v1/batch" in paths
+
+
+def _frames(records: list[bytes]) -> bytes:
+    return b"".join(len(r).to_bytes(4, "big") + r for r in records)
+
+
+def _unframe(body: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos < len(body):
+        size = int.from_bytes(body[pos : pos + 4], "big")
+        out.append(body[pos + 4 : pos + 4 + size])
+        pos += 4 + size
+    return out
+
+
+def test_bulk_records_round_trip_and_refusals(kms: RunningService, client_for: Make) -> None:
+    key = new_key(client_for, "records", "sm4")
+    token = kms.tokens["hr-app"]
+
+    def post(op: str, body: bytes, context: str = '{"table": "t"}') -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "X-Tulou-Request-Id": secrets.token_hex(12),
+            "X-Tulou-Request-Time": str(int(time.time() * 1000)),
+            "X-Tulou-Encryption-Context": context,
+            "content-type": "application/octet-stream",
+        }
+        return httpx.post(f"{kms.url}/v1/keys/{key}/{op}-bulk", content=body, headers=headers)
+
+    records = [secrets.token_bytes(n) for n in (0, 1, 4096, 100)]
+    sealed = post("encrypt", _frames(records))
+    assert sealed.status_code == 200, sealed.text
+    ciphertexts = _unframe(sealed.content)
+    assert len(ciphertexts) == 4 and all(c[:4] == b"TKMS" for c in ciphertexts)
+    opened = post("decrypt", sealed.content)
+    assert _unframe(opened.content) == records
+    # Each ciphertext also opens one by one through the JSON API, with the same context.
+    assert client_for("hr-app").decrypt(key, b64(ciphertexts[2]), {"table": "t"}) == records[2]
+    assert (
+        post("decrypt", sealed.content, '{"table": "u"}').json()["error"]["code"]
+        == "decrypt-failed"
+    )
+    tampered = bytearray(sealed.content)
+    tampered[-1] ^= 1
+    assert post("decrypt", bytes(tampered)).json()["error"]["code"] == "decrypt-failed"
+    assert (
+        post("encrypt", b"\x00\x00\x01\x00abc").json()["error"]["code"] == "bad-request"
+    )  # torn frame
+    assert post("encrypt", _frames([b"x"]), "not json").json()["error"]["code"] == "bad-request"
+    events = audit_for(kms, **{"tulou.key.path": key, "event.action": "encrypt"})
+    assert events[0]["tulou.batch.size"] == 4
