@@ -11,7 +11,7 @@ test: setup
 	@bash scripts/test.sh
 
 lint: setup
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy tulou crypto gateway detect soc backup lab && .venv/bin/lint-imports
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy tulou crypto gateway detect soc backup compliance lab && .venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python -m bench

@@ -7,7 +7,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
 step "ruff check";        ruff check .
 step "ruff format";       ruff format --check .
-step "mypy";              mypy tulou crypto gateway detect soc backup lab
+step "mypy";              mypy tulou crypto gateway detect soc backup compliance lab
 step "import layers";     lint-imports
 step "sanitizers (native)"; bash scripts/sanitize.sh
 step "pytest";            python -m pytest "$@"

@@ -1,4 +1,4 @@
-"""The ``tulou soc`` and ``tulou report`` command groups."""
+"""The ``tulou soc`` command group (``tulou report`` is the compliance component's)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,3 @@ def soc() -> None:
 from soc.commands import attach as _attach_soc_commands  # noqa: E402 - after the group
 
 _attach_soc_commands(soc)
-
-
-@click.group()
-def report() -> None:
-    """Signed compliance reports for regulators."""
-
-
-from soc.reports.cli import attach as _attach_report_commands  # noqa: E402 - after the group
-
-_attach_report_commands(report)

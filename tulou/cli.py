@@ -28,7 +28,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "soc": ("soc.cli:soc", "Security operations center: serve the API and web UI, audit."),
     "backup": ("backup.cli:backup", "Encrypted, deduplicated, multi-site backups."),
     "drill": ("backup.cli:drill", "Disaster-recovery drills with measured RTO/RPO."),
-    "report": ("soc.cli:report", "Signed compliance reports for regulators."),
+    "report": ("compliance.cli:report", "Signed compliance reports for regulators."),
     "lab": ("lab.cli:lab", "The test range: Elasticsearch node, sample apps, scenarios."),
 }
 

@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from compliance.render import render_html, render_json, render_pdf
+from compliance.signing import sign_directory
 from crypto.sm2 import SM2PrivateKey
-from soc.reports.render import render_html, render_json, render_pdf
-from soc.reports.signing import sign_directory
 from tulou.errors import UsageError
 
 

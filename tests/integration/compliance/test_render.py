@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.unit.soc.reports.seed_data import DRILL_ID, PERIOD, seed
+from tests.unit.compliance.seed_data import DRILL_ID, PERIOD, seed
 from tulou.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
+from compliance.evidence import Evidence, EvidenceLink
+from compliance.period import Period
+from compliance.sources import Sources
 from crypto.sm3 import sm3
-from soc.reports.evidence import Evidence, EvidenceLink
-from soc.reports.period import Period
-from soc.reports.sources import Sources
 from tulou.contracts.routes import RouteSpec, RouteTable
 from tulou.errors import ConfigError
 from tulou.events import parse_timestamp

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from compliance.evidence import Evidence, EvidenceLink
+from compliance.period import Period
 from detect.rules.loader import load_rules
 from detect.stores.base import EventStore, Query
-from soc.reports.evidence import Evidence, EvidenceLink
-from soc.reports.period import Period
 from tulou.errors import TulouError
 from tulou.events import parse_timestamp
 

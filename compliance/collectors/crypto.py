@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from soc.reports.evidence import Evidence, EvidenceLink
-from soc.reports.period import Period
-from soc.reports.sources import Sources
+from compliance.evidence import Evidence, EvidenceLink
+from compliance.period import Period
+from compliance.sources import Sources
 from tulou.contracts import backup_status
 from tulou.errors import InputError
 

@@ -8,7 +8,7 @@ regulator can ask for them.
 
 The seam has the four parts of every seam in Tulou: the :class:`Collector` protocol, the
 :class:`CollectorRegistry` keyed by stable ids, an in-memory fake (:class:`StaticCollector`) and
-the conformance suite in ``tests/unit/soc/reports/test_reports_collectors.py``.
+the conformance suite in ``tests/unit/compliance/test_reports_collectors.py``.
 
 Bulk collection collects problems: a collector that fails yields *unavailable* evidence with the
 reason, never an exception that loses the other collectors' work (deny by default: a clause
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from soc.reports.period import Period
+from compliance.period import Period
 from tulou.errors import TulouError, UsageError
 
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import click
 
-from soc.reports.catalogue import load_catalogue
-from soc.reports.collectors.backup import read_drill
-from soc.reports.document import Scope, drill_document, incident_document
-from soc.reports.judge import RULES, STATUS_ZH
-from soc.reports.keys import default_key_path, load_public_key, load_signing_key, public_key_path
-from soc.reports.output import write_report
-from soc.reports.period import parse_period
-from soc.reports.signing import verify_directory
-from soc.reports.sources import Sources, load_sources
+from compliance.catalogue import load_catalogue
+from compliance.collectors.backup import read_drill
+from compliance.document import Scope, drill_document, incident_document
+from compliance.judge import RULES, STATUS_ZH
+from compliance.keys import default_key_path, load_public_key, load_signing_key, public_key_path
+from compliance.output import write_report
+from compliance.period import parse_period
+from compliance.signing import verify_directory
+from compliance.sources import Sources, load_sources
 from tulou.clikit import app, emit, json_option, stderr_is_tty
 from tulou.contracts import drill as drill_contract
 from tulou.errors import NotFoundError, UsageError, VerificationError
@@ -103,7 +103,7 @@ def compliance(
     catalogue: Path | None,
 ) -> None:
     """MLPS 2.0 (GB/T 22239 level 3) and GB/T 39786 level 3 compliance report for a period."""
-    from soc.reports.engine import compliance_from, default_collectors  # noqa: PLC0415 - heavy
+    from compliance.engine import compliance_from, default_collectors  # noqa: PLC0415 - heavy
 
     settings = app().settings
     span = parse_period(period)
@@ -129,8 +129,8 @@ def incident(
     case_id: int, out: Path | None, sources_file: Path | None, signing_key: Path | None
 ) -> None:
     """GB/T 20986 incident report for SOC case ID (category, grade, reporting deadline)."""
-    from soc.reports.collectors.soc import incident_detail  # noqa: PLC0415 - heavy imports
-    from soc.reports.engine import soc_database  # noqa: PLC0415
+    from compliance.collectors.soc import incident_detail  # noqa: PLC0415 - heavy imports
+    from compliance.engine import soc_database  # noqa: PLC0415
 
     settings = app().settings
     sources = load_sources(settings, sources_file)
@@ -213,10 +213,10 @@ def verify(directory: Path, key: Path | None, fingerprint: str | None) -> None:
     emit(result.to_dict(), human=show)
 
 
-COMMANDS = (compliance, incident, drill, verify)
+@click.group()
+def report() -> None:
+    """Signed compliance reports for regulators."""
 
 
-def attach(group: click.Group) -> None:
-    """Add the report commands to the ``tulou report`` group (called from :mod:`soc.cli`)."""
-    for command in COMMANDS:
-        group.add_command(command)
+for _command in (compliance, incident, drill, verify):
+    report.add_command(_command)

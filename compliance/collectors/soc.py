@@ -20,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from compliance.evidence import Evidence, EvidenceLink
+from compliance.period import Period
 from soc import audit, grading
 from soc.db import Database
 from soc.models import Alert, Case, TimelineEntry, User
-from soc.reports.evidence import Evidence, EvidenceLink
-from soc.reports.period import Period
 
 KEYS = ("soc.incidents", "soc.response", "soc.roles", "soc.audit_chain")
 GRADE_ROMAN = {"特别重大": "I", "重大": "II", "较大": "III", "一般": "IV"}

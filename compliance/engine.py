@@ -2,7 +2,7 @@
 
 :func:`default_collectors` wires the real collectors, in the order of the report's annex;
 :func:`compliance` runs them for a period and judges every clause of the catalogue. Tests build
-their own :class:`~soc.reports.evidence.CollectorRegistry` from fakes and call
+their own :class:`~compliance.evidence.CollectorRegistry` from fakes and call
 :func:`compliance_from` directly.
 """
 
@@ -12,19 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from compliance.catalogue import Catalogue, load_catalogue
+from compliance.collectors.backup import BackupCollector
+from compliance.collectors.crypto import CryptoInventoryCollector
+from compliance.collectors.detection import RetentionCollector, RulesCollector
+from compliance.collectors.gateway import GatewayCollector
+from compliance.collectors.soc import SocCollector
+from compliance.document import Scope, compliance_document
+from compliance.evidence import CollectorRegistry
+from compliance.judge import RULES, judge_all
+from compliance.keys import load_public_key
+from compliance.period import Period
+from compliance.sources import Sources
 from soc.db import Database, default_url
-from soc.reports.catalogue import Catalogue, load_catalogue
-from soc.reports.collectors.backup import BackupCollector
-from soc.reports.collectors.crypto import CryptoInventoryCollector
-from soc.reports.collectors.detection import RetentionCollector, RulesCollector
-from soc.reports.collectors.gateway import GatewayCollector
-from soc.reports.collectors.soc import SocCollector
-from soc.reports.document import Scope, compliance_document
-from soc.reports.evidence import CollectorRegistry
-from soc.reports.judge import RULES, judge_all
-from soc.reports.keys import load_public_key
-from soc.reports.period import Period
-from soc.reports.sources import Sources
 from tulou.errors import UnavailableError
 from tulou.settings import Settings
 

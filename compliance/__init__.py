@@ -6,5 +6,7 @@ Data flow (docs/reports.md)::
       -> judge (clauses.yaml, GB/T 28448 combination) -> document (the JSON twin)
       -> one template -> HTML + PDF (WeasyPrint) -> SM2 signature over the SM3 digests
 
-Nothing here imports the gateway or backup packages: their evidence is read from their files.
+``compliance`` is a component above the others (like ``lab``): it may import any of them and
+none of them imports it (import-linter). Formats that another component writes are read
+through their one reader in :mod:`tulou.contracts` (routes, drill records, backup site status).
 """

@@ -13,8 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from soc.reports import charts
-from soc.reports.judge import STATUS_EN, STATUS_ZH
+from compliance import charts
+from compliance.judge import STATUS_EN, STATUS_ZH
 from tulou.errors import UnavailableError
 
 TEMPLATES = Path(__file__).with_name("templates")

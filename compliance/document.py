@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from soc.reports.catalogue import Catalogue
-from soc.reports.evidence import EvidenceBag
-from soc.reports.judge import STATUS_ZH, Judgement
-from soc.reports.period import Period
+from compliance.catalogue import Catalogue
+from compliance.evidence import EvidenceBag
+from compliance.judge import STATUS_ZH, Judgement
+from compliance.period import Period
 
 SCHEMA = "tulou-report/1"
 STATUS_ORDER = ("met", "partially_met", "not_met", "not_applicable")
@@ -112,7 +112,7 @@ def incident_document(
 def drill_document(
     drill: dict[str, Any], *, scope: Scope, generated_at: datetime
 ) -> dict[str, Any]:
-    """A disaster-recovery drill report (``drill`` from :mod:`soc.reports.collectors.backup`)."""
+    """A disaster-recovery drill report (``drill`` from :mod:`compliance.collectors.backup`)."""
     return {
         "schema": SCHEMA,
         "kind": "drill",

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from soc.reports.collectors.backup import BackupCollector
-from soc.reports.engine import default_collectors
-from soc.reports.evidence import (
+from compliance.collectors.backup import BackupCollector
+from compliance.engine import default_collectors
+from compliance.evidence import (
     Collector,
     CollectorRegistry,
     Evidence,
     EvidenceBag,
     StaticCollector,
 )
-from soc.reports.period import parse_period
-from soc.reports.sources import load_sources
-from tests.unit.soc.reports.seed_data import PERIOD, seed
+from compliance.period import parse_period
+from compliance.sources import load_sources
+from tests.unit.compliance.seed_data import PERIOD, seed
 from tulou.errors import ConfigError, UsageError
 from tulou.settings import load_settings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from compliance.signing import SIGNATURE_FILE, sign_directory, verify_directory
 from crypto.sm2 import SM2PrivateKey
-from soc.reports.signing import SIGNATURE_FILE, sign_directory, verify_directory
 from tulou.errors import InputError, VerificationError
 
 KEY = SM2PrivateKey.generate()

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from compliance.evidence import Evidence, EvidenceLink
+from compliance.period import Period
 from crypto.sm2 import SM2PublicKey
 from crypto.sm3 import sm3
-from soc.reports.evidence import Evidence, EvidenceLink
-from soc.reports.period import Period
 from tulou.contracts import backup_status
 from tulou.contracts import drill as drill_record
 from tulou.errors import InputError, VerificationError

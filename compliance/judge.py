@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from soc.reports.catalogue import Catalogue, Check, Clause
-from soc.reports.evidence import Evidence, EvidenceBag
+from compliance.catalogue import Catalogue, Check, Clause
+from compliance.evidence import Evidence, EvidenceBag
 from tulou.errors import ConfigError, UsageError
 
 MET, PARTIAL, NOT_MET, NA = "met", "partially_met", "not_met", "not_applicable"

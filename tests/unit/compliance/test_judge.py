@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from soc.reports.catalogue import Ceiling, Check, Clause, load_catalogue, parse_catalogue
-from soc.reports.evidence import Evidence, EvidenceBag
-from soc.reports.judge import MET, NA, NOT_MET, PARTIAL, RULES, combine, judge_clause
+from compliance.catalogue import Ceiling, Check, Clause, load_catalogue, parse_catalogue
+from compliance.evidence import Evidence, EvidenceBag
+from compliance.judge import MET, NA, NOT_MET, PARTIAL, RULES, combine, judge_clause
 from tulou.errors import ConfigError
 
 

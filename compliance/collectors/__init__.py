@@ -1,0 +1,1 @@
+"""The evidence collectors, one module per source (see :class:`compliance.evidence.Collector`)."""

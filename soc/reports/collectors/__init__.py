@@ -1,1 +1,0 @@
-"""The evidence collectors, one module per source (see :class:`soc.reports.evidence.Collector`)."""
