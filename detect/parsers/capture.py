@@ -5,6 +5,14 @@ memory stays flat on captures of any size. They yield ``(timestamp, linktype, da
 that ends in the middle of a record raises :class:`TruncatedCapture` after the last complete
 packet. :func:`decode` turns a frame into a :class:`Packet` with addresses kept as raw bytes
 (converted to text only when an event is built -- the hot path allocates little).
+
+Tunnels are unwrapped: GRE (RFC 2784/2890: checksum, key and sequence fields skipped) carrying
+IPv4, IPv6 or Ethernet (transparent bridging, 0x6558), and Cisco ERSPAN type I (GRE 0x88BE
+without a sequence number: Ethernet follows at once), type II (0x88BE, 8-byte header) and
+type III (0x22EB, 12-byte header, plus the 8-byte platform subheader when its O flag is set).
+The packet is the innermost one (what was mirrored or tunnelled), up to
+:data:`MAX_TUNNEL_DEPTH` levels; a GRE version or payload type it does not know stays a GRE
+packet (``proto`` 47).
 """
 
 from __future__ import annotations
@@ -157,7 +165,8 @@ def _tsresol(body: bytes, endian: str) -> float:
 
 @dataclass(slots=True)
 class Packet:
-    """One decoded IP packet. ``proto`` 6 TCP, 17 UDP, other numbers as in IP."""
+    """One decoded IP packet. ``proto`` 6 TCP, 17 UDP, other numbers as in IP; ``seq`` is the
+    TCP sequence number (0 for other protocols); ``tunnels`` how many were unwrapped."""
 
     version: int
     src: bytes
@@ -168,6 +177,12 @@ class Packet:
     flags: int
     length: int
     payload: bytes
+    seq: int = 0
+    tunnels: int = 0
+
+
+MAX_TUNNEL_DEPTH = 4
+GRE_IPV4, GRE_IPV6, GRE_TEB, GRE_ERSPAN, GRE_ERSPAN3 = 0x0800, 0x86DD, 0x6558, 0x88BE, 0x22EB
 
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
@@ -179,7 +194,7 @@ def ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
-def decode(linktype: int, frame: bytes) -> Packet | None:
+def decode(linktype: int, frame: bytes, depth: int = 0) -> Packet | None:
     """The IP packet in ``frame``; ``None`` for non-IP frames; ValueError/struct.error if cut."""
     if linktype == LINK_ETHERNET:
         ethertype = (frame[12] << 8) | frame[13]
@@ -221,10 +236,43 @@ def decode(linktype: int, frame: bytes) -> Packet | None:
     else:
         return None
     if proto == 6:
-        sport, dport, _, _, data_off, flags = _TCP.unpack_from(frame, start)
+        sport, dport, seq, _, data_off, flags = _TCP.unpack_from(frame, start)
         body = start + (data_off >> 4) * 4
-        return Packet(version, src, dst, 6, sport, dport, flags, end - offset, frame[body:end])
+        return Packet(version, src, dst, 6, sport, dport, flags, end - offset, frame[body:end], seq)
     if proto == 17:
         sport, dport = _PORTS.unpack_from(frame, start)
         return Packet(version, src, dst, 17, sport, dport, 0, end - offset, frame[start + 8 : end])
+    if proto == 47 and depth < MAX_TUNNEL_DEPTH:
+        inner = _gre(frame[start:end], depth)
+        if inner is not None:
+            return inner
     return Packet(version, src, dst, proto, 0, 0, 0, end - offset, b"")
+
+
+def _gre(gre: bytes, depth: int) -> Packet | None:
+    """The packet inside a GRE (or ERSPAN-over-GRE) payload; ``None`` if not unwrappable."""
+    flags, kind = struct.unpack_from("!HH", gre)
+    if flags & 0x0007:  # version 1 is PPTP's enhanced GRE: not a tunnel of IP frames
+        return None
+    offset = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+    if kind in (GRE_IPV4, GRE_IPV6):
+        inner = decode(LINK_RAW, gre[offset:], depth + 1)
+    elif kind == GRE_TEB:
+        inner = decode(LINK_ETHERNET, gre[offset:], depth + 1)
+    elif kind == GRE_ERSPAN:
+        # Type II has a sequence number (S flag) and an 8-byte header; type I has neither.
+        if flags & 0x1000:
+            if gre[offset] >> 4 != 1:
+                raise ValueError(f"ERSPAN version {gre[offset] >> 4} under GRE 0x88BE")
+            offset += 8
+        inner = decode(LINK_ETHERNET, gre[offset:], depth + 1)
+    elif kind == GRE_ERSPAN3:
+        if gre[offset] >> 4 != 2:
+            raise ValueError(f"ERSPAN version {gre[offset] >> 4} under GRE 0x22EB")
+        platform = gre[offset + 11] & 0x01  # O flag: an 8-byte platform subheader follows
+        inner = decode(LINK_ETHERNET, gre[offset + 12 + 8 * platform :], depth + 1)
+    else:
+        return None
+    if inner is not None:
+        inner.tunnels += 1
+    return inner

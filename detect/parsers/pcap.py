@@ -13,7 +13,13 @@ to craft test captures, its per-packet dissection being ~20x too slow). State is
   is a new connection: the closed flow is emitted first. That table is bounded by
   ``max_flows`` too (the oldest closed flow goes first);
 - an HTTP request waits for its response status in its flow (at most ``MAX_PENDING_HTTP`` per
-  flow) and is emitted with it, or without it when the flow ends.
+  flow) and is emitted with it, or without it when the flow ends;
+- an HTTP request head that does not end in its first segment, and DNS over TCP (port 53,
+  2-byte length prefix), are reassembled per direction (:mod:`detect.parsers.tcp_stream`:
+  in order, retransmissions and overlaps dropped, out-of-order segments held, bounded per
+  stream and by ``reassembly_budget`` bytes across streams). What cannot be reassembled -- a
+  gap that never fills, a head longer than the bound, a flow that ends mid-message, the budget
+  spent -- is dead-lettered with the reason and the bytes held.
 
 Positions (and so event ids) are ``<kind>:<packet index>``: ``flow:`` the flow's first packet,
 ``dns:``/``http:``/``tls:`` the packet carrying the message. A malformed DNS message, HTTP head,
@@ -43,6 +49,7 @@ from detect.parsers.capture import (
     read_capture,
 )
 from detect.parsers.netproto import dns_fields, http_request, http_status, tls_client_hello
+from detect.parsers.tcp_stream import TcpStream
 from tulou.events import Event
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -50,10 +57,26 @@ FLAG_NAMES = (
     (TCP_SYN, "SYN"), (TCP_ACK, "ACK"), (TCP_PSH, "PSH"), (TCP_FIN, "FIN"), (TCP_RST, "RST"),
     (TCP_URG, "URG"),
 )  # fmt: skip
-TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 47: "gre", 50: "esp"}
+#: ECS ``network.transport``: the IANA protocol keyword, lower-cased ("Same as
+#: network.iana_number, but instead using the Keyword name of the transport layer");
+#: numbers without a keyword here are written as the number (``network.iana_number`` always).
+TRANSPORTS = {
+    0: "hopopt", 1: "icmp", 2: "igmp", 3: "ggp", 4: "ipv4", 6: "tcp", 8: "egp", 9: "igp",
+    17: "udp", 27: "rdp", 33: "dccp", 41: "ipv6", 46: "rsvp", 47: "gre", 50: "esp", 51: "ah",
+    58: "ipv6-icmp", 59: "ipv6-nonxt", 88: "eigrp", 89: "ospfigp", 94: "ipip", 97: "etherip",
+    98: "encap", 103: "pim", 108: "ipcomp", 112: "vrrp", 115: "l2tp", 132: "sctp",
+    136: "udplite", 137: "mpls-in-ip",
+}  # fmt: skip
 MAX_PENDING_HTTP = 8
 SWEEP_EVERY = 4096
 DNS_PORTS = frozenset({53, 5353, 5355})
+DNS_TCP_PORT = 53
+#: Bytes all reassembling streams may hold together (each is bounded too).
+REASSEMBLY_BUDGET = 64 << 20
+_HTTP_METHODS = (
+    b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
+    b"TRACE ",
+)  # fmt: skip
 
 type FlowKey = tuple[int, bytes, int, bytes, int]
 
@@ -70,6 +93,8 @@ class Flow:
     flags: list[int] = field(default_factory=lambda: [0, 0])
     closed_at: float | None = None  # capture time of the closing FIN/RST (TIME_WAIT)
     pending_http: deque[tuple[int, float, dict[str, Any]]] = field(default_factory=deque)
+    #: Reassembling streams per direction (``None`` until a segmented head needs one).
+    streams: list[TcpStream | None] | None = None
 
 
 class _Closed:
@@ -143,13 +168,19 @@ class PcapParser:
     description: ClassVar[str] = "network captures (pcap, pcapng): flows, DNS, HTTP, TLS"
 
     def __init__(
-        self, idle_timeout: float = 120.0, max_flows: int = 65536, time_wait: float = 2.0
+        self,
+        idle_timeout: float = 120.0,
+        max_flows: int = 65536,
+        time_wait: float = 2.0,
+        reassembly_budget: int = REASSEMBLY_BUDGET,
     ) -> None:
         self.idle_timeout = idle_timeout
         self.max_flows = max_flows
         #: Seconds a closed TCP flow still takes its connection's late ACKs and RSTs.
         self.time_wait = time_wait
-        self.stats = {"packets": 0, "non_ip": 0, "flows": 0}
+        self.reassembly_budget = reassembly_budget
+        self._held = 0  # bytes held by reassembling streams
+        self.stats = {"packets": 0, "non_ip": 0, "flows": 0, "tunnelled": 0, "reassembled": 0}
 
     def sniff(self, head: bytes) -> int:
         return 100 if head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC else 0
@@ -170,6 +201,8 @@ class PcapParser:
                 if packet is None:
                     self.stats["non_ip"] += 1
                     continue
+                if packet.tunnels:
+                    self.stats["tunnelled"] += 1
                 yield from self._packet(source, flows, closed, index=index, now=now, packet=packet)
                 if index % SWEEP_EVERY == 0:
                     yield from self._expire(source, flows, now)
@@ -227,6 +260,10 @@ class PcapParser:
         if payload:
             if packet.proto == 17 and (packet.sport in DNS_PORTS or packet.dport in DNS_PORTS):
                 yield self._app(source, index, now, packet, "dns", dns_fields, payload)
+            elif packet.proto == 6 and flow.streams is not None and flow.streams[direction]:
+                yield from self._reassemble(source, flow, direction, index, now, packet)
+            elif packet.proto == 6 and DNS_TCP_PORT in (packet.sport, packet.dport):
+                yield from self._start(source, flow, direction, index, now, packet)
             elif packet.proto == 6:
                 first = payload[0]
                 if first == 0x16:
@@ -240,6 +277,12 @@ class PcapParser:
                         fields["http.response.status_code"] = status
                         fields["event.outcome"] = "success" if status < 400 else "failure"
                         yield self._http_event(source, at, when, fields)
+                elif (
+                    0x41 <= first <= 0x5A
+                    and b"\r\n\r\n" not in payload
+                    and payload.startswith(_HTTP_METHODS)
+                ):  # a request head that goes on in the next segments
+                    yield from self._start(source, flow, direction, index, now, packet)
                 elif 0x41 <= first <= 0x5A:  # a request starts with an upper-case method
                     item = self._app(source, index, now, packet, "http", http_request, payload)
                     if isinstance(item, Rejected):
@@ -272,11 +315,13 @@ class PcapParser:
         kind: str,
         decoder: Any,
         payload: bytes,
+        position: str | None = None,
     ) -> Any:
+        position = position or f"{kind}:{index}"
         try:
             fields = decoder(payload)
         except (ValueError, IndexError, struct.error, UnicodeError) as exc:
-            return Rejected(f"{kind}:{index}", f"malformed {kind}: {exc}", payload[:2048])
+            return Rejected(position, f"malformed {kind}: {exc}", payload[:2048])
         if fields is None:
             return None
         fields.update(self._endpoints(packet))
@@ -305,11 +350,87 @@ class PcapParser:
         return new_event(
             self.id,
             source,
-            f"{kind}:{index}",
+            position,
             _moment(now),
             f"{source.name}#packet={index}",
             fields,
         )
+
+    def _start(  # noqa: PLR0917
+        self, source: Source, flow: Flow, direction: int, index: int, now: float, packet: Packet
+    ) -> Iterator[Item]:
+        """Begin reassembling this direction at this segment (DNS over TCP, a split head)."""
+        if self._held + len(packet.payload) > self.reassembly_budget:
+            kind = "dns" if DNS_TCP_PORT in (packet.sport, packet.dport) else "http"
+            yield Rejected(
+                f"{kind}:{index}",
+                f"TCP reassembly budget of {self.reassembly_budget} bytes spent: "
+                "segmented message not reassembled",
+                packet.payload[:2048],
+            )
+            return
+        if flow.streams is None:
+            flow.streams = [None, None]
+        flow.streams[direction] = TcpStream(packet.seq, index)
+        yield from self._reassemble(source, flow, direction, index, now, packet)
+
+    def _reassemble(  # noqa: PLR0917
+        self, source: Source, flow: Flow, direction: int, index: int, now: float, packet: Packet
+    ) -> Iterator[Item]:
+        assert flow.streams is not None
+        stream = flow.streams[direction]
+        assert stream is not None
+        dns = DNS_TCP_PORT in (packet.sport, packet.dport)
+        before = stream.size()
+        problem = stream.add(packet.seq, packet.payload)
+        self._held += stream.size() - before
+        kind = "dns" if dns else "http"
+        if problem is not None:
+            yield self._give_up(flow, direction, f"{kind}:{stream.first_packet}", problem)
+            return
+        data = stream.data
+        if dns:
+            count = 0
+            while len(data) >= 2 and len(data) >= 2 + ((data[0] << 8) | data[1]):
+                size = (data[0] << 8) | data[1]
+                message = bytes(data[2 : 2 + size])
+                del data[: 2 + size]
+                position = f"dns:{index}" if count == 0 else f"dns:{index}.{count}"
+                count += 1
+                self._held -= 2 + size
+                item = self._app(source, index, now, packet, "dns", dns_fields, message, position)
+                if item is not None:
+                    yield item
+            return
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(data[: end + 4])
+        first = stream.first_packet
+        self._drop(flow, direction)
+        self.stats["reassembled"] += 1
+        item = self._app(source, first, now, packet, "http", http_request, head, f"http:{first}")
+        if isinstance(item, Rejected):
+            yield item
+        elif item is not None:
+            if len(flow.pending_http) >= MAX_PENDING_HTTP:
+                at, when, fields = flow.pending_http.popleft()
+                yield self._http_event(source, at, when, fields)
+            flow.pending_http.append((first, now, item))
+
+    def _drop(self, flow: Flow, direction: int) -> None:
+        assert flow.streams is not None
+        stream = flow.streams[direction]
+        if stream is not None:
+            self._held -= stream.size()
+            flow.streams[direction] = None
+
+    def _give_up(self, flow: Flow, direction: int, position: str, reason: str) -> Rejected:
+        assert flow.streams is not None
+        stream = flow.streams[direction]
+        held = bytes(stream.data[:2048]) if stream is not None else b""
+        self._drop(flow, direction)
+        return Rejected(position, f"TCP reassembly failed: {reason}", held)
 
     def _http_event(self, source: Source, index: int, when: float, fields: dict[str, Any]) -> Event:
         fields.update(
@@ -334,6 +455,7 @@ class PcapParser:
             "destination.ip": dst,
             "destination.port": packet.dport if packet.proto in (6, 17) else None,
             "network.transport": TRANSPORTS.get(packet.proto, str(packet.proto)),
+            "network.iana_number": str(packet.proto),
             "network.type": f"ipv{packet.version}",
             "related.ip": [src, dst],
         }
@@ -349,6 +471,19 @@ class PcapParser:
             yield from self._close(source, oldest)
 
     def _close(self, source: Source, flow: Flow) -> Iterator[Item]:
+        for direction, stream in enumerate(flow.streams or ()):
+            if stream is not None and (stream.data or stream.waiting):
+                dns = DNS_TCP_PORT in (flow.key[2], flow.key[4])
+                what = "DNS message" if dns else "HTTP request head"
+                why = stream.gap() or "no more data"
+                yield self._give_up(
+                    flow,
+                    direction,
+                    f"{'dns' if dns else 'http'}:{stream.first_packet}",
+                    f"the flow ended inside a {what} ({why})",
+                )
+            elif stream is not None:
+                self._drop(flow, direction)
         for at, when, request in flow.pending_http:
             yield self._http_event(source, at, when, request)
         flow.pending_http.clear()
@@ -373,6 +508,7 @@ class PcapParser:
             "destination.packets": flow.packets[1],
             "destination.bytes": flow.octets[1],
             "network.transport": TRANSPORTS.get(proto, str(proto)),
+            "network.iana_number": str(proto),
             "network.type": f"ipv{flow.version}",
             "network.packets": flow.packets[0] + flow.packets[1],
             "network.bytes": flow.octets[0] + flow.octets[1],

@@ -41,8 +41,9 @@ SEEDS: dict[str, bytes] = {
 
 
 def _pcap_seed() -> bytes:
+    from scapy.contrib.erspan import ERSPAN_II
     from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.l2 import Ether
+    from scapy.layers.l2 import GRE, Ether
     from scapy.packet import Raw
     from scapy.utils import PcapWriter
 
@@ -58,6 +59,18 @@ def _pcap_seed() -> bytes:
     )
     writer.write(Ether() / IP() / TCP(dport=80) / Raw(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
     writer.write(Ether() / IP() / TCP(dport=443) / Raw(client_hello()))
+    # Reassembly and tunnels: a head over two segments, DNS over TCP, ERSPAN II over GRE.
+    writer.write(Ether() / IP() / TCP(dport=80, seq=7) / Raw(b"GET /x HTTP/1.1\r\nHo"))
+    writer.write(Ether() / IP() / TCP(dport=80, seq=28) / Raw(b"st: h\r\n\r\n"))
+    writer.write(
+        Ether()
+        / IP()
+        / TCP(dport=53)
+        / Raw(b"\x00\x11\x00\x07\x01\x00\x00\x01" + bytes(6) + b"\x01a\x00\x00\x01")
+    )
+    writer.write(
+        Ether() / IP() / GRE(proto=0x88BE, seqnum_present=1) / ERSPAN_II() / Ether() / IP() / UDP()
+    )
     writer.flush()
     return buffer.getvalue()
 
