@@ -25,9 +25,11 @@ from detect.parsers.base import Item, LineParser
 from tulou.errors import InputError
 from tulou.events import Event
 
+# A record type auditd has no name for is written with its number: "UNKNOWN[1334]"; RHEL 6's
+# DAEMON_* records have no ":" after the stamp.
 _LINE = re.compile(
-    r"(?:node=(?P<node>\S+) )?type=(?P<type>[A-Z_0-9]+) msg=audit\((?P<sec>\d+)(?:\.(?P<frac>\d+))?"
-    r":(?P<serial>\d+)\):\s?(?P<body>.*)$"
+    r"(?:node=(?P<node>\S+) )?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) "
+    r"msg=audit\((?P<sec>\d+)(?:\.(?P<frac>\d+))?:(?P<serial>\d+)\):?\s?(?P<body>.*)$"
 )
 #: A run of key characters (``[\w-]``), matched on the reversed body to find the key that
 #: ends at an ``=``; possessive, so a failed match never gives characters back.
@@ -133,7 +135,7 @@ def _ecs(records: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
         by_type.setdefault(kind, []).append(pairs)
     fields: dict[str, Any] = {}
     for kind, group in by_type.items():
-        prefix = f"auditd.{kind.lower()}."
+        prefix = f"auditd.{kind.lower().replace('[', '_').rstrip(']')}."  # unknown_1334
         if len(group) == 1:
             for key in sorted(group[0]):
                 fields[prefix + key] = group[0][key]

@@ -158,3 +158,25 @@ def test_real_proctitle_and_nested_msg_pairs() -> None:
     assert nested["cmd"] == "ls -l"
     assert nested["cwd"] == "/root"
     assert nested["res"] == "success"
+
+
+def test_real_record_shapes_unknown_types_and_rhel6_daemon_records() -> None:
+    # auditd 3 writes a type it has no name for as UNKNOWN[number]; RHEL 6 DAEMON_* records
+    # have no ":" after the stamp (both seen in distributions' test logs).
+    data = (
+        b"type=UNKNOWN[1334] msg=audit(1626883065.201:216697): prog-id=45 op=UNLOAD\n"
+        b"type=DAEMON_CONFIG msg=audit(1490239800.477:34) config changed, auid=0 pid=1512 res=success\n"
+        b"type=UNKNOWN[1329] msg=?\n"
+    )
+    events, rejected = run(AuditdParser(), data)
+    unknown, daemon = events
+    check(
+        unknown,
+        {
+            "auditd.log.record_type": "UNKNOWN[1334]",
+            "auditd.unknown_1334.prog-id": "45",
+            "auditd.log.sequence": 216697,
+        },
+    )
+    check(daemon, {"auditd.daemon_config.pid": "1512", "event.outcome": "success"})
+    assert [r.reason for r in rejected] == ["not an auditd line"]  # no stamp: cannot be placed
