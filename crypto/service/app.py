@@ -9,6 +9,7 @@ with ``{"error": {"code", "message"}}``; a malformed body is ``bad-request`` (au
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -81,6 +82,13 @@ class Service:
             self.tick()
 
     def tick(self) -> None:
+        """One scheduler pass; a failure is logged and retried next pass (never kills it)."""
+        try:
+            self._tick()
+        except Exception:
+            logging.getLogger("tulou.crypto.service").exception("scheduler pass failed")
+
+    def _tick(self) -> None:
         for key_id in self.vault.rotate_due():
             self.gate.audit.record(
                 "key-rotate",
@@ -229,7 +237,7 @@ def create_app(service: Service) -> FastAPI:
         service.gate.refuse(
             _action(request),
             error,
-            caller=None,
+            caller=getattr(request.state, "caller", None),
             fields={
                 "source.ip": request.client.host if request.client else None,
                 "url.path": request.url.path,
@@ -266,6 +274,8 @@ def create_app(service: Service) -> FastAPI:
 def context(request: Request) -> Context:
     """FastAPI dependency: the authenticated, replay-checked caller of this request."""
     service: Service = request.app.state.service
-    return service.gate.enter(
+    ctx = service.gate.enter(
         _action(request), presented(request), request.client.host if request.client else None
     )
+    request.state.caller = ctx.caller.principal  # for the audit line of a malformed body
+    return ctx

@@ -16,7 +16,8 @@ Lifecycle (docs/crypto.md, "Key lifecycle"):
 - a key, and each version, can be **disabled** and enabled again;
 - **destruction** of a version: an officer requests it (the version is unusable from then),
   a *different* officer approves it, and the material is erased only when the waiting period
-  has passed (:meth:`Vault.destroy_due`); the record keeps who requested and approved when.
+  after the approval has passed (:meth:`Vault.destroy_due`; either officer can still cancel);
+  the record keeps who requested and approved when.
 
 Every change is one atomic record commit (:mod:`crypto.service.records`): a crash mid-rotation
 leaves the key with its old or its new versions, never a half-written one.
@@ -408,7 +409,7 @@ class Vault:
                 str(version): {
                     "requested_by": by,
                     "requested_at": _now_iso(now),
-                    "not_before": _now_iso(now + self.destruction_wait),
+                    "not_before": None,  # set when approved: the waiting period follows approval
                     "previous_state": entry["state"],
                     "approved_by": None,
                     "approved_at": None,
@@ -434,7 +435,12 @@ class Vault:
                 )
             record["destruction"] = {
                 **record["destruction"],
-                str(version): {**pending, "approved_by": by, "approved_at": self._iso()},
+                str(version): {
+                    **pending,
+                    "approved_by": by,
+                    "approved_at": self._iso(),
+                    "not_before": _now_iso(self._clock() + self.destruction_wait),
+                },
             }
             self._history(record, "destroy-approve", by, version=version)
             return self._commit(path, record)
@@ -462,6 +468,7 @@ class Vault:
                 version = int(key)
                 if (
                     pending["approved_by"] is not None
+                    and pending["not_before"] is not None
                     and _epoch(pending["not_before"]) <= now
                     and self._version(record, version)["state"] == "destroy-pending"
                 ):

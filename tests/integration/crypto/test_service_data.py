@@ -354,3 +354,15 @@ def test_bulk_records_round_trip_and_refusals(kms: RunningService, client_for: M
     assert post("encrypt", _frames([b"x"]), "not json").json()["error"]["code"] == "bad-request"
     events = audit_for(kms, **{"tulou.key.path": key, "event.action": "encrypt"})
     assert events[0]["tulou.batch.size"] == 4
+
+
+def test_malformed_body_is_refused_and_audited_with_its_caller(
+    kms: RunningService, client_for: Make
+) -> None:
+    key = new_key(client_for, "records", "sm4")
+    hr = client_for("hr-app")
+    with pytest.raises(UsageError, match="bad-request"):
+        hr.request("POST", hr.key_url(key) + "/encrypt", {"plaintext": 5, "contxt": {}})
+    refused = [e for e in kms.audit() if e.get("url.path") == f"/v1/keys/{key}/encrypt"]
+    assert refused and refused[-1]["error.code"] == "bad-request"
+    assert refused[-1]["user.name"] == "service:hr-app" and refused[-1]["event.action"] == "encrypt"
