@@ -1,4 +1,4 @@
-"""The vault's lifecycle rules on an injected clock (the HTTP tests cover the same over the wire)."""
+"""The vault's lifecycle rules on an injected clock (HTTP tests cover them over the wire)."""
 
 from __future__ import annotations
 
