@@ -16,8 +16,16 @@ ACCOUNTS = {
     "hr-app": {},
     "tax-app": {},
     "outsider": {},
+    "limited": {},
 }
 POLICY = [
+    {
+        "id": "limited",
+        "callers": ["service:limited"],
+        "tenants": ["hr"],
+        "keys": ["records/*"],
+        "operations": ["encrypt"],
+    },
     {
         "id": "admins",
         "callers": ["role:kms-admin"],
@@ -110,7 +118,8 @@ POLICY = [
 
 @pytest.fixture(scope="package")
 def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    with start_service(tmp_path_factory.mktemp("kms"), ACCOUNTS, POLICY) as running:
+    quota = '[quota]\ncallers = { "service:limited" = [0.5, 3.0] }\n'
+    with start_service(tmp_path_factory.mktemp("kms"), ACCOUNTS, POLICY, extra=quota) as running:
         admin = KmsClient(running.url, running.tokens["admin"])
         for tenant in ("hr", "tax"):
             admin.request("POST", "/v1/tenants", {"tenant": tenant})

@@ -20,6 +20,7 @@ from tulou.errors import (
     NotFoundError,
     PolicyDeniedError,
     ReplayError,
+    UnavailableError,
     UsageError,
     VerificationError,
 )
@@ -366,3 +367,15 @@ def test_malformed_body_is_refused_and_audited_with_its_caller(
     refused = [e for e in kms.audit() if e.get("url.path") == f"/v1/keys/{key}/encrypt"]
     assert refused and refused[-1]["error.code"] == "bad-request"
     assert refused[-1]["user.name"] == "service:hr-app" and refused[-1]["event.action"] == "encrypt"
+
+
+def test_quota_per_caller_counts_batch_items(kms: RunningService, client_for: Make) -> None:
+    key = new_key(client_for, "records", "sm4")
+    limited = client_for("limited")  # 0.5 operations/s, burst 3
+    results = limited.batch([{"operation": "encrypt", "key": key, "plaintext": b64(b"x")}] * 5)
+    assert [r["ok"] for r in results] == [True, True, True, False, False]
+    assert results[3]["error"]["code"] == "quota-exceeded"
+    with pytest.raises(UnavailableError, match="quota-exceeded"):
+        limited.encrypt(key, b"one more")
+    assert client_for("hr-app").encrypt(key, b"others are not affected")["version"] == 1
+    assert audit_for(kms, **{"user.name": "service:limited", "error.code": "quota-exceeded"})
