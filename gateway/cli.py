@@ -32,17 +32,33 @@ def gateway() -> None:
     help="Gateway config (YAML); see gateway/examples/gateway.yaml.",
 )
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning"]))
-def run(config_path: Path, log_level: str) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Gateway processes sharing the port (SO_REUSEPORT); more than 1 needs state.backend: "
+    "redis. SIGHUP reloads all, SIGUSR2 restarts them one by one, SIGTERM drains all.",
+)
+@click.option("--worker-port", type=int, hidden=True, help="(internal) run as a worker.")
+@click.option("--worker-admin-port", type=int, hidden=True, help="(internal) its admin port.")
+def run(
+    config_path: Path,
+    log_level: str,
+    workers: int,
+    worker_port: int | None,
+    worker_admin_port: int | None,
+) -> None:
     """Run the gateway until SIGTERM/SIGINT (graceful drain); SIGHUP reloads files.
 
     Prints one JSON line on stdout once listening: {"event": "listening", "proxy": [host,
-    port], "admin": [host, port], ...}. Logs go to stderr.
+    port], "admin": [host, port], ...} (with --workers: also "workers", each one's pid and
+    admin address). Logs go to stderr.
     """
     import asyncio  # noqa: PLC0415 - the other commands stay fast without mitmproxy
     import logging  # noqa: PLC0415
 
-    from gateway.config import load_config  # noqa: PLC0415
-    from gateway.runner import Gateway  # noqa: PLC0415
+    from gateway.config import Listen, load_config  # noqa: PLC0415
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -55,8 +71,22 @@ def run(config_path: Path, log_level: str) -> None:
         click.echo(json.dumps(info))
         sys.stdout.flush()
 
+    if workers > 1 and worker_port is None:
+        from gateway.workers import Supervisor  # noqa: PLC0415
+
+        sys.exit(Supervisor(config_path, config, workers, log_level).run(announce))
+    if worker_port is not None:
+        config = config.model_copy(
+            update={
+                "listen": Listen(host=config.listen.host, port=worker_port),
+                "admin": Listen(host=config.admin.host, port=worker_admin_port or 0),
+            }
+        )
+
+    from gateway.runner import Gateway  # noqa: PLC0415
+
     async def main() -> None:
-        await Gateway(config).run(announce)
+        await Gateway(config, reuse_port=worker_port is not None).run(announce)
 
     asyncio.run(main())
 

@@ -112,6 +112,13 @@ class Revoker:
     def _apply(self) -> None:
         shared = as_revocations(self.snapshot, time.time())
         if shared != self.runtime.shared_revocations:
+            log.info(
+                "shared revocations now: %d tokens, %d subjects, %d devices, %d addresses",
+                len(shared.tokens),
+                len(shared.subjects),
+                len(shared.devices),
+                len(shared.addresses),
+            )
             self.runtime.apply_revocations(shared=shared)
             self.runtime.reloaded()
             self.sever(self.runtime.revocations)
