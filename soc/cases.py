@@ -15,19 +15,30 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from soc import audit, grading
-from soc.auth import Principal
+from soc import audit, grading, observables
+from soc.auth import Principal, find_user
+from soc.case_templates import TEMPLATES
 from soc.errors import ConflictError
-from soc.models import Alert, Case, CaseTask, Observable, TimelineEntry, utcnow
+from soc.i18n import _
+from soc.models import Alert, Case, CaseTask, Observable, TimelineEntry, User, utcnow
+from soc.workflow import CLOSING_REASONS
+from tulou import i18n
 from tulou.errors import NotFoundError, UsageError
 
-OBSERVABLE_KINDS = ("ip", "domain", "hash", "user", "device", "url", "email")
+OBSERVABLE_KINDS = observables.KINDS
+
+
+def recorded(msgid: str) -> str:
+    """``msgid`` in the language of record (Simplified Chinese): what a case's timeline keeps,
+    whoever wrote it, as the incident report to the regulator quotes it."""
+    with i18n.using(i18n.DEFAULT_LOCALE):
+        return _(msgid)
 
 
 def get(session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFoundError(f"no case {case_id}")
+        raise NotFoundError(_("no case {id}").format(id=case_id))
     return case
 
 
@@ -66,7 +77,7 @@ def create(
 ) -> Case:
     grading.check(category, grade, system_class)
     if not title.strip():
-        raise UsageError("a case needs a title")
+        raise UsageError(_("a case needs a title"))
     alerts = _alerts(session, alert_ids)
     detected = min((a.first_seen for a in alerts), default=utcnow())
     case = Case(
@@ -90,7 +101,7 @@ def create(
         actor,
         case.id,
         kind="created",
-        text=f"case opened from {len(alerts)} alert(s)",
+        text=recorded("case opened from {n} alert(s)").format(n=len(alerts)),
         detail={"alerts": [a.id for a in alerts], "grade": grade, "category": category},
     )
     return case
@@ -100,7 +111,7 @@ def _alerts(session: Session, alert_ids: Sequence[int]) -> list[Alert]:
     alerts = list(session.scalars(select(Alert).where(Alert.id.in_(set(alert_ids)))))
     missing = set(alert_ids) - {a.id for a in alerts}
     if missing:
-        raise NotFoundError(f"no alert {min(missing)}")
+        raise NotFoundError(_("no alert {id}").format(id=min(missing)))
     return alerts
 
 
@@ -115,7 +126,11 @@ def link_alerts(
     alerts = _alerts(session, alert_ids)
     for alert in alerts:
         if alert.case_id not in (None, case.id):
-            raise UsageError(f"alert {alert.id} already belongs to case {alert.case_id}")
+            raise UsageError(
+                _("alert {alert} already belongs to case {case}").format(
+                    alert=alert.id, case=alert.case_id
+                )
+            )
         alert.case_id = case.id
     case.detected_at = min([case.detected_at, *(a.first_seen for a in alerts)])
     _note(
@@ -124,7 +139,7 @@ def link_alerts(
         actor,
         case.id,
         kind="linked",
-        text=f"linked alert(s) {sorted(alert_ids)}",
+        text=recorded("linked alert(s) {ids}").format(ids=", ".join(map(str, sorted(alert_ids)))),
         detail={"alerts": sorted(alert_ids)},
     )
 
@@ -140,11 +155,7 @@ def add_observable(
     note: str = "",
 ) -> Observable:
     get(session, case_id)
-    if kind not in OBSERVABLE_KINDS:
-        raise UsageError(f"unknown observable kind {kind!r}; one of {', '.join(OBSERVABLE_KINDS)}")
-    value = value.strip()
-    if not value:
-        raise UsageError("an observable needs a value")
+    kind, value = observables.normalise(kind, value)
     exists = session.scalar(
         select(Observable).where(
             Observable.case_id == case_id, Observable.kind == kind, Observable.value == value
@@ -164,11 +175,18 @@ def add_task(
 ) -> CaseTask:
     get(session, case_id)
     if not title.strip():
-        raise UsageError("a task needs a title")
+        raise UsageError(_("a task needs a title"))
     task = CaseTask(case_id=case_id, title=title.strip(), done=False)
     session.add(task)
     session.flush()
-    _note(session, hash_fn, actor, case_id, kind="task", text=f"task added: {task.title}")
+    _note(
+        session,
+        hash_fn,
+        actor,
+        case_id,
+        kind="task",
+        text=recorded("task added: {title}").format(title=task.title),
+    )
     return task
 
 
@@ -177,11 +195,18 @@ def complete_task(
 ) -> CaseTask:
     task = session.get(CaseTask, task_id)
     if task is None or task.case_id != case_id:
-        raise NotFoundError(f"no task {task_id} in case {case_id}")
+        raise NotFoundError(_("no task {task} in case {case}").format(task=task_id, case=case_id))
     if not task.done:
         task.done = True
         task.done_at = utcnow()
-        _note(session, hash_fn, actor, case_id, kind="task_done", text=f"task done: {task.title}")
+        _note(
+            session,
+            hash_fn,
+            actor,
+            case_id,
+            kind="task_done",
+            text=recorded("task done: {title}").format(title=task.title),
+        )
     return task
 
 
@@ -190,7 +215,7 @@ def add_note(
 ) -> None:
     get(session, case_id)
     if not text.strip():
-        raise UsageError("a note cannot be empty")
+        raise UsageError(_("a note cannot be empty"))
     _note(session, hash_fn, actor, case_id, kind="note", text=text.strip())
 
 
@@ -203,24 +228,64 @@ def update_case(
     expected_version: int,
     changes: dict[str, Any],
 ) -> Case:
-    """Change grade / category / system class / status / reported_at, if the version matches."""
+    """Change grade / category / system class / status / reported_at / owner, if the version
+    matches. Closing needs a closing reason (and keeps it); reopening clears it. ``owner`` is a
+    user name (an active analyst or admin) or None."""
     case = get(session, case_id)
-    allowed = {"grade", "category", "system_class", "status", "reported_at", "title"}
+    changes = dict(changes)
+    allowed = {
+        "grade",
+        "category",
+        "system_class",
+        "status",
+        "reported_at",
+        "title",
+        "closing_reason",
+        "owner",
+    }
     unknown = set(changes) - allowed
     if unknown:
-        raise UsageError(f"cannot change {sorted(unknown)[0]!r} on a case")
+        raise UsageError(_("cannot change {field!r} on a case").format(field=sorted(unknown)[0]))
     grading.check(
         changes.get("category", case.category),
         changes.get("grade", case.grade),
         changes.get("system_class", case.system_class),
     )
-    if changes.get("status", case.status) not in ("open", "closed"):
-        raise UsageError("a case is open or closed")
+    status = changes.get("status", case.status)
+    if status not in ("open", "closed"):
+        raise UsageError(_("a case is open or closed"))
     if case.version != expected_version:
         raise ConflictError(
-            f"case {case_id} changed since version {expected_version} (now {case.version})",
+            _("case {case} changed since version {version} (now {now})").format(
+                case=case_id, version=expected_version, now=case.version
+            ),
             current_version=case.version,
         )
+    reason = changes.get("closing_reason", case.closing_reason if status == "closed" else None)
+    if status == "closed":
+        if reason not in CLOSING_REASONS:
+            raise UsageError(
+                _("closing a case needs a closing reason: one of {reasons}").format(
+                    reasons=", ".join(CLOSING_REASONS)
+                )
+            )
+        if case.status != "closed":
+            changes["closed_at"] = utcnow()
+        changes["closing_reason"] = reason
+    elif "closing_reason" in changes and changes["closing_reason"] is not None:
+        raise UsageError(_("only closing a case takes a closing reason"))
+    elif case.status == "closed":
+        changes["closing_reason"] = None
+        changes["closed_at"] = None
+    if "owner" in changes:
+        owner = changes.pop("owner")
+        owner_id = None
+        if owner is not None:
+            user = find_user(session, owner)
+            if user.role not in ("analyst", "admin") or not user.active:
+                raise UsageError(_("{name!r} is not an active analyst").format(name=owner))
+            owner_id = user.id
+        changes["owner_id"] = owner_id
     done = session.execute(
         update(Case)
         .where(Case.id == case_id, Case.version == expected_version)
@@ -230,20 +295,46 @@ def update_case(
     if done.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(case)
         raise ConflictError(
-            f"case {case_id} was changed by someone else just now", current_version=case.version
+            _("case {case} was changed by someone else just now").format(case=case_id),
+            current_version=case.version,
         )
     session.refresh(case)
     shown = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items()}
+    kind = "closed" if status == "closed" and "closed_at" in changes else "updated"
     _note(
         session,
         hash_fn,
         actor,
         case_id,
-        kind="updated",
-        text=f"changed {', '.join(sorted(shown))}",
+        kind=kind,
+        text=", ".join(f"{k}={v}" for k, v in sorted(shown.items())),
         detail=shown,
     )
     return case
+
+
+def apply_template(
+    session: Session, hash_fn: audit.HashFunction, actor: Principal, case_id: int, template: str
+) -> list[CaseTask]:
+    """Add the template's tasks (in the language of record: Chinese) not yet present."""
+    get(session, case_id)
+    if template not in TEMPLATES:
+        raise UsageError(_("unknown case template {name!r}").format(name=template))
+    have = set(session.scalars(select(CaseTask.title).where(CaseTask.case_id == case_id)))
+    added = []
+    for msgid in TEMPLATES[template]:
+        title = recorded(msgid)
+        if title in have:
+            continue
+        added.append(add_task(session, hash_fn, actor, case_id, title))
+        have.add(title)
+    return added
+
+
+def owner_name(session: Session, case: Case) -> str | None:
+    if case.owner_id is None:
+        return None
+    return session.scalar(select(User.username).where(User.id == case.owner_id))
 
 
 def detail(session: Session, case_id: int) -> dict[str, Any]:
@@ -278,3 +369,10 @@ def detail(session: Session, case_id: int) -> dict[str, Any]:
 
 def listing(session: Session, limit: int = 200) -> list[Case]:
     return list(session.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))
+
+
+def owners(session: Session, listed: Sequence[Case]) -> dict[int, str]:
+    ids = {c.owner_id for c in listed if c.owner_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())

@@ -2,8 +2,12 @@
 
 - Database: ``TULOU_DB_URL`` (PostgreSQL, e.g. ``postgresql://soc@db/soc``; a password belongs
   in ``~/.pgpass`` or ``PGPASSWORD``, not the URL) or SQLite at ``<data_dir>/soc/soc.db``.
-- Webhook for notifications: ``TULOU_SOC_WEBHOOK_URL`` (environment only: it may embed a
-  secret token, so it never goes on a command line).
+- Notifications (soc.notify; environment only -- URLs and passwords may hold secrets):
+  a signed webhook ``TULOU_SOC_WEBHOOK_URL`` + ``TULOU_SOC_WEBHOOK_SECRET`` (HMAC-SM3 key,
+  32+ characters; a URL without it refuses to start), and e-mail ``TULOU_SOC_SMTP_HOST``
+  (+ ``_PORT``, ``_FROM``, ``_USER``/``_PASSWORD``, ``_STARTTLS=1``) with the duty addresses
+  ``TULOU_SOC_NOTIFY_EMAIL`` (comma-separated) for critical alerts and SLA breaches.
+- Time zone of pages, e-mails and reports: ``TULOU_SOC_TIMEZONE`` (default Asia/Shanghai).
 - Event source for evidence: detect's event store, the same one ``tulou detect`` uses:
   ``TULOU_SOC_EVENTS_URL`` if set (a detect store URL), else ``TULOU_ES_URL`` (Elasticsearch,
   with ``TULOU_ES_API_KEY``), else the SQLite store at ``<data_dir>/detect/events.db`` if it
@@ -14,11 +18,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
+from pydantic import SecretStr
+
+from soc import assets
+from soc.assets import Inventory
 from soc.audit import HashFunction, sm3_hash
 from soc.db import Database, default_url
 from soc.evidence import EventSource, build
-from soc.notify import Notifier, NullNotifier, WebhookNotifier
+from soc.mailer import MailNotifier, SmtpConfig
+from soc.notify import FanOut, Notifier, NullNotifier, WebhookNotifier
+from tulou import i18n
+from tulou.errors import ConfigError
 from tulou.settings import Settings
 
 
@@ -28,8 +40,50 @@ def database(settings: Settings) -> Database:
 
 
 def notifier(environ: Mapping[str, str] | None = None) -> Notifier:
-    url = (environ if environ is not None else os.environ).get("TULOU_SOC_WEBHOOK_URL")
-    return WebhookNotifier(url) if url else NullNotifier()
+    env = environ if environ is not None else os.environ
+    found: list[Notifier] = []
+    url = env.get("TULOU_SOC_WEBHOOK_URL")
+    if url:
+        found.append(WebhookNotifier(url, env.get("TULOU_SOC_WEBHOOK_SECRET", "")))
+    host = env.get("TULOU_SOC_SMTP_HOST")
+    if host:
+        port = env.get("TULOU_SOC_SMTP_PORT", "25")
+        if not port.isdigit():
+            raise ConfigError("TULOU_SOC_SMTP_PORT must be a port number")
+        password = env.get("TULOU_SOC_SMTP_PASSWORD")
+        found.append(
+            MailNotifier(
+                SmtpConfig(
+                    host=host,
+                    port=int(port),
+                    sender=env.get("TULOU_SOC_SMTP_FROM", "tulou-soc@localhost"),
+                    duty=tuple(
+                        a.strip()
+                        for a in env.get("TULOU_SOC_NOTIFY_EMAIL", "").split(",")
+                        if a.strip()
+                    ),
+                    starttls=env.get("TULOU_SOC_SMTP_STARTTLS", "") in ("1", "true", "yes"),
+                    username=env.get("TULOU_SOC_SMTP_USER"),
+                    password=SecretStr(password) if password else None,
+                )
+            )
+        )
+    if not found:
+        return NullNotifier()
+    return found[0] if len(found) == 1 else FanOut(found)
+
+
+def inventory(settings: Settings, environ: Mapping[str, str] | None = None) -> Inventory:
+    env = environ if environ is not None else os.environ
+    path = env.get("TULOU_SOC_ASSETS")
+    return assets.load(Path(path) if path else settings.path("soc", "assets.yaml"))
+
+
+def timezone(environ: Mapping[str, str] | None = None) -> str:
+    env = environ if environ is not None else os.environ
+    name = env.get("TULOU_SOC_TIMEZONE") or i18n.DEFAULT_TIMEZONE
+    i18n.zone(name)
+    return name
 
 
 def event_source(settings: Settings, environ: Mapping[str, str] | None = None) -> EventSource:

@@ -26,21 +26,26 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from soc import auth, security
+from soc import audit, auth, security
+from soc.assets import Inventory
 from soc.audit import HashFunction
 from soc.db import Database
 from soc.errors import AuthenticationError
 from soc.evidence import EventSource
 from soc.hot_cache import HotCache
+from soc.i18n import _
+from soc.login import AddressThrottle
 from soc.metrics import DEFAULT_SLA, SlaTarget
 from soc.metrics_cache import MetricsCache
 from soc.notify import Notifier
+from tulou import i18n
 from tulou.errors import PolicyDeniedError
 
 SESSION_COOKIE = "tulou_session"
@@ -61,6 +66,11 @@ class Runtime:
     sla: dict[str, SlaTarget] | None = None
     metrics_cache: MetricsCache = field(default_factory=lambda: MetricsCache(0))
     hot_cache: HotCache = field(default_factory=lambda: HotCache(0))
+    timezone: str = i18n.DEFAULT_TIMEZONE
+    throttle: AddressThrottle = field(default_factory=AddressThrottle)
+    #: Where the officer's and regulator's pages find drill records and reports (soc.landing).
+    data_dir: Path | None = None
+    inventory: Inventory = field(default_factory=Inventory)
 
     @property
     def sla_targets(self) -> dict[str, SlaTarget]:
@@ -93,14 +103,29 @@ WriteSession = Annotated[Session, Depends(write_session)]
 async def principal(request: Request, rt: RuntimeDep) -> auth.Principal:
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError("use 'Authorization: Bearer <token>'")
-        return await run_in_threadpool(_from_token, rt, token.strip())
+            raise AuthenticationError(_("use 'Authorization: Bearer <token>'"))
+        who = await run_in_threadpool(_from_token, rt, token.strip())
+        if who.locale:
+            i18n.set_locale(who.locale)
+        if who.issued_by is not None and who.role in auth.HUMAN_ROLES and request.method in _UNSAFE:
+            # An admin may mint a token for a person (to read what they see), never to act in
+            # their name: every change would be attributed to someone who did not make it.
+            await run_in_threadpool(_refuse_impersonation, rt, who, request)
+            raise PolicyDeniedError(
+                _(
+                    "this token was issued by {issuer}, not by {user}: it may read but not "
+                    "change anything in {user}'s name"
+                ).format(issuer=who.issued_by, user=who.username)
+            )
+        return who
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
-        raise AuthenticationError("authentication required")
+        raise AuthenticationError(_("authentication required"))
     who = await run_in_threadpool(_from_session, rt, cookie)
+    if who.locale:
+        i18n.set_locale(who.locale)
     if request.method in _UNSAFE:
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(
@@ -110,8 +135,20 @@ async def principal(request: Request, rt: RuntimeDep) -> auth.Principal:
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
         if not sent or who.csrf_token is None or not security.tokens_equal(sent, who.csrf_token):
-            raise PolicyDeniedError("missing or wrong CSRF token")
+            raise PolicyDeniedError(_("missing or wrong CSRF token"))
     return who
+
+
+def _refuse_impersonation(rt: Runtime, who: auth.Principal, request: Request) -> None:
+    with rt.db.write() as session:
+        audit.append(
+            session,
+            rt.hash_fn,
+            actor=who.issued_by or "?",
+            action="auth.impersonation_refused",
+            target=f"user:{who.username}",
+            detail={"method": request.method, "path": request.url.path},
+        )
 
 
 def _from_token(rt: Runtime, token: str) -> auth.Principal:
@@ -130,7 +167,7 @@ def require(*roles: str) -> Callable[[auth.Principal], Awaitable[auth.Principal]
     # async: a pure check, so FastAPI runs it inline instead of in a worker thread.
     async def check(who: Annotated[auth.Principal, Depends(principal)]) -> auth.Principal:
         if who.role not in roles:
-            raise PolicyDeniedError(f"the {who.role} role may not do this")
+            raise PolicyDeniedError(_("the {role} role may not do this").format(role=who.role))
         return who
 
     check.__name__ = "require_" + "_or_".join(roles)

@@ -44,6 +44,12 @@ class MemoryEventSource:
         for event in events:
             self._events[str(event["event.id"])] = dict(event)
 
+    def count(self, filters: dict[str, Any]) -> int:
+        """Events whose fields equal every filter (exact; for enrichment)."""
+        return sum(
+            all(str(e.get(k)) == str(v) for k, v in filters.items()) for e in self._events.values()
+        )
+
     def fetch(self, ids: Sequence[str]) -> list[Event]:
         seen: set[str] = set()
         out: list[Event] = []
@@ -89,6 +95,12 @@ class StoreEventSource:
         if store is None:
             store = self._local.store = self._opener()
         return store
+
+    def count(self, filters: dict[str, Any]) -> int:
+        """How many stored events match ``filters`` (the store's count; for enrichment)."""
+        from detect.stores.base import Query  # noqa: PLC0415 - detect loads only when used
+
+        return int(self._store.count(Query(filters=filters)))
 
     def fetch(self, ids: Sequence[str]) -> list[Event]:
         from detect.stores.base import (  # noqa: PLC0415 - detect loads only when used

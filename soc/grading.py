@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from soc.i18n import _
 from tulou.errors import UsageError
 
 #: GB/T 20986-2023 top-level categories: id -> Chinese name.
@@ -43,12 +44,22 @@ REPORTABLE: frozenset[str] = frozenset({"特别重大", "重大", "较大"})
 
 def check(category: str, grade: str, system_class: str) -> None:
     if category not in CATEGORIES:
-        raise UsageError(f"unknown incident category {category!r}; one of {', '.join(CATEGORIES)}")
+        raise UsageError(
+            _("unknown incident category {value!r}; one of {names}").format(
+                value=category, names=", ".join(CATEGORIES)
+            )
+        )
     if grade not in GRADES:
-        raise UsageError(f"unknown incident grade {grade!r}; one of {', '.join(GRADES)}")
+        raise UsageError(
+            _("unknown incident grade {value!r}; one of {names}").format(
+                value=grade, names=", ".join(GRADES)
+            )
+        )
     if system_class not in DEADLINE_HOURS:
         raise UsageError(
-            f"unknown system class {system_class!r}; one of {', '.join(SYSTEM_CLASSES)}"
+            _("unknown system class {value!r}; one of {names}").format(
+                value=system_class, names=", ".join(SYSTEM_CLASSES)
+            )
         )
 
 

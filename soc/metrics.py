@@ -21,6 +21,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from soc.i18n import _
 from soc.models import Alert, AlertTag, RuleInfo
 from tulou.contracts.alert import LEVELS
 from tulou.errors import UsageError
@@ -131,7 +132,7 @@ def compute(
     whole milliseconds.
     """
     if not 1 <= days <= 366:
-        raise UsageError("days must be between 1 and 366")
+        raise UsageError(_("days must be between 1 and 366"))
     sla = sla or DEFAULT_SLA
     since = now - timedelta(days=days)
     hourly = days <= 2
@@ -296,6 +297,7 @@ def _report(
         "false_positive_rates": [
             {
                 "rule_id": r,
+                "title": v.title,
                 "resolved": v.resolved,
                 "false_positives": v.false_positives,
                 "fp_rate": round(v.false_positives / v.resolved, 4),

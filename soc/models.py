@@ -73,6 +73,12 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The language the UI and messages use for this user (None: the browser's, else Chinese).
+    locale: Mapped[str | None] = mapped_column(String(8))
+    #: Wrong passwords since the last good login; the account locks at soc.login.MAX_FAILURES.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column()
+    e_mail: Mapped[str | None] = mapped_column(String(255))
 
 
 class ApiToken(Base):
@@ -85,6 +91,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Who minted it, when someone else than its user did (an admin): such a token may read but
+    #: never change anything in its user's name (soc.deps), and its user sees it on /me.
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class WebSession(Base):
@@ -109,6 +118,10 @@ class Alert(Base):
         Index("ix_alerts_assignee_last_seen", "assignee_id", "last_seen", "id"),
         Index("ix_alerts_host_last_seen", "host", "last_seen", "id"),
         Index("ix_alerts_source_ip_last_seen", "source_ip", "last_seen", "id"),
+        Index("ix_alerts_destination_ip_last_seen", "destination_ip", "last_seen", "id"),
+        Index("ix_alerts_user_name_last_seen", "user_name", "last_seen", "id"),
+        Index("ix_alerts_process_name_last_seen", "process_name", "last_seen", "id"),
+        Index("ix_alerts_url_domain_last_seen", "url_domain", "last_seen", "id"),
         Index("ix_alerts_dedup_open", "dedup_key", "status"),
         Index("ix_alerts_created_at", "created_at"),
         Index("ix_alerts_resolved_rule", "rule_id", "closing_reason"),
@@ -125,6 +138,10 @@ class Alert(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     host: Mapped[str | None] = mapped_column(String(255))
     source_ip: Mapped[str | None] = mapped_column(String(64))
+    destination_ip: Mapped[str | None] = mapped_column(String(64))
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    process_name: Mapped[str | None] = mapped_column(String(255))
+    url_domain: Mapped[str | None] = mapped_column(String(255))
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="new")
     closing_reason: Mapped[str | None] = mapped_column(String(32))
@@ -186,11 +203,17 @@ class Case(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closing_reason: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None] = mapped_column()
 
 
 class Observable(Base):
     __tablename__ = "observables"
-    __table_args__ = (UniqueConstraint("case_id", "kind", "value"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "value"),
+        Index("ix_observables_kind_value", "kind", "value"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -315,3 +338,27 @@ class DataVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class SavedSearch(Base):
+    """A query a user saved (``scope``: ``alerts`` or ``events``), private to that user."""
+
+    __tablename__ = "saved_searches"
+    __table_args__ = (UniqueConstraint("user_id", "scope", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    query: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationSent(Base):
+    """One notification per (kind, key) -- an SLA breach is announced once, not every minute."""
+
+    __tablename__ = "notifications_sent"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

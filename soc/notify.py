@@ -1,23 +1,58 @@
-"""Notifications (assignment, ...) sent to a webhook.
+"""Notifications: new critical alerts, assignments, SLA breaches -- by signed webhook and e-mail.
 
-:class:`Notifier` is the seam: :class:`WebhookNotifier` POSTs JSON to a URL; the recording fake
-keeps what it was given. Delivery happens after the database commit, off the request path
-(FastAPI background task); a failed delivery is logged (URL host only: a webhook URL may embed
-a secret token) and never fails the analyst's action.
+:class:`Notifier` is the seam: ``send(message)`` takes one message (a dict with ``event`` and
+its facts, see :data:`EVENTS`) and MUST NOT raise (delivery problems are logged and dropped:
+a notification never fails the analyst's action). Implementations: :class:`WebhookNotifier`
+(JSON, signed with HMAC-SM3, :mod:`soc.webhook`), :class:`soc.mailer.MailNotifier` (SMTP),
+:class:`FanOut` (several), :class:`NullNotifier`, and the recording fake. Delivery runs after
+the database commit, off the request path (a background task or the SLA watcher's thread).
+
+Every message carries ``text``: one line for people, in Simplified Chinese unless the
+deployment's notification language is English (:func:`describe`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
+from collections.abc import Sequence
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from tulou.errors import ConfigError
+from soc.i18n import N_, _
+from tulou import i18n
 
 log = logging.getLogger(__name__)
+
+#: event -> its one-line text (named fields from the message).
+EVENTS: dict[str, str] = {
+    "alert.assigned": N_(
+        "Alert {alert_id} ({severity}) \u201c{title}\u201d assigned to {assignee} by {by}"
+    ),
+    "alert.critical": N_("New critical alert {alert_id}: \u201c{title}\u201d"),
+    "alert.sla_breach": N_(
+        "Alert {alert_id} ({severity}) \u201c{title}\u201d is past its {target} target"
+    ),
+    "case.assigned": N_("Case {case_id} \u201c{title}\u201d now owned by {owner} (set by {by})"),
+}
+TARGETS = {"acknowledge": N_("acknowledge"), "resolve": N_("resolve")}
+
+
+def describe(message: dict[str, Any], locale: str = i18n.DEFAULT_LOCALE) -> str:
+    """The message's line for people, in ``locale``."""
+    template = EVENTS.get(str(message.get("event")))
+    with i18n.using(locale):
+        if template is None:
+            return str(message.get("event"))
+        facts = {k: v for k, v in message.items() if k != "text"}
+        if "severity" in facts:
+            from soc.web.labels import label  # noqa: PLC0415 - display names live with the UI
+
+            facts["severity"] = label("severity", facts["severity"])
+        if "target" in facts:
+            facts["target"] = _(TARGETS.get(str(facts["target"]), str(facts["target"])))
+        try:
+            return _(template).format(**facts)
+        except (KeyError, IndexError):
+            return _(template)
 
 
 class Notifier(Protocol):
@@ -41,27 +76,38 @@ class RecordingNotifier:
         self.messages.append(message)
 
 
-class WebhookNotifier:
-    """POST each message as JSON to ``url`` (http or https), with a short timeout."""
+class FanOut:
+    """Every message to each notifier in turn (one failing never stops the others)."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError("the webhook URL must be an http(s) URL")
-        self._url = url
-        self._host = parts.hostname
-        self._timeout = timeout
+    def __init__(self, notifiers: Sequence[Notifier]) -> None:
+        self.notifiers = list(notifiers)
 
     def __repr__(self) -> str:
-        return f"WebhookNotifier(host={self._host!r})"
+        return f"FanOut({self.notifiers!r})"
 
     def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message, ensure_ascii=False).encode()
-        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
-            self._url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
-                response.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.warning("webhook to %s failed: %s", self._host, type(exc).__name__)
+        for notifier in self.notifiers:
+            try:
+                notifier.send(message)
+            except Exception as exc:  # noqa: BLE001 - the contract is "never raise"
+                log.warning("notifier %r failed: %s", notifier, type(exc).__name__)
+
+
+def send_all(notifier: Notifier, messages: Sequence[dict[str, Any]]) -> None:
+    for message in messages:
+        notifier.send(message)
+
+
+# Kept importable from here: the webhook lives in soc.webhook.
+from soc.webhook import WebhookNotifier  # noqa: E402
+
+__all__ = [
+    "EVENTS",
+    "FanOut",
+    "Notifier",
+    "NullNotifier",
+    "RecordingNotifier",
+    "WebhookNotifier",
+    "describe",
+    "send_all",
+]

@@ -19,6 +19,7 @@ from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from soc.i18n import _
 from soc.models import Alert, AlertTag
 from soc.triage import SEVERITY_RANK, normalise_tag
 from tulou.errors import UsageError
@@ -48,6 +49,12 @@ class QueueFilter:
     unassigned: bool = False
     since: datetime | None = None
     until: datetime | None = None
+    destination_ip: str | None = None
+    user_name: str | None = None
+    process_name: str | None = None
+    url_domain: str | None = None
+    #: More conditions, ANDed (a compiled query of the search language, soc.query_sql).
+    extra: tuple[ColumnElement[bool], ...] = ()
 
 
 def _conditions(flt: QueueFilter) -> list[ColumnElement[bool]]:
@@ -57,7 +64,11 @@ def _conditions(flt: QueueFilter) -> list[ColumnElement[bool]]:
     if flt.severity:
         unknown = [s for s in flt.severity if s not in SEVERITY_RANK]
         if unknown:
-            raise UsageError(f"unknown severity {unknown[0]!r}; one of {', '.join(SEVERITY_RANK)}")
+            raise UsageError(
+                _("unknown severity {value!r}; one of {names}").format(
+                    value=unknown[0], names=", ".join(SEVERITY_RANK)
+                )
+            )
         where.append(Alert.severity_rank.in_([SEVERITY_RANK[s] for s in flt.severity]))
     if flt.rule_id:
         where.append(Alert.rule_id == flt.rule_id)
@@ -69,6 +80,14 @@ def _conditions(flt: QueueFilter) -> list[ColumnElement[bool]]:
         where.append(Alert.host == flt.host)
     if flt.source_ip:
         where.append(Alert.source_ip == flt.source_ip)
+    for column, value in (
+        (Alert.destination_ip, flt.destination_ip),
+        (Alert.user_name, flt.user_name),
+        (Alert.process_name, flt.process_name),
+        (Alert.url_domain, flt.url_domain),
+    ):
+        if value:
+            where.append(column == value)
     if flt.assignee_id is not None:
         where.append(Alert.assignee_id == flt.assignee_id)
     if flt.unassigned:
@@ -77,6 +96,7 @@ def _conditions(flt: QueueFilter) -> list[ColumnElement[bool]]:
         where.append(Alert.last_seen >= flt.since)
     if flt.until is not None:
         where.append(Alert.last_seen < flt.until)
+    where.extend(flt.extra)
     return where
 
 
@@ -106,7 +126,7 @@ def decode_cursor(cursor: str, columns: tuple[Any, ...]) -> list[Any]:
                 raise ValueError("bad value")
         return values
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise UsageError("invalid cursor: use the next_cursor of a previous page") from exc
+        raise UsageError(_("invalid cursor: use the next_cursor of a previous page")) from exc
 
 
 def page(
@@ -125,11 +145,13 @@ def page(
     columns) plain rows of just those columns: no ORM identity map, for read-only pages.
     """
     if sort not in SORTS:
-        raise UsageError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+        raise UsageError(
+            _("unknown sort {value!r}; one of {names}").format(value=sort, names=", ".join(SORTS))
+        )
     if order not in ("asc", "desc"):
-        raise UsageError("order is asc or desc")
+        raise UsageError(_("order is asc or desc"))
     if not 1 <= limit <= MAX_LIMIT:
-        raise UsageError(f"limit must be between 1 and {MAX_LIMIT}")
+        raise UsageError(_("limit must be between 1 and {n}").format(n=MAX_LIMIT))
     key = SORTS[sort]
     query: Select[Any] = (select(*columns) if columns else select(Alert)).where(*_conditions(flt))
     if cursor is not None:

@@ -91,6 +91,10 @@ class AlertPublic(BaseModel):
     resolved_at: datetime | None
     host: str | None
     source_ip: str | None
+    destination_ip: str | None
+    user_name: str | None
+    process_name: str | None
+    url_domain: str | None
     tags: list[str]
     version: int
 
@@ -134,8 +138,10 @@ class CommentPublic(BaseModel):
 
 
 class BulkItem(_In):
+    """An alert and the version the caller read: a colleague's change since fails that item."""
+
     id: int = Field(ge=1, le=MAX_ID)
-    version: int | None = Field(default=None, ge=1, le=MAX_ID)
+    version: int = Field(ge=1, le=MAX_ID)
 
 
 class BulkIn(_In):
@@ -172,7 +178,9 @@ class CasePatch(_In):
     grade: str | None = Field(default=None, max_length=16)
     system_class: Literal["cii", "government", "other"] | None = None
     status: Literal["open", "closed"] | None = None
+    closing_reason: ClosingReason | None = None
     reported_at: datetime | None = None
+    owner: str | None = Field(default=None, max_length=64)
     version: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
@@ -181,7 +189,7 @@ class LinkIn(_In):
 
 
 class ObservableIn(_In):
-    kind: Literal["ip", "domain", "hash", "user", "device", "url", "email"]
+    kind: Literal["ip", "domain", "url", "hash", "email", "user", "host", "device"]
     value: str = Field(min_length=1, max_length=512)
     note: str = Field(default="", max_length=2000)
 
@@ -215,6 +223,9 @@ class CasePublic(BaseModel):
     reported_at: datetime | None
     created_at: datetime
     version: int
+    owner: str | None = None
+    closing_reason: str | None = None
+    closed_at: datetime | None = None
 
 
 class ObservablePublic(BaseModel):
@@ -224,6 +235,20 @@ class ObservablePublic(BaseModel):
     kind: str
     value: str
     note: str
+
+
+class EnrichmentOut(BaseModel):
+    """What Tulou knows about an observable (soc.enrichment)."""
+
+    kind: str
+    value: str
+    alerts: int
+    events: int | None
+    cases: list[int]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    assets: list[str]
+    external: dict[str, Any]
 
 
 class TaskPublic(BaseModel):
@@ -265,6 +290,14 @@ class UserPublic(BaseModel):
     username: str
     role: str
     active: bool
+    locale: str | None = None
+    e_mail: str | None = None
+
+
+class UserPatch(_In):
+    active: bool | None = None
+    locale: Literal["zh_CN", "en"] | None = None
+    e_mail: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
 class TokenCreate(_In):
@@ -281,3 +314,22 @@ class Me(BaseModel):
     username: str
     role: str
     via: str
+    locale: str | None = None
+    #: Set when the token in use was minted by someone else (it may read, not act).
+    issued_by: str | None = None
+
+
+class SavedSearchIn(_In):
+    scope: Literal["alerts", "events"] = "alerts"
+    name: str = Field(min_length=1, max_length=64)
+    query: str = Field(max_length=2000)
+
+
+class SavedSearchPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    scope: str
+    name: str
+    query: str
+    created_at: datetime

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 
+from soc.i18n import _
 from tulou.errors import UsageError
 
 SCRYPT_N = 2**15
@@ -30,7 +31,9 @@ def _b64(data: bytes) -> str:
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
     """A salted scrypt hash of ``password`` in the self-describing stored form."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UsageError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise UsageError(
+            _("a password needs at least {n} characters").format(n=MIN_PASSWORD_LENGTH)
+        )
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM, dklen=32

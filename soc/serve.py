@@ -73,6 +73,10 @@ def build(options: ServeOptions, db: Database | None = None) -> FastAPI:
         cookie_secure=options.cookie_secure,
         metrics_ttl=options.metrics_ttl,
         warm_metrics=options.warm_metrics,
+        timezone=config.timezone(),
+        data_dir=settings.data_dir,
+        inventory=config.inventory(settings),
+        sla_watch=60.0,
     )
 
 

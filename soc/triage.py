@@ -12,21 +12,23 @@ analyst action is appended to the audit chain in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from soc import audit
+from soc import audit, entities
 from soc.auth import Principal, find_user
 from soc.errors import ConflictError
+from soc.i18n import _
 from soc.models import Alert, AlertTag, Comment, Occurrence, User, utcnow
 from soc.workflow import CLOSED, check_transition
 from tulou.contracts.alert import LEVELS
 from tulou.contracts.alert import Alert as DetectAlert
-from tulou.errors import NotFoundError, TulouError, UsageError
+from tulou.errors import NotFoundError, TulouError, UnavailableError, UsageError
 from tulou.events import parse_timestamp
 
 SEVERITY_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
@@ -63,8 +65,21 @@ class IngestResult:
         }
 
 
-def ingest(session: Session, alerts: Sequence[DetectAlert]) -> IngestResult:
-    """Store detect alerts (already validated) in the caller's transaction."""
+#: How many of an alert's events are read for its entities when its fields lack them.
+ENTITY_EVENTS = 20
+
+
+def ingest(
+    session: Session,
+    alerts: Sequence[DetectAlert],
+    events: Callable[[Sequence[str]], Sequence[Mapping[str, Any]]] | None = None,
+) -> IngestResult:
+    """Store detect alerts (already validated) in the caller's transaction.
+
+    ``events`` fetches events by id (the evidence source): an alert whose fields lack an entity
+    (soc.entities) takes it from its first events. A store that cannot be reached leaves those
+    entities empty; the alert is stored all the same.
+    """
     result = IngestResult()
     for item in alerts:
         uid = item.alert_id
@@ -73,13 +88,17 @@ def ingest(session: Session, alerts: Sequence[DetectAlert]) -> IngestResult:
             continue
         first, last = parse_timestamp(item.first_seen), parse_timestamp(item.last_seen)
         if last < first:
-            raise UsageError(f"alert {uid}: last_seen is before first_seen")
+            raise UsageError(_("alert {uid}: last_seen is before first_seen").format(uid=uid))
         group = session.scalar(
             select(Alert)
             .where(Alert.dedup_key == item.dedup_key, Alert.status != CLOSED)
             .order_by(Alert.id.desc())
             .limit(1)
         )
+        found = entities.extract(item.fields)
+        if events is not None and len(found) < len(entities.SOURCES) and item.event_ids:
+            with contextlib.suppress(UnavailableError):
+                found = entities.extract(item.fields, events(item.event_ids[:ENTITY_EVENTS]))
         if group is None:
             group = Alert(
                 dedup_key=item.dedup_key,
@@ -90,10 +109,7 @@ def ingest(session: Session, alerts: Sequence[DetectAlert]) -> IngestResult:
                 severity=item.level,
                 severity_rank=SEVERITY_RANK[item.level],
                 tags=sorted(set(item.tags)),
-                host=_text(
-                    _field(item.fields, "host.name") or _field(item.fields, "host.hostname")
-                ),
-                source_ip=_text(_field(item.fields, "source.ip")),
+                **found,
                 fields=dict(item.fields),
                 status="new",
                 count=1,
@@ -107,6 +123,9 @@ def ingest(session: Session, alerts: Sequence[DetectAlert]) -> IngestResult:
             new_tags = tag_rows(item.tags)
         else:
             group.count += 1
+            for column, value in found.items():
+                if getattr(group, column) is None:
+                    setattr(group, column, value)
             group.first_seen = min(group.first_seen, first)
             group.last_seen = max(group.last_seen, last)
             old = tag_rows(group.tags)
@@ -127,20 +146,10 @@ def ingest(session: Session, alerts: Sequence[DetectAlert]) -> IngestResult:
     return result
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        value = value[0] if value else None
-        if value is None:
-            return None
-    return str(value)[:255]
-
-
 def get(session: Session, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None:
-        raise NotFoundError(f"no alert {alert_id}")
+        raise NotFoundError(_("no alert {id}").format(id=alert_id))
     return alert
 
 
@@ -164,8 +173,10 @@ def event_ids(session: Session, alert_id: int, limit: int) -> list[str]:
 def _check_version(alert: Alert, expected_version: int) -> None:
     if alert.version != expected_version:
         raise ConflictError(
-            f"alert {alert.id} changed since version {expected_version} "
-            f"(now version {alert.version}): reload and try again",
+            _(
+                "alert {id} changed since version {version} (now version {now}): "
+                "reload and try again"
+            ).format(id=alert.id, version=expected_version, now=alert.version),
             current_version=alert.version,
         )
 
@@ -183,7 +194,9 @@ def _conditional_update(
     if done.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(alert)
         raise ConflictError(
-            f"alert {alert.id} was changed by someone else just now: reload and try again",
+            _("alert {id} was changed by someone else just now: reload and try again").format(
+                id=alert.id
+            ),
             current_version=alert.version,
         )
     session.refresh(alert)
@@ -237,7 +250,7 @@ def assign(
     if assignee is not None:
         user = find_user(session, assignee)
         if user.role not in ("analyst", "admin") or not user.active:
-            raise UsageError(f"{assignee!r} is not an active analyst")
+            raise UsageError(_("{name!r} is not an active analyst").format(name=assignee))
         assignee_id = user.id
     _conditional_update(session, alert, expected_version, {"assignee_id": assignee_id})
     audit.append(
@@ -257,7 +270,7 @@ def comment(
     get(session, alert_id)
     body = body.strip()
     if not body:
-        raise UsageError("a comment cannot be empty")
+        raise UsageError(_("a comment cannot be empty"))
     row = Comment(alert_id=alert_id, author_id=actor.user_id, body=body)
     session.add(row)
     session.flush()
@@ -299,7 +312,7 @@ def bulk(
     done in its own savepoint, so one failure does not undo the others.
     """
     if status is None and assignee is None and not unassign:
-        raise UsageError("a bulk action needs a status, an assignee or unassign")
+        raise UsageError(_("a bulk action needs a status, an assignee or unassign"))
     results: list[dict[str, Any]] = []
     for alert_id, version in items:
         try:
@@ -330,11 +343,3 @@ def bulk(
         except TulouError as exc:
             results.append({"id": alert_id, "ok": False, "error": exc.message})
     return results
-
-
-def _field(fields: dict[str, Any], name: str) -> Any:
-    """A field of the alert, or of its correlation group (detect puts group-by values there)."""
-    if fields.get(name) is not None:
-        return fields[name]
-    group = fields.get("group")
-    return group.get(name) if isinstance(group, dict) else None

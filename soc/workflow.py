@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from soc.i18n import _
 from tulou.errors import UsageError
 
 type Status = Literal["new", "acknowledged", "investigating", "resolved"]
@@ -39,17 +40,27 @@ class TransitionError(UsageError):
 def check_transition(current: str, target: str, reason: str | None) -> None:
     """Raise :class:`TransitionError` unless ``current -> target`` (with ``reason``) is allowed."""
     if target not in TRANSITIONS:
-        raise UsageError(f"unknown status {target!r}; statuses: {', '.join(STATUSES)}")
+        raise UsageError(
+            _("unknown status {value!r}; statuses: {names}").format(
+                value=target, names=", ".join(STATUSES)
+            )
+        )
     allowed = TRANSITIONS.get(current, frozenset())
     if target not in allowed:
-        moves = ", ".join(sorted(allowed)) or "none"
-        raise TransitionError(f"cannot move an alert from {current} to {target} (allowed: {moves})")
+        moves = ", ".join(sorted(allowed)) or _("none")
+        raise TransitionError(
+            _("cannot move an alert from {current} to {target} (allowed: {moves})").format(
+                current=current, target=target, moves=moves
+            )
+        )
     if target == CLOSED:
         if reason is None:
-            raise TransitionError("resolving an alert needs a closing reason")
+            raise TransitionError(_("resolving an alert needs a closing reason"))
         if reason not in CLOSING_REASONS:
             raise UsageError(
-                f"unknown closing reason {reason!r}; reasons: {', '.join(CLOSING_REASONS)}"
+                _("unknown closing reason {value!r}; reasons: {names}").format(
+                    value=reason, names=", ".join(CLOSING_REASONS)
+                )
             )
     elif reason is not None:
-        raise UsageError("only resolving takes a closing reason")
+        raise UsageError(_("only resolving takes a closing reason"))

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.browser",
     "tests.fixtures.redis",
+    "tests.fixtures.smtp",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,15 +22,31 @@ from soc.deps import (
     RuntimeDep,
     WriteSession,
 )
+from soc.i18n import _
 from soc.models import RuleInfo, User, utcnow
-from soc.schemas import Me, RulesIn, TokenCreate, TokenIssued, UserCreate, UserPublic
+from soc.schemas import (
+    Me,
+    RulesIn,
+    TokenCreate,
+    TokenIssued,
+    UserCreate,
+    UserPatch,
+    UserPublic,
+)
+from tulou.errors import UsageError
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
 @router.get("/me", response_model=Me)
 def me(who: AsAnyone) -> Me:
-    return Me(username=who.username, role=who.role, via=who.via)
+    return Me(
+        username=who.username,
+        role=who.role,
+        via=who.via,
+        locale=who.locale,
+        issued_by=who.issued_by,
+    )
 
 
 @router.get("/users", response_model=list[UserPublic])
@@ -52,19 +68,51 @@ def create_user(body: UserCreate, who: AsAdmin, session: WriteSession, rt: Runti
     return UserPublic.model_validate(user)
 
 
+@router.patch("/users/{username}", response_model=UserPublic)
+def patch_user(
+    username: str, body: UserPatch, who: AsAdmin, session: WriteSession, rt: RuntimeDep
+) -> Any:
+    """Deactivate / reactivate a user (sessions end, tokens stop at once), set language, e-mail."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("active") is False and username == who.username:
+        raise UsageError(_("you cannot deactivate yourself"))
+    if "active" in changes:
+        user = (
+            auth.reactivate(session, username)
+            if changes["active"]
+            else auth.deactivate(session, username)
+        )
+    else:
+        user = auth.find_user(session, username)
+    if "locale" in changes:
+        user.locale = changes["locale"]
+    if "e_mail" in changes:
+        user.e_mail = changes["e_mail"]
+    audit.append(
+        session,
+        rt.hash_fn,
+        actor=who.username,
+        action="user.update",
+        target=f"user:{username}",
+        detail=changes,
+    )
+    return UserPublic.model_validate(user)
+
+
 @router.post("/users/{username}/tokens", response_model=TokenIssued, status_code=201)
 def create_token(
     username: str, body: TokenCreate, who: AsAdmin, session: WriteSession, rt: RuntimeDep
 ) -> TokenIssued:
-    """Issue an API token (shown once, stored hashed)."""
-    token = auth.create_token(session, username, body.name)
+    """Issue an API token (shown once, stored hashed). A token an admin mints for another
+    person may read but never change anything in their name; that person sees it on /me."""
+    token = auth.create_token(session, username, body.name, issued_by=who.user_id)
     audit.append(
         session,
         rt.hash_fn,
         actor=who.username,
         action="token.create",
         target=f"user:{username}",
-        detail={"name": body.name},
+        detail={"name": body.name, "issued_by": who.username},
     )
     return TokenIssued(username=username, name=body.name, token=token)
 

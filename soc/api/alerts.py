@@ -11,7 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
@@ -19,11 +19,13 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from soc import data_version, evidence, queue, triage
+from soc import data_version, evidence, query, query_sql, queue, triage
 from soc.deps import AsAnalyst, AsService, ReadSession, Runtime, RuntimeDep, WriteSession
 from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
 from soc.hot_cache import Entry, HotCache, Key
-from soc.models import Alert, DataVersion, User
+from soc.i18n import _
+from soc.models import Alert, DataVersion, User, utcnow
+from soc.notifications import assignment_messages, critical_messages
 from soc.schemas import (
     AlertDetail,
     AlertIn,
@@ -40,7 +42,9 @@ from soc.schemas import (
     IngestOut,
     TransitionIn,
 )
+from soc.workflow import Status
 from tulou.contracts.alert import Alert as DetectAlert
+from tulou.contracts.alert import Level
 from tulou.errors import NotFoundError, UsageError
 from tulou.events import format_timestamp
 
@@ -54,11 +58,11 @@ def expected_version(if_match: str | None, body_version: int | None) -> tuple[in
     if if_match is not None:
         text = if_match.strip().removeprefix("W/").strip('"')
         if not text.isdigit():
-            raise UsageError('If-Match must be an ETag like "3"')
+            raise UsageError(_('If-Match must be an ETag like "3"'))
         return int(text), True
     if body_version is not None:
         return body_version, False
-    raise PreconditionRequiredError("send If-Match (the alert's ETag) or a version field")
+    raise PreconditionRequiredError(_("send If-Match (the alert's ETag) or a version field"))
 
 
 def run_versioned(from_header: bool, action: Any) -> Any:
@@ -167,19 +171,26 @@ def _single_flight(rt: Runtime, key: Key, produce: Callable[[], Response]) -> Re
 
 
 def _list_json(
-    rt: Runtime, key: Key, flt: queue.QueueFilter, assignee: str | None, **kw: Any
+    rt: Runtime,
+    key: Key,
+    flt: queue.QueueFilter,
+    assignee: str | None,
+    *,
+    cacheable: bool = True,
+    **kw: Any,
 ) -> Response:
     cache = rt.hot_cache
+    cacheable = cacheable and cache.enabled
     with rt.db.read() as session:
         # Read before the data: the body is never older than the version it is tagged with.
-        version = data_version.current(session) if cache.enabled else 0
+        version = data_version.current(session) if cacheable else 0
         if assignee is not None:
             uid = session.scalar(select(User.id).where(User.username == assignee))
             flt = dataclasses.replace(flt, assignee_id=uid or -1)
         rows, next_cursor = queue.page(session, flt, columns=PUBLIC_COLUMNS, **kw)
         items = _public_dicts(session, rows, AlertPublic)
     response = _json(_PAGE, {"items": items, "next_cursor": next_cursor})
-    return _store(cache, key, version, response) if cache.enabled else response
+    return _store(cache, key, version, response) if cacheable else response
 
 
 #: An alert's detail in ONE statement: the data version (the hot cache's tag), the columns and
@@ -206,7 +217,7 @@ def _detail_json(rt: Runtime, key: Key, alert_id: int) -> Response:
         row = connection.execute(_DETAIL_ONE, {"alert_id": alert_id}).first()
         connection.rollback()
     if row is None:
-        raise NotFoundError(f"no alert {alert_id}")
+        raise NotFoundError(_("no alert {id}").format(id=alert_id))
     mapping = row._mapping
     item = {n: mapping[n] for n in _DETAIL_FIELDS}
     item["assignee"] = row.assignee_name
@@ -230,12 +241,18 @@ def _detect_alert(raw: dict[str, Any]) -> DetectAlert:
         fields=data.fields,
     )
     if data.alert_id is not None and data.alert_id != alert.alert_id:
-        raise UsageError("alert_id does not match the rule, rule hash and event ids")
+        raise UsageError(_("alert_id does not match the rule, rule hash and event ids"))
     return alert
 
 
 @router.post("/ingest", response_model=IngestOut)
-def ingest(body: IngestIn, who: AsService, session: WriteSession) -> IngestOut:
+def ingest(
+    body: IngestIn,
+    who: AsService,
+    session: WriteSession,
+    rt: RuntimeDep,
+    background: BackgroundTasks,
+) -> IngestOut:
     """Store alerts from detect. Idempotent on ``alert_id``; invalid items are reported, the
     valid ones stored."""
     good: list[DetectAlert] = []
@@ -249,7 +266,9 @@ def ingest(body: IngestIn, who: AsService, session: WriteSession) -> IngestOut:
             rejected.append({"index": index, "error": f"{where}: {first['msg']}"})
         except UsageError as exc:
             rejected.append({"index": index, "error": exc.message})
-    result = triage.ingest(session, good)
+    result = triage.ingest(session, good, events=rt.events.fetch)
+    for message in critical_messages(session, result.created):
+        background.add_task(rt.notifier.send, message)
     return IngestOut(**result.to_dict(), rejected=rejected)  # type: ignore[arg-type]
 
 
@@ -259,26 +278,38 @@ async def list_alerts(
     request: Request,
     who: AsAnalyst,
     rt: RuntimeDep,
-    status: Annotated[list[str] | None, Query()] = None,
-    severity: Annotated[list[str] | None, Query()] = None,
-    rule_id: str | None = None,
-    tactic: str | None = None,
-    technique: str | None = None,
-    host: str | None = None,
-    source_ip: str | None = None,
-    assignee: str | None = None,
+    status: Annotated[list[Status] | None, Query()] = None,
+    severity: Annotated[list[Level] | None, Query()] = None,
+    rule_id: Annotated[str | None, Query(max_length=128)] = None,
+    tactic: Annotated[str | None, Query(max_length=128)] = None,
+    technique: Annotated[str | None, Query(max_length=128)] = None,
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    source_ip: Annotated[str | None, Query(max_length=64)] = None,
+    destination_ip: Annotated[str | None, Query(max_length=64)] = None,
+    user: Annotated[str | None, Query(max_length=255)] = None,
+    process: Annotated[str | None, Query(max_length=255)] = None,
+    domain: Annotated[str | None, Query(max_length=255)] = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
     unassigned: bool = False,
     since: datetime | None = None,
     until: datetime | None = None,
-    sort: str = "last_seen",
-    order: str = "desc",
+    q: Annotated[
+        str | None,
+        Query(max_length=query.MAX_LENGTH, description="Search language (docs/soc.md)"),
+    ] = None,
+    sort: Literal["last_seen", "first_seen", "severity", "id"] = "last_seen",
+    order: Literal["desc", "asc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=queue.MAX_LIMIT)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> Response:
-    """The triage queue, filtered and sorted, one keyset page at a time."""
+    """The triage queue, filtered and sorted, one keyset page at a time.
+
+    ``q`` is the search language (``severity:>=high AND NOT status:resolved host:web-*``);
+    unknown parameters, fields and values are 400/422 errors, never ignored."""
     for moment in (since, until):
         if moment is not None and moment.tzinfo is None:
-            raise UsageError("since/until need a time zone (e.g. a trailing Z)")
+            raise UsageError(_("since/until need a time zone (e.g. a trailing Z)"))
+    extra = (query_sql.condition(query.parse(q), utcnow()),) if q else ()
     flt = queue.QueueFilter(
         status=tuple(status or ()),
         severity=tuple(severity or ()),
@@ -287,15 +318,33 @@ async def list_alerts(
         technique=technique,
         host=host,
         source_ip=source_ip,
+        destination_ip=destination_ip,
+        user_name=user,
+        process_name=process,
+        url_domain=domain,
         unassigned=unassigned,
         since=since,
         until=until,
+        extra=extra,
     )
     # One thread hop for the whole read (session, queries, encoding), not one per dependency.
     key = _cache_key(request)
+    # A query relative to the clock (now-24h) changes without any write: never cached.
+    relative = bool(q) and "now" in (q or "")
     produce = functools.partial(
-        _list_json, rt, key, flt, assignee, sort=sort, order=order, limit=limit, cursor=cursor
+        _list_json,
+        rt,
+        key,
+        flt,
+        assignee,
+        cacheable=not relative,
+        sort=sort,
+        order=order,
+        limit=limit,
+        cursor=cursor,
     )
+    if relative:
+        return await run_in_threadpool(produce)
     return await run_in_threadpool(_single_flight, rt, key, produce)
 
 
@@ -367,17 +416,8 @@ def assign(
     )
     response.headers["ETag"] = f'"{alert.version}"'
     if body.assignee is not None:
-        background.add_task(
-            rt.notifier.send,
-            {
-                "event": "alert.assigned",
-                "alert_id": alert_id,
-                "title": alert.title,
-                "severity": alert.severity,
-                "assignee": body.assignee,
-                "by": who.username,
-            },
-        )
+        for message in assignment_messages(session, [alert], body.assignee, who.username):
+            background.add_task(rt.notifier.send, message)
     return public(session, [alert])[0]
 
 
@@ -399,8 +439,16 @@ def add_comment(
 
 
 @router.post("/bulk", response_model=BulkOut)
-def bulk(body: BulkIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep) -> BulkOut:
-    """One action on many alerts; each result says ok or why not (nothing else is undone)."""
+def bulk(
+    body: BulkIn,
+    who: AsAnalyst,
+    session: WriteSession,
+    rt: RuntimeDep,
+    background: BackgroundTasks,
+) -> BulkOut:
+    """One action on many alerts, each at the version the caller read (a colleague's change
+    since makes that item fail with 409's message, never be overwritten); each result says ok
+    or why not (nothing else is undone). A bulk assignment notifies like a single one."""
     results = triage.bulk(
         session,
         rt.hash_fn,
@@ -411,4 +459,9 @@ def bulk(body: BulkIn, who: AsAnalyst, session: WriteSession, rt: RuntimeDep) ->
         assignee=body.assignee,
         unassign=body.unassign,
     )
+    if body.assignee is not None:
+        done = [r["id"] for r in results if r["ok"]]
+        alerts = list(session.scalars(select(Alert).where(Alert.id.in_(done)).order_by(Alert.id)))
+        for message in assignment_messages(session, alerts, body.assignee, who.username):
+            background.add_task(rt.notifier.send, message)
     return BulkOut.model_validate({"results": results})

@@ -62,7 +62,7 @@ def test_ingest_collects_bad_items_and_stores_the_good(soc):
     ).json()
     assert result["created"] == 1
     assert [r["index"] for r in result["rejected"]] == [1, 2, 3]
-    assert "does not match" in result["rejected"][1]["error"]
+    assert "alert_id 与规则、规则哈希和事件编号不符" in result["rejected"][1]["error"]
 
 
 def test_filters_and_keyset_pagination(soc):
@@ -156,7 +156,7 @@ def test_resolution_records_reason_and_times(soc):
         headers=h,
         json={"status": "resolved", "version": 1},
     )
-    assert r.status_code == 409 and "closing reason" in r.json()["detail"]
+    assert r.status_code == 409 and "需要关闭原因" in r.json()["detail"]
     r = soc.client.post(
         f"/api/v1/alerts/{alert_id}/transition",
         headers=h,
@@ -220,6 +220,7 @@ def test_assignment_notifies_and_filters(soc):
             "severity": "high",
             "assignee": "bob",
             "by": "ana",
+            "recipients": [],  # bob has no e-mail address on file
         }
     ]
     mine = soc.client.get("/api/v1/alerts", params={"assignee": "bob"}, headers=h).json()
@@ -283,15 +284,20 @@ def test_bulk_collects_per_alert_results(soc):
         "/api/v1/alerts/bulk",
         headers=h,
         json={
-            "items": [{"id": a}, {"id": b}, {"id": c, "version": 7}, {"id": 99999}],
+            "items": [
+                {"id": a, "version": 1},
+                {"id": b, "version": 2},
+                {"id": c, "version": 7},
+                {"id": 99999, "version": 1},
+            ],
             "status": "acknowledged",
             "assignee": "bob",
         },
     )
     results = {x["id"]: x for x in r.json()["results"]}
     assert results[a]["ok"] and results[a]["version"] == 3
-    assert not results[b]["ok"] and "resolved to acknowledged" in results[b]["error"]
-    assert not results[c]["ok"] and "changed" in results[c]["error"]
+    assert not results[b]["ok"] and "从 resolved 转为 acknowledged" in results[b]["error"]
+    assert not results[c]["ok"] and "之后已被修改" in results[c]["error"]
     assert not results[99999]["ok"]
     # Failures changed nothing.
     detail = soc.client.get(f"/api/v1/alerts/{c}", headers=h).json()

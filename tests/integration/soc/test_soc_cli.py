@@ -56,7 +56,7 @@ def test_users_tokens_and_a_verified_chain(env, capsys):
     code, _, err = run(
         capsys, "soc", "user", "add", "x", "--role", "analyst", "--password-stdin", stdin="short\n"
     )
-    assert code == 2 and "12 characters" in err
+    assert code == 2 and "至少需要 12 个字符" in err
     assert run(capsys, "soc", "user", "add", "detect", "--role", "service")[0] == 0
     code, out, _ = run(capsys, "--json", "soc", "token", "create", "detect", "--name", "ingest")
     token = json.loads(out)["token"]
@@ -66,7 +66,13 @@ def test_users_tokens_and_a_verified_chain(env, capsys):
     db = Database(f"sqlite:///{env / 'soc' / 'soc.db'}")
     client = TestClient(create_app(db, hash_fn=sm3))
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.json() == {"username": "detect", "role": "service", "via": "token"}
+    assert me.json() == {
+        "username": "detect",
+        "role": "service",
+        "via": "token",
+        "locale": None,
+        "issued_by": None,  # minted by the CLI, not by another user
+    }
     client.close()
     db.dispose()
 

@@ -41,7 +41,7 @@ def test_login_logout_and_cookie_flags(soc_sqlite):
     )
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
     page = client.get("/alerts")
-    assert page.status_code == 200 and "Alert queue" in page.text
+    assert page.status_code == 200 and "告警队列" in page.text  # Chinese by default
     r = client.post("/logout", data={"csrf_token": csrf(page.text)}, follow_redirects=False)
     assert r.headers["location"] == "/login"
     assert client.get("/alerts", follow_redirects=False).status_code == 303
@@ -110,22 +110,22 @@ def test_triage_through_the_pages(soc_sqlite):
             f"/alerts/{alert_id}/transition",
             data={"status": status, "version": version, "csrf_token": token},
         )
-        assert r.status_code == 200 and f">{status}<" in r.text
+        assert r.status_code == 200 and f'data-status="{status}"' in r.text
     stale = client.post(
         f"/alerts/{alert_id}/transition",
         data={"status": "resolved", "reason": "false_positive", "version": 1, "csrf_token": token},
     )
-    assert stale.status_code == 409 and "reload" in stale.text
+    assert stale.status_code == 409 and "请刷新后重试" in stale.text
     r = client.post(
         f"/alerts/{alert_id}/transition",
         data={"status": "resolved", "reason": "false_positive", "version": 3, "csrf_token": token},
     )
-    assert "resolved (false_positive)" in r.text
+    assert 'data-status="resolved"' in r.text and "已处置 (误报)" in r.text
     r = client.post(
         f"/alerts/{alert_id}/case",
         data={"title": "Case A", "category": "malware", "grade": "较大", "csrf_token": token},
     )
-    assert r.status_code == 200 and "Case A" in r.text and "within 4 h" in r.text
+    assert r.status_code == 200 and "Case A" in r.text and "须在 4 小时内报告" in r.text
     dash = client.get("/dashboard")
     assert dash.status_code == 200 and "<svg" in dash.text
 
@@ -137,3 +137,49 @@ def test_pages_follow_roles(soc_sqlite):
     assert client.get("/dashboard").status_code == 200
     assert client.get("/alerts").status_code == 403
     assert client.get("/drills").status_code == 403
+
+
+def test_chinese_by_default_english_per_user(soc_sqlite):
+    client = soc_sqlite.client
+    # A browser's own Accept-Language does not switch the city's UI.
+    page = client.get("/login", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert '<html lang="zh-CN">' in page.text and "用户名" in page.text
+    # The switch on the login page does (a cookie), before anyone logs in.
+    page = client.get("/login?lang=en")
+    assert '<html lang="en">' in page.text and "User name" in page.text
+    assert client.get("/login").text.count("User name") == 1  # the cookie keeps it
+    client.cookies.clear()
+    login(client)
+    page = client.get("/alerts")
+    assert "告警队列" in page.text
+    r = client.post("/me/language", data={"locale": "en", "csrf_token": csrf(page.text)})
+    assert r.status_code == 200
+    assert "Alert queue" in client.get("/alerts").text
+    # The choice is the user's: kept in the database, it follows them to a new browser.
+    client.cookies.clear()
+    login(client)
+    assert "Alert queue" in client.get("/alerts").text
+    # Their API errors follow it too.
+    token = soc_sqlite.headers("ana")
+    r = client.get("/api/v1/alerts/999", headers=token)
+    assert r.json()["detail"] == "no alert 999"
+    client.cookies.clear()
+    r = client.get("/api/v1/alerts/999", headers=soc_sqlite.headers("bob"))
+    assert r.json()["detail"] == "没有编号为 999 的告警"
+    login(client, username="bob")
+    page = client.get("/alerts")
+    bad = client.post("/me/language", data={"locale": "fr", "csrf_token": csrf(page.text)})
+    assert bad.status_code == 400 and "未知语言 &#39;fr&#39;" in bad.text
+
+
+def test_times_in_the_city_zone_and_durations_in_units(soc_sqlite):
+    alert_id = soc_sqlite.new_alert(
+        first_seen="2026-01-01T16:30:00.000Z", last_seen="2026-01-01T16:45:07.250Z"
+    )
+    client = soc_sqlite.client
+    login(client)
+    page = client.get(f"/alerts/{alert_id}").text
+    assert "2026-01-02 00:45:07" in page  # Asia/Shanghai, to the second
+    assert "16:45:07.25" not in page and "+00:00" not in page
+    queue = client.get("/alerts").text
+    assert "2026-01-02 00:45:07" in queue

@@ -1,4 +1,4 @@
-"""Assignment notifications reach a real HTTP webhook (a server on loopback)."""
+"""Notifications reach a real HTTP webhook (a server on loopback), signed with HMAC-SM3."""
 
 from __future__ import annotations
 
@@ -11,15 +11,24 @@ from fastapi.testclient import TestClient
 from crypto.sm3 import sm3
 from soc.app import create_app
 from soc.notify import WebhookNotifier
+from soc.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+SECRET = "s" * 40
 
 
 def test_assignment_posts_to_the_webhook(soc_sqlite):
     received: list[dict] = []
+    signed: list[bool] = []
+    forged: list[bool] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             length = int(self.headers["Content-Length"])
-            received.append(json.loads(self.rfile.read(length)))
+            body = self.rfile.read(length)
+            stamp, sig = self.headers[TIMESTAMP_HEADER], self.headers[SIGNATURE_HEADER]
+            signed.append(verify(SECRET.encode(), stamp, body, sig))
+            forged.append(verify(b"x" * 40, stamp, body, sig))
+            received.append(json.loads(body))
             self.send_response(204)
             self.end_headers()
 
@@ -31,8 +40,8 @@ def test_assignment_posts_to_the_webhook(soc_sqlite):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook?token=s3cret"
-        notifier = WebhookNotifier(url)
-        assert "s3cret" not in repr(notifier)
+        notifier = WebhookNotifier(url, SECRET)
+        assert "s3cret" not in repr(notifier) and SECRET not in repr(notifier)
         app = create_app(soc_sqlite.db, hash_fn=sm3, notifier=notifier)
         alert_id = soc_sqlite.new_alert()
         with TestClient(app) as client:
@@ -50,8 +59,11 @@ def test_assignment_posts_to_the_webhook(soc_sqlite):
                 "severity": "high",
                 "assignee": "bob",
                 "by": "ana",
+                "text": f"告警 {alert_id}（高）“SSH brute force”已由 ana 分派给 bob",
             }
         ]
+        # The receiver's check: the right secret verifies, another does not.
+        assert signed == [True] and forged == [False]
     finally:
         server.shutdown()
         server.server_close()
@@ -62,7 +74,9 @@ def test_an_unreachable_webhook_does_not_fail_the_action(soc_sqlite):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(
-        soc_sqlite.db, hash_fn=sm3, notifier=WebhookNotifier(f"http://127.0.0.1:{port}/", timeout=1)
+        soc_sqlite.db,
+        hash_fn=sm3,
+        notifier=WebhookNotifier(f"http://127.0.0.1:{port}/", SECRET, timeout=1),
     )
     alert_id = soc_sqlite.new_alert()
     with TestClient(app) as client:

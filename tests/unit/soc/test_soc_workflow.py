@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from soc.workflow import CLOSING_REASONS, STATUSES, TRANSITIONS, check_transition
+from tulou import i18n
 from tulou.errors import UsageError
 
 ALLOWED = {
@@ -45,5 +46,7 @@ def test_every_combination(current, target, reason):
 
 
 def test_unknown_status():
-    with pytest.raises(UsageError, match="unknown status"):
+    with pytest.raises(UsageError, match="未知状态 'closed'"):
+        check_transition("new", "closed", None)
+    with i18n.using("en"), pytest.raises(UsageError, match="unknown status 'closed'"):
         check_transition("new", "closed", None)
