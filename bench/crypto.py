@@ -1,6 +1,8 @@
 """Crypto benchmark: ops/s and MB/s beside ``openssl speed`` measured in the same run.
 
-Run: ``python -m bench.crypto`` (or ``python -m bench crypto``); ``--seconds`` per measurement.
+Run: ``python -m bench.crypto`` (or ``python -m bench crypto``); ``--seconds`` per measurement;
+``--native`` for only the native kernels' GB/s table with the CPU model, flags and kernels
+(bench/crypto_native.py), which the full run prints last.
 Ratios are ours / openssl's (higher is better); both sides divide by user CPU time.
 gmssl (pure Python) is printed as a reference.
 References: SM2 sign/verify vs ``openssl speed sm2``; SM3 vs ``-evp sm3``; HMAC-SM3 vs
@@ -95,8 +97,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     parser.add_argument("--no-gmssl", action="store_true", help="skip the pure-Python reference")
+    parser.add_argument(
+        "--native", action="store_true", help="only the native kernels' GB/s table (~1 min)"
+    )
     opts = parser.parse_args()
     sec = opts.seconds
+    from bench.crypto_native import cpu_header, native_rows  # it imports this module
+
+    if opts.native:
+        native_rows(sec)
+        return
+    for line in cpu_header():
+        print(line)
     gm = None if opts.no_gmssl else _gmssl()
     lib = __import__("crypto._libcrypto", fromlist=["lib"]).lib()
     version = subprocess.run(["openssl", "version"], capture_output=True, text=True, check=False)
@@ -132,6 +144,8 @@ def main() -> None:
         bulk(size, label, sec, key, gm)
     sm3_rows(sec)
     sm4_rows(sec)
+    print()
+    native_rows(sec)
 
 
 def bulk(
