@@ -55,7 +55,7 @@ class Names:
         name = self._users.get(uid)
         if name is None:
             try:
-                name = pwd.getpwuid(uid).pw_name
+                name = _text(pwd.getpwuid(uid).pw_name)
             except KeyError:
                 name = ""
             self._users[uid] = name
@@ -65,11 +65,21 @@ class Names:
         name = self._groups.get(gid)
         if name is None:
             try:
-                name = grp.getgrgid(gid).gr_name
+                name = _text(grp.getgrgid(gid).gr_name)
             except KeyError:
                 name = ""
             self._groups[gid] = name
         return name
+
+
+def _text(name: str) -> str:
+    """A user or group name as trees store it (UTF-8 text; an undecodable one is left out:
+    ownership is restored by number anyway)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return ""
+    return name
 
 
 def from_stat(name: str, kind: str, st: os.stat_result, names: Names) -> Node:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup import tree
+from backup.keys import canonical
 from backup.tree import Node
 from tulou.errors import VerificationError
 
@@ -126,3 +127,50 @@ def test_display_never_fails_and_escapes_what_would_break_a_line() -> None:
     assert tree.display("two\nlines") == "two\\nlines"
     assert tree.display("报告.txt") == "报告.txt"
     json.dumps(tree.display(os.fsdecode(b"\xfe\xff"))).encode("utf-8")
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_common_nodes = st.builds(
+    Node,
+    name=names.map(os.fsdecode),
+    type=st.sampled_from(["file", "dir"]),
+    mode=st.integers(0, 0o7777),
+    mtime_ns=st.integers(-(2**62), 2**62),
+    size=st.integers(0, 2**50),
+    content=st.lists(st.text("0123456789abcdef", min_size=64, max_size=64), max_size=4),
+    subtree=st.one_of(st.none(), st.text("0123456789abcdef", min_size=64, max_size=64)),
+    inode=st.integers(0, 2**63),
+    ctime_ns=st.integers(0, 2**62),
+    uid=st.integers(-1, 2**32),
+    gid=st.integers(-1, 2**32),
+    user=_text,
+    group=_text,
+    device_id=st.integers(0, 2**63),
+    links=st.integers(0, 2**31),
+)
+_other_nodes = st.builds(
+    Node,
+    name=names.map(os.fsdecode),
+    type=st.sampled_from(["symlink", "fifo", "chardev", "dev", "socket", "file"]),
+    target=names.map(os.fsdecode),
+    rdev=st.integers(0, 2**40),
+    uid=st.integers(0, 70000),
+    gid=st.integers(0, 70000),
+    xattrs=st.lists(st.tuples(names.map(os.fsdecode), st.binary(max_size=20)), max_size=2),
+    error=_text,
+)
+
+
+@given(st.lists(st.one_of(_common_nodes, _other_nodes), max_size=8, unique_by=lambda n: n.name))
+def test_the_fast_encoder_writes_exactly_the_canonical_json(nodes: list[Node]) -> None:
+    """tree.encode's fast path against the reference: canonical JSON of to_dict, sorted."""
+    reference = canonical(
+        {"nodes": [n.to_dict() for n in sorted(nodes, key=tree.sort_key)], "version": 2}
+    )
+    assert tree.encode(nodes) == reference
+    assert tree.encode(list(reversed(nodes))) == reference
+
+
+@given(st.lists(names, max_size=10, unique=True))
+def test_names_sort_by_their_bytes(raw: list[bytes]) -> None:
+    assert [os.fsencode(n) for n in tree.sort_names([os.fsdecode(b) for b in raw])] == sorted(raw)
