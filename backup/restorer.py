@@ -62,6 +62,7 @@ class Restorer:
         self.progress = progress
         self.result = RestoreResult()
         self.owner = os.geteuid() == 0  # only root may give files to other users
+        self._untold = self._files_untold = 0  # progress not yet reported (bytes, files)
 
     def restore(self, tree_id: str, dest: Path, include: str | None = None) -> RestoreResult:
         """Restore the tree (or only the sub-path ``include``, e.g. ``soc-db``) into ``dest``."""
@@ -94,10 +95,10 @@ class Restorer:
 
     def _restore_nodes(self, nodes: list[Node], dest: Path) -> None:
         """Directories and symlinks first, then file contents, then directory metadata."""
-        files: list[tuple[Node, Path]] = []
-        dirs: list[tuple[Node, Path]] = []
-        links: list[tuple[Path, int]] = []
-        self._layout(nodes, dest, _Layout(files, dirs, links, {}))
+        files: list[tuple[Node, str]] = []
+        dirs: list[tuple[Node, str]] = []
+        links: list[tuple[str, int]] = []
+        self._layout(nodes, str(dest), _Layout(files, dirs, links, {}))
         plan = _Plan(files)
         for file_no, (node, _) in enumerate(files):
             try:
@@ -121,14 +122,16 @@ class Restorer:
                     plan.remaining[file_no] -= 1
                     if plan.remaining[file_no] == 0 and file_no not in plan.failed:
                         self._finish_file(plan, file_no)
+        if self.progress is not None and self._untold:
+            self.progress(self._untold)
         for file_no, reason in sorted(plan.failed.items()):
             with contextlib.suppress(FileNotFoundError):
-                plan.partials[file_no].unlink()
-            self.result.errors.append(f"{display(str(files[file_no][1]))}: {reason}")
+                os.unlink(plan.partials[file_no])
+            self.result.errors.append(f"{display(files[file_no][1])}: {reason}")
         for path, file_no in links:
             if file_no in plan.failed:
                 self.result.errors.append(
-                    f"{display(str(path))}: hard link to {display(str(files[file_no][1]))}, "
+                    f"{display(path)}: hard link to {display(files[file_no][1])}, "
                     "which could not be restored"
                 )
                 continue
@@ -136,13 +139,13 @@ class Restorer:
                 os.link(files[file_no][1], path, follow_symlinks=False)
                 self.result.links += 1
             except OSError as exc:
-                self.result.errors.append(f"{display(str(path))}: cannot link: {exc.strerror}")
+                self.result.errors.append(f"{display(path)}: cannot link: {exc.strerror}")
         for node, path in reversed(dirs):  # deepest first; after their files were written
-            metadata.apply(str(path), node, self.result.skipped.append, owner=self.owner)
+            metadata.apply(path, node, self.result.skipped.append, owner=self.owner)
 
-    def _layout(self, nodes: list[Node], dest: Path, out: _Layout) -> None:
+    def _layout(self, nodes: list[Node], dest: str, out: _Layout) -> None:
         for node in nodes:
-            path = dest / node.name
+            path = os.path.join(dest, node.name)
             try:
                 if node.type == "dir":
                     _mkdir(path)
@@ -159,23 +162,23 @@ class Restorer:
                         out.first_link[key] = len(out.files)
                     out.files.append((node, path))
                 elif node.type == "socket":
-                    self.result.skipped.append(f"{display(str(path))}: socket not restored")
+                    self.result.skipped.append(f"{display(path)}: socket not restored")
                 else:
                     if node.type == "symlink":
                         os.symlink(node.target or "", path)
                     else:
-                        metadata.make_special(str(path), node)
+                        metadata.make_special(path, node)
                         self.result.specials += 1
-                    metadata.apply(str(path), node, self.result.skipped.append, owner=self.owner)
+                    metadata.apply(path, node, self.result.skipped.append, owner=self.owner)
             except (VerificationError, NotFoundError) as exc:
-                self.result.errors.append(f"{display(str(path))}: {exc}")
+                self.result.errors.append(f"{display(path)}: {exc}")
             except OSError as exc:
-                self.result.errors.append(f"{display(str(path))}: {exc.strerror}")
+                self.result.errors.append(f"{display(path)}: {exc.strerror}")
 
     def _place(self, plan: _Plan, file_no: int, node: Node) -> None:
         """Record where each blob of the file goes; its lengths must add up to its size."""
         offset = 0
-        partial = str(plan.partials[file_no])
+        partial = plan.partials[file_no]
         for blob in node.content:
             blob_id = bytes.fromhex(blob)
             entry = self.repo.index.get(blob_id)
@@ -211,27 +214,29 @@ class Restorer:
         if written != node.size:  # pragma: no cover - _place made the placements add up
             plan.fail(file_no, f"size {written} differs from recorded {node.size}")
             return
-        metadata.apply(
-            str(partial), node, self.result.skipped.append, owner=self.owner, label=str(path)
-        )
+        metadata.apply(partial, node, self.result.skipped.append, owner=self.owner, label=path)
         os.replace(partial, path)
         self.result.files += 1
         self.result.bytes += written
         if self.progress is not None:
-            self.progress(written)
+            self._untold += written
+            self._files_untold += 1
+            if self._untold >= 4 << 20 or self._files_untold >= 256:
+                self.progress(self._untold)
+                self._untold = self._files_untold = 0
 
 
 @dataclass
 class _Layout:
     """What :meth:`Restorer._layout` found: files to write, directories, hard links to make."""
 
-    files: list[tuple[Node, Path]]
-    dirs: list[tuple[Node, Path]]
-    links: list[tuple[Path, int]]  # (path, number of the file it is a link to)
+    files: list[tuple[Node, str]]
+    dirs: list[tuple[Node, str]]
+    links: list[tuple[str, int]]  # (path, number of the file it is a link to)
     first_link: dict[tuple[int, int], int]  # (device, inode) -> number of its first file
 
 
-def _mkdir(path: Path) -> None:
+def _mkdir(path: str) -> None:
     """Make a directory, or accept one that is there: a real one, never a symlink to one."""
     try:
         os.mkdir(path, 0o700)
@@ -243,9 +248,12 @@ def _mkdir(path: Path) -> None:
 class _Plan:
     """Which blobs of which packs go where, and how far each file has got."""
 
-    def __init__(self, files: list[tuple[Node, Path]]) -> None:
+    def __init__(self, files: list[tuple[Node, str]]) -> None:
         self.files = files
-        self.partials = [p.with_name(f".tulou-partial-{p.name}") for _, p in files]
+        self.partials = [
+            os.path.join(os.path.dirname(p), ".tulou-partial-" + os.path.basename(p))
+            for _, p in files
+        ]
         self.remaining = [0] * len(files)
         self.written = [0] * len(files)
         self.failed: dict[int, str] = {}
