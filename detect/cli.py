@@ -1,7 +1,8 @@
 """The ``tulou detect`` and ``tulou rules`` command groups.
 
 ``detect ingest`` / ``tail`` / ``search`` are documented in docs/detect.md. Every ingesting
-command prints ``{read, stored, duplicates, dead_lettered, buffered}`` (``--json``) and exits
+command prints ``{read, stored, duplicates, collisions, dead_lettered, buffered}`` (``--json``)
+and exits
 7 (unavailable, the counts in the message) when events are left buffered on disk because the
 store stayed unreachable.
 """
@@ -83,8 +84,16 @@ def _finish(ingestor: Any, drain_timeout: float) -> None:
     data["dead_letter_file"] = str(ingestor.dead_letters.path)
     counts = (
         f"read {summary.read}, stored {summary.stored}, duplicates {summary.duplicates}, "
-        f"dead-lettered {summary.dead_lettered}, buffered {summary.buffered}"
+        f"collisions {summary.collisions}, dead-lettered {summary.dead_lettered}, "
+        f"buffered {summary.buffered}"
     )
+    if summary.collisions:
+        # Never expected on distinct inputs: say it where people look, not only in the counts.
+        click.echo(
+            f"warning: {summary.collisions} events had an id already stored with different "
+            "content; they were stored under derived ids (docs/detect.md, Input identity)",
+            err=True,
+        )
     if summary.buffered:
         # One JSON document per run: under --json the error document carries the counts.
         raise UnavailableError(

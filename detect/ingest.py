@@ -2,13 +2,17 @@
 
 For every run::
 
-    read == stored + duplicates + dead_lettered + buffered
+    read == stored + duplicates + collisions + dead_lettered + buffered
 
 ``read`` counts records (a line, a joined auditd record, an EVTX record, an event derived from
-a capture); ``dead_lettered`` counts records a parser or the store rejected (each is in the
-dead-letter file); ``buffered`` counts events still in the on-disk spool because the store was
-unreachable until the end of the run (they are delivered by the next run or ``replay``).
-Events of earlier runs replayed from the spool are reported separately (``replayed``).
+a capture); ``duplicates`` are events the store already held with the same id *and* the same
+content (a re-ingest); ``collisions`` are events whose id the store held with *different*
+content, stored under a derived id (:mod:`detect.stores.base`) -- never dropped, and never
+expected on distinct inputs (docs/detect.md, "Input identity"); ``dead_lettered`` counts
+records a parser or the store rejected (each is in the dead-letter file); ``buffered`` counts
+events still in the on-disk spool because the store was unreachable until the end of the run
+(they are delivered by the next run or ``replay``). Events of earlier runs replayed from the
+spool are reported separately (``replayed``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from detect.deadletter import DeadLetterFile
-from detect.model import Rejected, Source, source_for
+from detect.model import FIRST_LINE, Rejected, Source, source_for
 from detect.parse_worker import ParseWorker, chunkable, worth_it
 from detect.parsers import SNIFF_BYTES, Parser, ParserRegistry
 from detect.spool import BufferedWriter
@@ -37,19 +41,23 @@ class IngestSummary:
     read: int = 0
     stored: int = 0
     duplicates: int = 0
+    collisions: int = 0
     dead_lettered: int = 0
     buffered: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
     replayed: dict[str, int] = field(default_factory=dict)
 
     def reconciles(self) -> bool:
-        return self.read == self.stored + self.duplicates + self.dead_lettered + self.buffered
+        return self.read == (
+            self.stored + self.duplicates + self.collisions + self.dead_lettered + self.buffered
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "read": self.read,
             "stored": self.stored,
             "duplicates": self.duplicates,
+            "collisions": self.collisions,
             "dead_lettered": self.dead_lettered,
             "buffered": self.buffered,
             "reconciles": self.reconciles(),
@@ -196,7 +204,10 @@ class Ingestor:
                 head = stream.read(SNIFF_BYTES)
                 stream.seek(0)
                 parser = registry.get(parser_id) if parser_id else registry.detect(head)
-                records = self.ingest_stream(stream, source_for(path), parser, progress)
+                # The parser says how its inputs are named (detect.model: first line or the
+                # whole file).
+                source = source_for(path, identity=getattr(parser, "identity", FIRST_LINE))
+                records = self.ingest_stream(stream, source, parser, progress)
         except IsADirectoryError as exc:
             raise InputError(f"{path} is a directory", location=str(path)) from exc
         except OSError as exc:
@@ -218,8 +229,13 @@ class Ingestor:
             read=self.read,
             stored=delivery.result.stored,
             duplicates=delivery.result.duplicates,
+            collisions=delivery.result.collisions,
             dead_lettered=self.parse_rejected + self.store_rejected,
             buffered=self.writer.buffered(),
             files=self.files,
-            replayed={"stored": replayed.stored, "duplicates": replayed.duplicates},
+            replayed={
+                "stored": replayed.stored,
+                "duplicates": replayed.duplicates,
+                "collisions": replayed.collisions,
+            },
         )

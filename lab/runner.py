@@ -132,7 +132,7 @@ class Detection:
         dead.close()
         if summary.buffered:
             raise TulouError(f"{summary.buffered} events still buffered: the store is down")
-        return summary.stored + summary.duplicates, summary.dead_lettered
+        return summary.stored + summary.duplicates + summary.collisions, summary.dead_lettered
 
     def detect(self, start: datetime, end: datetime) -> Any:
         """Run every rule over [start, end) and deliver to the SOC (a ``StepResult``)."""

@@ -21,7 +21,14 @@ from tulou.events import Event, flatten, format_timestamp, parse_timestamp
 
 _TIME_KEYS = ("@timestamp", "timestamp", "time", "ts")
 #: Fields the parser itself sets; values for them in the input are not trusted.
-_OWN = ("event.id", "event.dataset", "event.original", "log.file.path", "log.offset")
+_OWN = (
+    "event.id",
+    "event.dataset",
+    "event.original",
+    "event.hash",
+    "log.file.path",
+    "log.offset",
+)
 
 
 def _timestamp(value: Any) -> str:

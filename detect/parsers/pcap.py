@@ -166,6 +166,9 @@ class PcapParser:
 
     id: ClassVar[str] = "pcap"
     description: ClassVar[str] = "network captures (pcap, pcapng): flows, DNS, HTTP, TLS"
+    #: A capture is immutable and its events span it: it is named by its whole content
+    #: (detect.model.WHOLE_FILE).
+    identity: ClassVar[str] = "whole-file"
 
     def __init__(
         self,

@@ -2,10 +2,15 @@
 
 Contract (the conformance suite in tests/unit/detect/store_conformance.py checks it):
 
-- ``write(events)`` MUST store each event at most once per ``event.id``: an event whose id is
-  already stored (or appears earlier in the same batch) is a *duplicate* and is not stored
-  again; an event the store cannot take (a value its mapping refuses) is *rejected* with a
-  reason and MUST NOT be stored. So ``len(events) == stored + duplicates + len(rejected)``.
+- ``write(events)`` MUST store each event at most once per ``event.id``. An event whose id is
+  already stored (or appears earlier in the same batch) with the same *content*
+  (:func:`content_digest`) is a *duplicate* and is not stored again. One whose id is taken by
+  different content is a *collision*: it MUST be stored under the derived id
+  :func:`collision_id` (``event.id`` replaced, nothing else changed) and counted in
+  ``collisions``, never dropped; if the derived id is taken by the same content it is a
+  duplicate (the colliding input ingested again), if by other content it is rejected. An
+  event the store cannot take (a value its mapping refuses) is *rejected* with a reason and
+  MUST NOT be stored. So ``len(events) == stored + duplicates + collisions + len(rejected)``.
 - When the store cannot be reached it MUST raise :class:`tulou.errors.UnavailableError`;
   some of the batch may then have been stored, so callers retry the whole batch later, which
   is safe because of the first rule.
@@ -19,6 +24,8 @@ Contract (the conformance suite in tests/unit/detect/store_conformance.py checks
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -42,16 +49,92 @@ class Query:
 
 @dataclass
 class WriteResult:
-    """What happened to a batch: ``len(batch) == stored + duplicates + len(rejected)``."""
+    """What happened to a batch:
+    ``len(batch) == stored + duplicates + collisions + len(rejected)``."""
 
     stored: int = 0
     duplicates: int = 0
     rejected: list[tuple[Event, str]] = field(default_factory=list)
+    collisions: int = 0
 
     def add(self, other: WriteResult) -> None:
         self.stored += other.stored
         self.duplicates += other.duplicates
+        self.collisions += other.collisions
         self.rejected.extend(other.rejected)
+
+
+#: Fields that say where an event was read from, not what it says: a copy of a file read at
+#: another path is the same content.
+_WHERE_FROM = frozenset({"event.id", "log.file.path"})
+
+
+def content_digest(event: Event) -> str:
+    """What "the same content" means for the store contract.
+
+    ``event.hash`` when the event carries one (every parser sets it: SHA-256 of the record,
+    detect/model.py); otherwise SHA-256 of the event's canonical JSON without ``event.id`` and
+    ``log.file.path``.
+    """
+    declared = event.get("event.hash")
+    if isinstance(declared, str) and declared:
+        return declared
+    body = {k: v for k, v in event.items() if k not in _WHERE_FROM}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def collision_id(event_id: str, digest: str) -> str:
+    """The id a colliding event is stored under: its id bound to its content (deterministic,
+    so the same colliding input ingested again is a duplicate, not another collision)."""
+    return hashlib.sha256(f"collision\x00{event_id}\x00{digest}".encode()).hexdigest()[:32]
+
+
+def with_id(event: Event, new_id: str) -> Event:
+    """A copy of ``event`` with another ``event.id`` (key order kept)."""
+    out = dict(event)
+    out["event.id"] = new_id
+    return out
+
+
+def settle(
+    fresh: Sequence[Event], held: Callable[[Sequence[str]], dict[str, str]]
+) -> tuple[list[Event], int, list[tuple[Event, str]]]:
+    """Sort events whose id was already taken into duplicates and collisions.
+
+    ``fresh`` are events the store did not store because their id exists; ``held(ids)`` gives
+    the content digests stored under ``ids``. Returns the events to store under their
+    collision ids, how many were duplicates, and those to reject (their collision id is
+    taken by yet other content). Events of ``fresh`` that share an id are compared with the
+    stored one each; a stored event and its later copies in one batch give one collision.
+    """
+    digests = held(list(dict.fromkeys(e["event.id"] for e in fresh)))
+    retry: dict[str, Event] = {}
+    duplicates = 0
+    for event in fresh:
+        digest = content_digest(event)
+        if digests.get(event["event.id"]) == digest:
+            duplicates += 1
+            continue
+        derived = collision_id(event["event.id"], digest)
+        if derived in retry:
+            duplicates += 1  # the same colliding content twice in one batch
+        else:
+            retry[derived] = with_id(event, derived)
+    if not retry:
+        return [], duplicates, []
+    taken = held(list(retry))
+    store: list[Event] = []
+    rejected: list[tuple[Event, str]] = []
+    for derived, event in retry.items():
+        found = taken.get(derived)
+        if found is None:
+            store.append(event)
+        elif found == content_digest(event):
+            duplicates += 1
+        else:
+            rejected.append((event, f"event id {derived} is taken by other content"))
+    return store, duplicates, rejected
 
 
 @runtime_checkable

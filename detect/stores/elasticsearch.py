@@ -8,8 +8,10 @@ with a ``<field>.lower`` sub-field normalised by the ``lowercase`` normalizer (S
 is case-insensitive: query the ``.lower`` field with the lower-cased value, or use a wildcard /
 query_string on it, which ES normalises too).
 
-Writes: ``_bulk`` with ``create`` operations and ``_id = event.id`` (a second copy gets 409 ->
-counted as a duplicate). Items refused with 429 (back-pressure) or 5xx are retried with
+Writes: ``_bulk`` with ``create`` operations and ``_id = event.id``. A 409 (the id exists)
+fetches the stored documents (``_mget``, real-time) and compares contents: the same content is a
+duplicate, other content a collision, created again under its derived id (the contract in
+:mod:`detect.stores.base`). Items refused with 429 (back-pressure) or 5xx are retried with
 exponential back-off; connection errors likewise; after ``retry_for`` seconds of failure the
 store raises :class:`UnavailableError` and the caller buffers the batch. Items refused with
 another 4xx (a value the mapping cannot take) are *rejected* with ES's reason.
@@ -29,7 +31,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from detect.stores.base import FilterValue, Query, WriteResult, as_list
+from detect.stores.base import FilterValue, Query, WriteResult, as_list, content_digest, settle
 from tulou.errors import InputError, UnavailableError
 from tulou.events import Event, format_timestamp
 
@@ -171,7 +173,45 @@ class ElasticsearchStore:
             self._bulk(chunk, result)
         return result
 
-    def _bulk(self, items: list[tuple[Event, bytes]], result: WriteResult) -> None:
+    def _held(self, ids: Sequence[str]) -> dict[str, str]:
+        """The content digests stored under ``ids`` (``_mget`` reads in real time)."""
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 1000):
+            chunk = list(ids[i : i + 1000])
+            response = self._call(partial(self.client.mget, index=self.index, ids=chunk))
+            for doc in response["docs"]:
+                if doc.get("found"):
+                    out[str(doc["_id"])] = content_digest(doc["_source"])
+        return out
+
+    def _settle(self, taken: list[tuple[Event, bytes]], result: WriteResult) -> None:
+        """Events refused with 409: duplicates, or collisions created under derived ids."""
+        retry, duplicates, rejected = settle([event for event, _ in taken], self._held)
+        result.duplicates += duplicates
+        result.rejected.extend(rejected)
+        if not retry:
+            return
+        again = WriteResult()
+        lines = [
+            (e, json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode()) for e in retry
+        ]
+        late = self._bulk(lines, again, settle_taken=False)
+        result.collisions += again.stored
+        result.rejected.extend(again.rejected)
+        # A derived id taken since we looked (another writer): the same check once more.
+        held = self._held([e["event.id"] for e, _ in late])
+        for event, _ in late:
+            if held.get(event["event.id"]) == content_digest(event):
+                result.duplicates += 1
+            else:
+                result.rejected.append((event, f"event id {event['event.id']} is taken"))
+
+    def _bulk(
+        self, items: list[tuple[Event, bytes]], result: WriteResult, *, settle_taken: bool = True
+    ) -> list[tuple[Event, bytes]]:
+        """Create ``items``; counts them in ``result``. Items whose id exists are settled
+        (:meth:`_settle`), or returned when ``settle_taken`` is false."""
+        taken: list[tuple[Event, bytes]] = []
         deadline = time.monotonic() + self.retry_for
         delay = 0.2
         while items:
@@ -193,7 +233,7 @@ class ElasticsearchStore:
                 if status in (200, 201):
                     result.stored += 1
                 elif status == 409:
-                    result.duplicates += 1
+                    taken.append((event, line))
                 elif status == 429 or status >= 500:
                     retry.append((event, line))
                 else:
@@ -208,6 +248,10 @@ class ElasticsearchStore:
                     )
                 self._sleep(delay)  # back-pressure: the cluster asked us to slow down
                 delay = min(delay * 2, 5.0)
+        if taken and settle_taken:
+            self._settle(taken, result)
+            return []
+        return taken
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -10,7 +10,15 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from detect.stores.base import FilterValue, Query, WriteResult, as_list, wildcard_regex
+from detect.stores.base import (
+    FilterValue,
+    Query,
+    WriteResult,
+    as_list,
+    content_digest,
+    settle,
+    wildcard_regex,
+)
 from tulou.errors import UnavailableError
 from tulou.events import Event, format_timestamp
 
@@ -61,11 +69,19 @@ class MemoryStore:
             if not isinstance(ident, str) or not isinstance(event.get("@timestamp"), str):
                 result.rejected.append((event, "event.id and @timestamp must be strings"))
             elif ident in self.events:
-                result.duplicates += 1
+                store, duplicates, rejected = settle([event], self._held)
+                for derived in store:
+                    self.events[derived["event.id"]] = derived
+                result.collisions += len(store)
+                result.duplicates += duplicates
+                result.rejected.extend(rejected)
             else:
                 self.events[ident] = dict(event)
                 result.stored += 1
         return result
+
+    def _held(self, ids: Sequence[str]) -> dict[str, str]:
+        return {i: content_digest(self.events[i]) for i in ids if i in self.events}
 
     def _select(self, query: Query) -> list[Event]:
         start = format_timestamp(query.start) if query.start else None

@@ -41,8 +41,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from detect.stores import sqlite_indexes, sqlite_staging
-from detect.stores.base import Query, WriteResult, as_list
+from detect.stores import sqlite_ids, sqlite_indexes, sqlite_staging
+from detect.stores.base import Query, WriteResult, as_list, content_digest, settle
 from detect.stores.sqlite_batch import EncodedBatch, column_value, encode_batch
 from detect.stores.sqlite_shapes import (
     INTERNAL_COLUMNS,
@@ -72,8 +72,9 @@ INDEXED_FIELDS = (
     "dns.question.name",
 )
 #: The on-disk format (``PRAGMA user_version``): 0 = format 1 (a JSON document per event),
-#: 2 = rows rebuilt from their columns, ``_shape`` and ``_rest``.
-FORMAT = 2
+#: 2 = rows rebuilt from their columns, ``_shape`` and ``_rest``; 3 = as 2, event ids bound
+#: to content (``event.hash``; older stores are upgraded on open, :mod:`.sqlite_ids`).
+FORMAT = 3
 _SCHEMA = (
     f"""CREATE TABLE IF NOT EXISTS events (
     rowid INTEGER PRIMARY KEY,
@@ -167,7 +168,9 @@ class SQLiteStore:
                 sqlite_staging.remove_leftovers(self.path)
 
     def _prepare(self) -> None:
-        """Create the schema, or upgrade a format-1 store to format 2 (one transaction)."""
+        """Create the schema, or upgrade an older store to :data:`FORMAT` (one transaction):
+        format 1 gets the two columns of format 2; before format 3 the events get their
+        content hash and content-bound ids (:mod:`detect.stores.sqlite_ids`)."""
         (version,) = self.db.execute("PRAGMA user_version").fetchone()
         if version == FORMAT:
             return
@@ -179,7 +182,7 @@ class SQLiteStore:
                     f"SQLite store {self.path} has format {version}; this version reads "
                     f"formats up to {FORMAT}"
                 )
-            if version < FORMAT:
+            if version < 2:
                 columns = {
                     str(name).lower()
                     for (name,) in self.db.execute("SELECT name FROM pragma_table_info('events')")
@@ -193,9 +196,11 @@ class SQLiteStore:
                         )
                     self.db.execute(f"ALTER TABLE events ADD COLUMN {quote(SHAPE_COLUMN)} INTEGER")
                     self.db.execute(f"ALTER TABLE events ADD COLUMN {quote(REST_COLUMN)} TEXT")
-                for statement in _SCHEMA:
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {FORMAT}")
+            for statement in _SCHEMA:
+                self.db.execute(statement)
+            if version < 3:
+                sqlite_ids.upgrade(self.db, MAX_COLUMNS)
+            self.db.execute(f"PRAGMA user_version = {FORMAT}")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -301,26 +306,34 @@ class SQLiteStore:
     # -- EventStore --------------------------------------------------------------------------
 
     def write(self, events: Sequence[Event]) -> WriteResult:
-        """Store new events in one transaction; a known ``event.id`` counts as a duplicate.
+        """Store new events in one transaction; a known ``event.id`` is a duplicate when the
+        stored event has the same content, else a collision (stored under its derived id; the
+        contract in :mod:`detect.stores.base`).
 
         ``events`` may be an :class:`EncodedBatch` or a :class:`StagedBatch` (see
         :meth:`batch_encoder`); a plain batch is encoded here with the same function.
-        Duplicates (against the store and within the batch) are found by the unique index on
-        ``event.id`` itself (``INSERT OR IGNORE``), not by a lookup before the insert; when the
-        insert skipped some rows, the stored ones are mapped back to their documents by id.
+        Known ids (against the store and within the batch) are found by the unique index on
+        ``event.id`` itself (``INSERT OR IGNORE``), not by a lookup before the insert; only
+        when the insert skipped some rows are the skipped ones compared with what is stored.
+        How many rows were stored is SQLite's count of changes, not the statement's
+        ``rowcount`` (an ``executemany`` that failed half-way and was retried counted only
+        the retry).
         """
         if isinstance(events, StagedBatch):
             if events.loaded is None and self._takes(events):
                 return self._write_staged(events)
             events = events.load()  # the row path (new names, re-encoding)
         batch = events if isinstance(events, EncodedBatch) else encode_batch(events)
-        result = WriteResult(duplicates=len(batch.repeated), rejected=list(batch.rejected))
+        result = WriteResult(rejected=list(batch.rejected))
         if not batch.ids:
             return result
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
+                before = self._last_rowid()
                 stored = self._insert(batch)
+                if stored < len(batch.rows) or batch.repeated:
+                    self._settle(batch, before, result)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -328,9 +341,111 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
         result.stored += stored
-        result.duplicates += len(batch.rows) - stored
-        self._after_write(stored)
+        self._after_write(stored + result.collisions)
         return result
+
+    def _last_rowid(self) -> int:
+        (rowid,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
+        return int(rowid)
+
+    def _settle(self, batch: EncodedBatch, before: int, result: WriteResult) -> None:
+        """Inside the write's transaction, after the row path's insert: see
+        :meth:`_settle_skipped`."""
+        inserted = {
+            ident
+            for (ident,) in self.db.execute(
+                'SELECT "event.id" FROM events WHERE rowid > ?', (before,)
+            )
+        }
+        at_hash = batch.names.index("event.hash") if "event.hash" in batch.names else None
+        skipped = [
+            (ident, batch.rows[i][at_hash] if at_hash is not None else None, i)
+            for i, ident in enumerate(batch.ids)
+            if ident not in inserted
+        ]
+        self._settle_skipped(skipped, batch.__getitem__, batch.repeated, result)
+
+    def _settle_staged(self, batch: StagedBatch, before: int, result: WriteResult) -> None:
+        """:meth:`_settle` for a staged batch: the skipped rows are found and read in its
+        attached file (only those)."""
+        at_id = batch.names.index("event.id")
+        digest = f"c{batch.names.index('event.hash')}" if "event.hash" in batch.names else "NULL"
+        skipped = [
+            (str(ident), declared, int(rowid))
+            for rowid, ident, declared in self.db.execute(
+                f"SELECT b.rowid, b.c{at_id}, {digest} FROM staged.batch b WHERE NOT EXISTS "
+                f'(SELECT 1 FROM events e WHERE e."event.id" = b.c{at_id} AND e.rowid > ?)',
+                (before,),
+            )
+        ]
+
+        def event_at(rowid: int) -> Event:
+            row = self.db.execute("SELECT * FROM staged.batch WHERE rowid = ?", (rowid,)).fetchone()
+            rows = EncodedBatch(batch.names, [row], [""], batch.shapes, batch.kinds)
+            return rows[0]
+
+        self._settle_skipped(skipped, event_at, batch.repeated, result)
+
+    def _settle_skipped(
+        self,
+        skipped: list[tuple[str, Any, int]],
+        event_at: Callable[[int], Event],
+        repeated: Sequence[Event],
+        result: WriteResult,
+    ) -> None:
+        """The events a write did not insert (their id was stored, or came earlier in the
+        batch) are duplicates when the stored event has the same content, and collisions
+        otherwise (stored under their derived ids). ``skipped``: (id, the row's
+        ``event.hash`` value, where ``event_at`` finds the event)."""
+        held = self._held([*(ident for ident, _, _ in skipped), *(e["event.id"] for e in repeated)])
+        differing: list[Event] = []
+        for ident, declared, where in skipped:
+            if isinstance(declared, str) and declared and held.get(ident) == declared:
+                result.duplicates += 1
+            else:
+                differing.append(event_at(where))
+        for event in repeated:
+            if held.get(event["event.id"]) == content_digest(event):
+                result.duplicates += 1
+            else:
+                differing.append(event)
+        if not differing:
+            return
+        retry, duplicates, rejected = settle(differing, self._held)
+        result.duplicates += duplicates
+        result.rejected.extend(rejected)
+        if retry:
+            extra = encode_batch(retry)
+            result.rejected.extend(extra.rejected)
+            count = self._insert(extra)
+            result.collisions += count
+            # Ids checked free a moment ago in this transaction: nothing else can take them.
+            result.rejected.extend(
+                (e, "event id taken while storing a collision") for e in extra.repeated
+            )
+            if count != len(extra.rows):
+                raise InputError("collision ids were taken inside one transaction")
+
+    def _held(self, ids: Sequence[str]) -> dict[str, str]:
+        """The content digests (:func:`content_digest`) stored under these ids."""
+        out: dict[str, str] = {}
+        rebuild: list[str] = []
+        has_hash = self._fields.get("event.hash", ("", False))[1]
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            if not has_hash:
+                rebuild.extend(chunk)
+                continue
+            marks = ",".join("?" * len(chunk))
+            sql = f'SELECT "event.id", "event.hash" FROM events WHERE "event.id" IN ({marks})'
+            for ident, digest in self.db.execute(sql, chunk):
+                if isinstance(digest, str) and digest:
+                    out[ident] = digest
+                else:
+                    rebuild.append(ident)
+        for event in self._read_in('e."event.id"', rebuild, ""):
+            out[event["event.id"]] = content_digest(event)
+        return out
 
     def _takes(self, batch: StagedBatch) -> bool:
         """Whether a staged batch's rows can be copied as they are: every name is known and
@@ -343,7 +458,7 @@ class SQLiteStore:
     def _write_staged(self, batch: StagedBatch) -> WriteResult:
         """Copy a staged batch's rows with one statement from its attached file, in input
         order; the file is removed afterwards."""
-        result = WriteResult(duplicates=len(batch.repeated), rejected=list(batch.rejected))
+        result = WriteResult(rejected=list(batch.rejected))
         keep = [k for k, name in enumerate(batch.names) if self._fields[name][1]]
         names = [*(quote(batch.names[k]) for k in keep), quote(SHAPE_COLUMN), quote(REST_COLUMN)]
         select = ", ".join([*(f"c{k}" for k in keep), "s", "r"])
@@ -357,7 +472,11 @@ class SQLiteStore:
                 self.db.execute("BEGIN IMMEDIATE")
                 try:
                     self._add_shapes(batch.shapes)
-                    stored = int(self.db.execute(sql).rowcount)
+                    before, changes = self._last_rowid(), self.db.total_changes
+                    self.db.execute(sql)
+                    stored = self.db.total_changes - changes
+                    if stored < batch.size or batch.repeated:
+                        self._settle_staged(batch, before, result)
                     self.db.execute("COMMIT")
                 except BaseException:
                     self.db.execute("ROLLBACK")
@@ -368,8 +487,7 @@ class SQLiteStore:
             raise UnavailableError(f"SQLite store {self.path}: {exc}") from exc
         batch.discard()
         result.stored += stored
-        result.duplicates += batch.size - stored
-        self._after_write(stored)
+        self._after_write(stored + result.collisions)
         return result
 
     def batch_encoder(self) -> Callable[[Sequence[Event]], Sequence[Event]]:
@@ -426,11 +544,15 @@ class SQLiteStore:
         marks = ", ".join("?" * (len(names) + 2))
         # No rowid given: SQLite assigns max(rowid) + 1 to each row, in order.
         sql = f"INSERT OR IGNORE INTO events ({columns}) VALUES ({marks})"
+        changes = self.db.total_changes
         try:
-            return int(self.db.executemany(sql, rows).rowcount)
+            self.db.executemany(sql, rows)
         except OverflowError:  # an integer beyond 64 bits: store those as text
+            # The rows before the one that overflowed are inserted already; the retry skips
+            # them, which is why the count comes from total_changes.
             rows = [[column_value(v) for v in row] for row in rows]
-            return int(self.db.executemany(sql, rows).rowcount)
+            self.db.executemany(sql, rows)
+        return self.db.total_changes - changes
 
     def _shape(self, sid: int) -> Shape:
         shape = self._shapes.get(sid)
@@ -508,8 +630,23 @@ class SQLiteStore:
 
         ``search`` compares case-insensitively (and element-wise for lists), which the BINARY
         id index cannot serve: at a million events an id lookup through it walks the table.
+        An id an event had before its store was upgraded to format 3 (``legacy_ids``) finds
+        the event under its current id, so alerts raised before the upgrade keep their
+        evidence.
         """
-        return self._read_in('e."event.id"', list(dict.fromkeys(ids)), "")
+        wanted = list(dict.fromkeys(ids))
+        found = self._read_in('e."event.id"', wanted, "")
+        missing = set(wanted).difference(e["event.id"] for e in found)
+        if missing:
+            current: list[str] = []
+            for i in range(0, len(wanted), 500):
+                chunk = [w for w in wanted[i : i + 500] if w in missing]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT new FROM legacy_ids WHERE old IN ({marks})"
+                current.extend(new for (new,) in self.db.execute(sql, chunk))
+            known = {e["event.id"] for e in found}
+            found.extend(self._read_in('e."event.id"', [c for c in current if c not in known], ""))
+        return found
 
     def count(self, query: Query | None = None) -> int:
         where, params = self._where(query or Query())

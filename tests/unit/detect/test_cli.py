@@ -90,8 +90,8 @@ def test_unreachable_store_buffers_and_exits_7(
     )
     assert (code, summary["exit_code"]) == (7, 7)
     assert "buffered 2" in str(summary["error"])
-    assert "read 3, stored 0, duplicates 0, dead-lettered 1" in str(summary["error"])
+    assert "read 3, stored 0, duplicates 0, collisions 0, dead-lettered 1" in str(summary["error"])
     spooled = list((env / "var/detect/spool").rglob("*.ndjson"))
     assert len(spooled) == 1
     code, replay = run(capsys, "detect", "ingest", "auth.log")  # SQLite store: replays nothing
-    assert replay["replayed"] == {"stored": 0, "duplicates": 0}
+    assert replay["replayed"] == {"stored": 0, "duplicates": 0, "collisions": 0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from hypothesis import given, settings
@@ -17,11 +18,16 @@ VALUES = st.one_of(st.none(), st.just(""), st.text(max_size=3), st.integers(), s
 
 def reference(position: int | str, fields: dict[str, Any]) -> dict[str, Any]:
     """The straightforward definition: a filtered copy merged into the required fields."""
+    # docs/detect.md: event.hash = SHA-256(event.original), event.id = the first 32 hex of
+    # SHA-256("<position-based id>\0<event.hash>")
+    digest = hashlib.sha256(b"line").hexdigest()
+    base = event_id("auth:abc", position)
     event: dict[str, Any] = {
         "@timestamp": "2026-03-01T00:00:00.000Z",
-        "event.id": event_id("auth:abc", position),
+        "event.id": hashlib.sha256(f"{base}\x00{digest}".encode()).hexdigest()[:32],
         "event.dataset": "auth",
         "event.original": "line",
+        "event.hash": digest,
         "log.file.path": "auth.log",
         "log.offset": position if isinstance(position, int) else None,
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from detect.stores.base import EventStore, Query
+from detect.stores.base import EventStore, Query, collision_id, content_digest
 from tulou.events import event_id, format_timestamp
 
 BASE = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -64,6 +64,78 @@ class StoreConformance:
         result = store.write([*events, events[4]])
         assert (result.stored, result.duplicates) == (2, 4)
         assert store.count() == 5
+
+    def test_the_same_content_at_another_path_is_a_duplicate(self, store: EventStore) -> None:
+        first = make(0, **{"log.file.path": "/evidence/a.log"})
+        copy = make(0, **{"log.file.path": "/copies/a.log"})  # a copy of the same file
+        store.write([first])
+        result = store.write([copy])
+        assert (result.stored, result.duplicates, result.collisions) == (0, 1, 0)
+        assert store.count() == 1
+
+    def test_an_id_taken_by_other_content_is_a_collision_stored_under_a_derived_id(
+        self, store: EventStore
+    ) -> None:
+        first = make(0, message="first host")
+        other = make(0, message="second host")  # same id, different content
+        store.write([first])
+        result = store.write([other])
+        assert (result.stored, result.duplicates, result.collisions) == (0, 0, 1)
+        assert result.rejected == []
+        assert store.count() == 2  # never dropped
+        derived = collision_id(other["event.id"], content_digest(other))
+        found = store.search(Query({"message": "second host"}))
+        assert found == [{**other, "event.id": derived}]  # nothing else changed
+        again = store.write([other, first])  # the same inputs again: duplicates only
+        assert (again.stored, again.duplicates, again.collisions) == (0, 2, 0)
+        assert store.count() == 2
+
+    def test_collisions_inside_one_batch(self, store: EventStore) -> None:
+        a, b, c = (make(5, message=m) for m in ("a", "b", "c"))
+        result = store.write([a, b, a, c, b, make(6)])
+        assert (result.stored, result.duplicates, result.collisions) == (2, 2, 2)
+        assert sorted(e["message"] for e in store.search(Query({"message": "*"}))) == [
+            "a",
+            "b",
+            "c",
+        ]
+        assert store.count() == 4
+
+    def test_content_is_the_declared_event_hash(self, store: EventStore) -> None:
+        # Parsers set event.hash (the record's digest): the same record parsed by a newer
+        # parser version (other fields) is the same content.
+        old = make(0, **{"event.hash": "ab" * 32, "user.name": "x"})
+        new = make(0, **{"event.hash": "ab" * 32, "user.name": "x", "extra.field": "y"})
+        other = make(0, **{"event.hash": "cd" * 32, "user.name": "x"})
+        store.write([old])
+        result = store.write([new, other])
+        assert (result.stored, result.duplicates, result.collisions) == (0, 1, 1)
+        assert store.count() == 2
+
+    def test_a_collision_id_taken_by_yet_other_content_is_rejected_not_dropped(
+        self, store: EventStore
+    ) -> None:
+        other = make(0, message="b")
+        squatter = make(1, message="squatter")
+        squatter["event.id"] = collision_id(other["event.id"], content_digest(other))
+        store.write([make(0, message="a"), squatter])
+        result = store.write([other])
+        assert (result.stored, result.duplicates, result.collisions) == (0, 0, 0)
+        assert [e for e, _ in result.rejected] == [{**other, "event.id": squatter["event.id"]}]
+        assert "taken" in result.rejected[0][1]
+
+    def test_every_event_of_a_batch_is_counted_once(self, store: EventStore) -> None:
+        store.write(sample()[:2])
+        batch = [
+            *sample(),  # 2 duplicates, 3 new
+            make(1, message="changed"),  # a collision
+            {k: v for k, v in make(40).items() if k != "@timestamp"},  # rejected
+        ]
+        result = store.write(batch)
+        assert (result.stored, result.duplicates, result.collisions) == (3, 2, 1)
+        total = result.stored + result.duplicates + result.collisions + len(result.rejected)
+        assert total == len(batch)
+        assert store.count() == 6
 
     def test_events_without_id_or_timestamp_are_rejected(self, store: EventStore) -> None:
         good = make(9)

@@ -81,7 +81,8 @@ def test_a_staged_batch_is_copied_from_its_file_which_is_then_removed(tmp_path: 
     store = SQLiteStore(tmp_path / "e.db")
     plain = SQLiteStore(tmp_path / "p.db")
     events = [make(i, **{"num": i, "t": [f"v{i}"], "b": i % 2 == 0}) for i in range(100)]
-    later = [*[make(i, num=-i) for i in range(90, 200)], make(150), make(7)]  # repeats, knowns
+    # known ids with other content (90-99, 7) and a repeat with other content (150): collisions
+    later = [*[make(i, num=-i) for i in range(90, 200)], make(150), make(7), make(120, num=-120)]
     for batch in (events, later):
         plain.write(batch)
     store.write(events)  # new names: columns are added by the row path
@@ -90,7 +91,7 @@ def test_a_staged_batch_is_copied_from_its_file_which_is_then_removed(tmp_path: 
     result = store.write(batch)
     assert batch.loaded is None  # copied by the statement, never read back as rows
     assert not Path(batch.path).exists()
-    assert (result.stored, result.duplicates) == (100, 12)
+    assert (result.stored, result.duplicates, result.collisions) == (100, 1, 12)
     assert everything(store) == everything(plain)
     store.close()
     plain.close()
