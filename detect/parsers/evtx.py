@@ -1,7 +1,8 @@
 """Windows event logs (``.evtx``) through the maintained ``evtx`` package (a Rust parser).
 
 Each record becomes one event at position ``record:<EventRecordID>``, with the winlogbeat-style
-``winlog.*`` fields (``winlog.event_data.<Name>`` for every EventData item) and ECS process,
+``winlog.*`` fields (``winlog.event_data.<Name>`` for every EventData item and every UserData
+payload item, named as Sigma names them: :func:`data_name`) and ECS process,
 network and authentication fields for the Sysmon and Security events rules use most
 (docs/detect.md). A file the library cannot open, or a record it cannot decode, is rejected
 with the library's reason; the other records still come through.
@@ -36,6 +37,39 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, list) and all(isinstance(v, str | int | bool) for v in value):
         return value
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def data_name(name: str) -> str:
+    """An EventData/UserData name as Sigma's rules spell it: without spaces (Defender writes
+    ``Source Name``, ``Threat Name``, ``Process Name``; the rules ask for ``SourceName``...)."""
+    return name.replace(" ", "")
+
+
+def _data_value(value: Any) -> Any:
+    """An EventData value: text nodes unwrapped; unnamed ``<Data>`` lists joined by newlines
+    (classic channels such as "Windows PowerShell" 400/800, which rules match with
+    ``Data|contains``)."""
+    if isinstance(value, dict) and "#text" in value:
+        value = value["#text"]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return "\n".join(value)
+    return _scalar(value)
+
+
+def user_data_fields(user_data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``<UserData>``'s payload: (``winlog.user_data.<Element>.<Name>`` fields, and the same
+    values by their Sigma name ``<Name>`` for ``winlog.event_data``). UserData holds one
+    provider-defined element (WMI-Activity 5857-5861 ``Operation_*``, Security 1102
+    ``LogFileCleared``...) whose children are what Sigma rules name, like EventData items."""
+    full: dict[str, Any] = {}
+    named: dict[str, Any] = {}
+    for key, value in flatten(user_data).items():
+        if "#attributes" in key.split("."):
+            continue
+        full[f"winlog.user_data.{key}"] = _scalar(value)
+        inner = key.split(".", 1)[1] if "." in key else key
+        named.setdefault(data_name(inner), _data_value(value))
+    return full, named
 
 
 def _attr(node: Any, name: str) -> Any:
@@ -159,11 +193,13 @@ def record_fields(document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     }
     for key, value in data.items():
         if key != "#attributes":
-            fields[f"winlog.event_data.{key}"] = _scalar(value)
+            fields[f"winlog.event_data.{data_name(key)}"] = _data_value(value)
     user_data = event.get("UserData")
     if isinstance(user_data, dict):
-        for key, value in flatten(user_data).items():
-            fields[f"winlog.user_data.{key}"] = _scalar(value)
+        full, named = user_data_fields(user_data)
+        fields.update(full)
+        for key, value in named.items():
+            fields.setdefault(f"winlog.event_data.{key}", value)
     if code is not None:
         if fields["event.module"] == "sysmon":
             fields.update(_sysmon(code, data))
