@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from crypto.service.audit import AuditLog, JsonLinesAuditSink
 from crypto.service.auth import Authenticator, Presented, ReplayGuard
@@ -271,11 +272,18 @@ def create_app(service: Service) -> FastAPI:
     return app
 
 
-def context(request: Request) -> Context:
-    """FastAPI dependency: the authenticated, replay-checked caller of this request."""
+async def context(request: Request) -> Context:
+    """FastAPI dependency: the authenticated, replay-checked caller of this request.
+
+    A token is checked on the event loop (a digest lookup: no thread hop per request); an
+    identity assertion costs an SM2 verification, so it runs in the thread pool.
+    """
     service: Service = request.app.state.service
-    ctx = service.gate.enter(
-        _action(request), presented(request), request.client.host if request.client else None
-    )
+    shown = presented(request)
+    source = request.client.host if request.client else None
+    if "authorization" in shown.headers:
+        ctx = service.gate.enter(_action(request), shown, source)
+    else:
+        ctx = await run_in_threadpool(service.gate.enter, _action(request), shown, source)
     request.state.caller = ctx.caller.principal  # for the audit line of a malformed body
     return ctx
