@@ -193,12 +193,19 @@ def _sink(url: str | None) -> Any:
     return open_sink(url, os.environ.get("TULOU_SOC_TOKEN"))
 
 
-def _compiled(paths: tuple[Path, ...], target: Any) -> Any:
+def _compiled(paths: tuple[Path, ...], target: Any, pipelines: Path | None = None) -> Any:
     from detect.rules.compile import compile_rules  # noqa: PLC0415
+    from detect.rules.compile_cache import CompileCache, code_key  # noqa: PLC0415
+    from detect.rules.pipelines import default_pipeline_dir  # noqa: PLC0415
     from tulou.clikit import warn  # noqa: PLC0415
 
     ruleset = _load(paths)
-    compilation = compile_rules(ruleset, target.name, target.backend)
+    cache = CompileCache(
+        app().settings.path("detect", "rule-cache"),
+        code_key(target.name, pipelines or default_pipeline_dir()),
+    )
+    compilation = compile_rules(ruleset, target.name, target.backend, cache)
+    cache.save()
     errors = [p for p in [*ruleset.problems, *compilation.problems] if p.severity == "error"]
     for problem in errors:
         warn(f"{problem.location}: {problem.reason} (rule skipped)")

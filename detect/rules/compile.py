@@ -23,10 +23,12 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
+from detect.rules.compile_cache import CompileCache, tree_from_json, tree_to_json
 from detect.rules.correlation import CorrelationSpec, spec_from_rule
 from detect.rules.literals import Tree, literal_tree
 from detect.rules.loader import LoadedRule, RuleProblem, RuleSet
 from detect.rules.pipelines import has_known_source
+from detect.rules.sqlite_backend import FieldLayout
 from tulou.errors import TulouError
 
 #: Fields whose few distinct values partition events by log source (the pre-filter).
@@ -73,8 +75,18 @@ class Compilation:
         return out
 
 
-def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend]) -> Compilation:
-    """Compile every rule of ``ruleset`` with a fresh ``backend()``; problems per rule."""
+def compile_rules(
+    ruleset: RuleSet,
+    target: str,
+    backend: Callable[[], Backend],
+    cache: CompileCache | None = None,
+) -> Compilation:
+    """Compile every rule of ``ruleset`` with a fresh ``backend()``; problems per rule.
+
+    With a ``cache`` (:mod:`detect.rules.compile_cache`, keyed by the target, pipeline and
+    backend code), a rule whose text and store layout were compiled before is taken from it,
+    and new outcomes are added (the caller saves it); only backends with a ``layout`` are
+    cached."""
     result = Compilation(target=target)
     hidden: set[str] = set()
     for loaded in ruleset.rules:
@@ -91,48 +103,114 @@ def compile_rules(ruleset: RuleSet, target: str, backend: Callable[[], Backend])
     converter = backend()
     # A backend whose store drops non-ASCII cased literals may use literals of |re values too.
     regex = bool(getattr(converter, "regex_literals", False))
+    layout = getattr(converter, "layout", None)
+    scalars = layout.scalars if isinstance(layout, FieldLayout) else None
+    if scalars is None:
+        cache = None
     for loaded in ruleset.rules:
         if loaded.is_correlation:
             continue
-        sigma = loaded.sigma()
-        if not isinstance(sigma, SigmaRule):  # pragma: no cover - is_correlation said so
-            continue
-        try:
-            queries = converter.convert_rule(sigma)
-        except SigmaError as exc:
-            result.problems.append(_problem(loaded, target, exc))
-            continue
-        except (TypeError, ValueError, KeyError, AttributeError, NotImplementedError) as exc:
-            # pySigma lets a few plain exceptions out on odd rules: still one rule's problem.
-            result.problems.append(_problem(loaded, target, exc))
-            continue
-        if not has_known_source(sigma):
-            result.problems.append(
-                RuleProblem(
-                    str(loaded.path),
-                    loaded.line,
-                    f"{target}: no processing pipeline collects log source {loaded.logsource}",
-                    loaded.rule_id,
-                    "warning",
-                )
-            )
-            continue
-        if not queries:
-            result.problems.append(
-                RuleProblem(str(loaded.path), loaded.line, f"{target}: no query", loaded.rule_id)
-            )
-            continue
-        result.rules[loaded.rule_id] = CompiledRule(
-            rule=loaded,
-            queries=tuple(queries),
-            fields=tuple(sorted(rule_fields(sigma))),
-            requires=_requires(sigma),
-            generates=loaded.rule_id not in hidden,
-            literals=_literals(sigma, len(queries), regex),
-        )
+        if cache is not None:
+            entry = cache.get(loaded.content_hash, scalars)
+            if entry is not None:
+                _from_cache(result, loaded, entry, generates=loaded.rule_id not in hidden)
+                continue
+            before = len(result.problems)
+        _compile_one(result, loaded, converter, target, regex, hidden)
+        if cache is not None and scalars is not None:
+            cache.put(loaded.content_hash, _entry(result, loaded, before, scalars))
     _check_chains(result, target)
     result.silent = hidden & set(result.correlations)
     return result
+
+
+def _from_cache(
+    result: Compilation, loaded: LoadedRule, entry: dict[str, Any], *, generates: bool
+) -> None:
+    if "problem" in entry:
+        result.problems.append(
+            RuleProblem(
+                str(loaded.path),
+                loaded.line,
+                str(entry["problem"]),
+                loaded.rule_id,
+                "warning" if entry.get("severity") == "warning" else "error",
+            )
+        )
+        return
+    result.rules[loaded.rule_id] = CompiledRule(
+        rule=loaded,
+        queries=tuple(entry["queries"]),
+        fields=tuple(entry["fields"]),
+        requires={k: frozenset(v) for k, v in entry["requires"].items()},
+        generates=generates,
+        literals=tuple(tree_from_json(t) for t in entry["literals"]),
+    )
+
+
+def _entry(
+    result: Compilation, loaded: LoadedRule, before: int, scalars: frozenset[str]
+) -> dict[str, Any]:
+    """What :func:`_compile_one` decided for ``loaded``, as a cache entry."""
+    compiled = result.rules.get(loaded.rule_id)
+    if compiled is None:
+        problem = result.problems[before] if len(result.problems) > before else None
+        reason = problem.reason if problem is not None else "not compiled"
+        return {"problem": reason, "severity": problem.severity if problem else "error"}
+    return {
+        "queries": list(compiled.queries),
+        "fields": list(compiled.fields),
+        "scalars": [f for f in compiled.fields if f in scalars],
+        "requires": {k: sorted(v) for k, v in compiled.requires.items()},
+        "literals": [tree_to_json(t) for t in compiled.literals],
+    }
+
+
+def _compile_one(  # noqa: PLR0917 - one rule's share of compile_rules
+    result: Compilation,
+    loaded: LoadedRule,
+    converter: Backend,
+    target: str,
+    regex: bool,
+    hidden: set[str],
+) -> None:
+    """Convert one base rule into ``result`` (a compiled rule or a problem)."""
+    sigma = loaded.sigma()
+    if not isinstance(sigma, SigmaRule):  # pragma: no cover - is_correlation said so
+        return
+    try:
+        queries = converter.convert_rule(sigma)
+    except SigmaError as exc:
+        result.problems.append(_problem(loaded, target, exc))
+        return
+    except (TypeError, ValueError, KeyError, AttributeError, NotImplementedError) as exc:
+        # pySigma lets a few plain exceptions out on odd rules: still one rule's problem.
+        result.problems.append(_problem(loaded, target, exc))
+        return
+    if not has_known_source(sigma):
+        result.problems.append(
+            RuleProblem(
+                str(loaded.path),
+                loaded.line,
+                f"{target}: no processing pipeline collects log source {loaded.logsource}",
+                loaded.rule_id,
+                "warning",
+            )
+        )
+        return
+    if not queries:
+        result.problems.append(
+            RuleProblem(str(loaded.path), loaded.line, f"{target}: no query", loaded.rule_id)
+        )
+        return
+    result.rules[loaded.rule_id] = CompiledRule(
+        rule=loaded,
+        queries=tuple(queries),
+        fields=tuple(sorted(rule_fields(sigma))),
+        requires=_requires(sigma),
+        generates=loaded.rule_id not in hidden,
+        literals=_literals(sigma, len(queries), regex),
+    )
 
 
 def _check_chains(result: Compilation, target: str) -> None:

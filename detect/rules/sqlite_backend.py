@@ -101,6 +101,12 @@ class TulouSqliteBackend(sqliteBackend):
         self._keyword_field = keyword_field
         self._element: str | None = None
 
+    @property
+    def layout(self) -> FieldLayout:
+        """What this backend's output depends on besides the rule and the pipeline (the
+        compile cache records it per rule, :mod:`detect.rules.compile_cache`)."""
+        return self._layout
+
     def finalize_query_default(self, rule: Any, query: Any, index: int, state: Any) -> Any:
         return query
 
