@@ -14,6 +14,8 @@ Nothing needs Elasticsearch; everything lives under the data directory (default 
 from __future__ import annotations
 
 import html
+import json
+import os
 import re
 import signal
 import subprocess
@@ -62,6 +64,39 @@ def web_ui_check(soc_url: str, username: str, password: str, titles: Sequence[st
     raise VerificationError("the SOC web UI's alert queue shows none of the scenario alerts")
 
 
+def follow_from_end(path: Path, state_dir: Path) -> int:
+    """Make ``detect tail`` start at the end of ``path`` (the offset of its last complete line).
+
+    The scenarios already ingested every audit line written so far (as per-scenario slices,
+    under their own source identities); a tail from offset 0 would store each of them a second
+    time under the audit log's identity, and the watcher would fire on them again (alert 9 of
+    the demo showed count 48 from 24 events). Writes the follower's documented state file
+    (detect/tail.py: path, device, inode, offset, identity) atomically; returns the offset.
+    """
+    from detect.model import IDENTITY_BYTES, identity_of_head  # noqa: PLC0415
+    from detect.tail import Follower  # noqa: PLC0415
+
+    resolved = path.resolve()
+    state_file = Follower(resolved, state_dir, None, None).state_file  # type: ignore[arg-type]
+    with resolved.open("rb") as handle:
+        info = os.fstat(handle.fileno())
+        data = handle.read()
+        head = os.pread(handle.fileno(), IDENTITY_BYTES, 0)
+    offset = data.rfind(b"\n") + 1
+    state = {
+        "path": str(resolved),
+        "device": info.st_dev,
+        "inode": info.st_ino,
+        "offset": offset,
+        "identity": identity_of_head(head) if b"\n" in head else None,
+    }
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = state_file.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state))
+    temporary.replace(state_file)
+    return offset
+
+
 def _watcher(session: LabSession, data_dir: Path) -> list[subprocess.Popen[bytes]]:
     """detect tail (the gateway's audit log) + detect watch, as child processes."""
     if session.city is None:
@@ -69,8 +104,12 @@ def _watcher(session: LabSession, data_dir: Path) -> list[subprocess.Popen[bytes
     env = {**session.env}
     log = (data_dir / "lab" / "watcher.log").open("ab")
     base = [sys.executable, "-m", "tulou", "detect"]
-    # The watcher starts at "now": what the scenarios played is already in the SOC, and the
-    # tail re-reads the audit log from its start (same events under another source identity).
+    # The watcher starts at "now": what the scenarios played is already in the SOC. The tail
+    # starts at the audit log's end (its state is written first), so it reads only requests
+    # sent from now on, never the scenarios' lines again.
+    audit = Path(session.city.audit_path)
+    if audit.is_file():
+        follow_from_end(audit, Path(env["TULOU_DATA_DIR"]) / "detect" / "tail")
     since = format_timestamp(datetime.now(UTC))
     store, soc = session.store_url, session.soc.url
     commands = [
@@ -98,8 +137,6 @@ def _watcher(session: LabSession, data_dir: Path) -> list[subprocess.Popen[bytes
             soc,
         ],
     ]
-    import os  # noqa: PLC0415
-
     return [
         subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
         for command in commands

@@ -76,7 +76,7 @@ def open_session(
     run_dir = data_dir / "lab" / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        soc = LabSoc(data_dir, port=soc_port, events_url=store)
+        soc = LabSoc(data_dir, port=soc_port, events_url=store, rules_dir=rules_dir)
         soc.start()
         stack.callback(soc.stop)
         city = None

@@ -53,6 +53,8 @@ class LabSoc:
     data_dir: Path
     port: int = 0
     events_url: str | None = None
+    #: The rules the range deploys: the SOC loads them into its ATT&CK catalogue at start.
+    rules_dir: Path | None = None
     analyst_password: str = field(default="", repr=False)
     service_token: str = field(default="", repr=False)
     analyst_token: str = field(default="", repr=False)
@@ -74,6 +76,8 @@ class LabSoc:
         }
         if self.events_url:
             env["TULOU_SOC_EVENTS_URL"] = self.events_url
+        if self.rules_dir is not None:
+            env["TULOU_SOC_RULES"] = str(self.rules_dir)
         return env
 
     def _secret_key(self) -> str:

@@ -57,6 +57,14 @@ def serve(host: str, port: int, insecure_cookies: bool, metrics_cache: float, wo
 
     ctx = app()
     db = _db()
+    catalogue = config.rules_dir()
+    if catalogue is not None:
+        # The ATT&CK matrix follows the deployed rules, without anyone running 'rules load'.
+        with db.write() as session:
+            loaded, problems = rules.load_dir(session, catalogue)
+        click.echo(f"tulou soc: rule catalogue from {catalogue}: {loaded} rule(s)", err=True)
+        for problem in problems:
+            click.echo(f"tulou soc: {problem}", err=True)
     options = ServeOptions(
         config_file=str(ctx.config_file.resolve()) if ctx.config_file else None,
         cookie_secure=not insecure_cookies,

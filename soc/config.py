@@ -79,6 +79,17 @@ def inventory(settings: Settings, environ: Mapping[str, str] | None = None) -> I
     return assets.load(Path(path) if path else settings.path("soc", "assets.yaml"))
 
 
+def rules_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The deployed Sigma rules (``TULOU_SOC_RULES``, else ``./rules`` if it exists): loaded
+    into the rule catalogue when the SOC starts. ``TULOU_SOC_RULES=`` (empty) turns it off."""
+    env = environ if environ is not None else os.environ
+    if "TULOU_SOC_RULES" in env:
+        value = env["TULOU_SOC_RULES"]
+        return Path(value) if value else None
+    default = Path("rules")
+    return default if default.is_dir() else None
+
+
 def timezone(environ: Mapping[str, str] | None = None) -> str:
     env = environ if environ is not None else os.environ
     name = env.get("TULOU_SOC_TIMEZONE") or i18n.DEFAULT_TIMEZONE

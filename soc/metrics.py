@@ -317,8 +317,11 @@ def coverage(session: Session, fired: set[str]) -> dict[str, Any]:
         tactics = [t for t in techniques if not t.startswith("attack.t")]
         for tag in techniques:
             if tag.startswith("attack.t"):
-                covered.add(tag)
-                tactic_of.setdefault(tag, set()).update(tactics)
+                # A sub-technique also files under its technique, as alert tags do
+                # (soc.triage.tag_rows), so a fired parent is not "uncovered".
+                for name in {tag, tag.rsplit(".", 1)[0] if tag.count(".") > 1 else tag}:
+                    covered.add(name)
+                    tactic_of.setdefault(name, set()).update(tactics)
     matrix: dict[str, list[dict[str, Any]]] = {}
     for technique in sorted(covered | fired):
         state = (

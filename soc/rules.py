@@ -35,12 +35,14 @@ def load_dir(session: Session, directory: Path) -> tuple[int, list[str]]:
     loaded, problems = 0, []
     for path in sorted([*directory.rglob("*.yml"), *directory.rglob("*.yaml")]):
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            # A file may hold several documents (a correlation rule and the rules it uses).
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             problems.append(f"{path}: {type(exc).__name__}")
             continue
-        if not isinstance(doc, dict) or "id" not in doc or "title" not in doc:
-            continue  # pipelines and other YAML that are not rules
-        upsert(session, str(doc["id"]), str(doc["title"]), list(doc.get("tags") or []))
-        loaded += 1
+        for doc in docs:
+            if not isinstance(doc, dict) or "id" not in doc or "title" not in doc:
+                continue  # pipelines and other YAML that are not rules
+            upsert(session, str(doc["id"]), str(doc["title"]), list(doc.get("tags") or []))
+            loaded += 1
     return loaded, problems

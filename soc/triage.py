@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from soc import audit, entities
+from soc import audit, entities, rules
 from soc.auth import Principal, find_user
 from soc.errors import ConflictError
 from soc.i18n import _
-from soc.models import Alert, AlertTag, Comment, Occurrence, User, utcnow
+from soc.models import Alert, AlertTag, Comment, Occurrence, RuleInfo, User, utcnow
 from soc.workflow import CLOSED, check_transition
 from tulou.contracts.alert import LEVELS
 from tulou.contracts.alert import Alert as DetectAlert
@@ -81,6 +81,7 @@ def ingest(
     entities empty; the alert is stored all the same.
     """
     result = IngestResult()
+    catalogue_seen: set[str] = set()
     for item in alerts:
         uid = item.alert_id
         if session.get(Occurrence, uid) is not None:
@@ -95,6 +96,18 @@ def ingest(
             .order_by(Alert.id.desc())
             .limit(1)
         )
+        if item.rule_id not in catalogue_seen:
+            # A rule that fires is deployed: the catalogue (ATT&CK coverage) knows it from then
+            # on, with the title and techniques its alert carries, if nobody registered it.
+            catalogue_seen.add(item.rule_id)
+            if session.get(RuleInfo, item.rule_id) is None:
+                session.add(
+                    RuleInfo(
+                        rule_id=item.rule_id,
+                        title=item.title[:512],
+                        techniques=rules.attack_tags(list(item.tags)),
+                    )
+                )
         found = entities.extract(item.fields)
         if events is not None and len(found) < len(entities.SOURCES) and item.event_ids:
             with contextlib.suppress(UnavailableError):

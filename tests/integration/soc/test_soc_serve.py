@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from soc import auth
 from soc.db import Database, default_url
@@ -41,6 +42,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+RULES = Path(__file__).resolve().parents[3] / "rules"
+
+
+def deployed_techniques() -> set[str]:
+    """ATT&CK techniques the repository's rules name, read here independently of soc.rules."""
+    found = set()
+    for path in RULES.rglob("*.yml"):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and "id" in doc and "title" in doc:
+                for tag in doc.get("tags") or []:
+                    tag = str(tag).lower()
+                    if tag.startswith("attack.t") and tag[8:9].isdigit():
+                        found |= {tag, tag.split(".")[0] + "." + tag.split(".")[1]}
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_serve_one_database(tmp_path, workers):
@@ -53,7 +70,7 @@ def test_workers_serve_one_database(tmp_path, workers):
         analyst = auth.create_token(session, "ana", "read")
     db.dispose()
     port = _free_port()
-    env = {**os.environ, "TULOU_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "TULOU_DATA_DIR": str(tmp_path), "TULOU_SOC_RULES": str(RULES)}
     env.pop("TULOU_DB_URL", None)
     env.pop("TULOU_CONFIG", None)
     server = subprocess.Popen(
@@ -107,6 +124,10 @@ def test_workers_serve_one_database(tmp_path, workers):
             assert [a["title"] for a in page["items"]] == ["brute force"]
         metrics = httpx.get(f"{base}/api/v1/metrics?days=366", headers=headers)
         assert metrics.status_code == 200
+        # Finding 5: the ATT&CK catalogue is the deployed rules, loaded when serve starts.
+        coverage = metrics.json()["attack_coverage"]
+        assert coverage["covered"] == len(deployed_techniques()) > 20
+        assert "unknown-tactic" not in coverage["matrix"]
         assert httpx.get(f"{base}/api/v1/alerts").status_code == 401
     finally:
         server.terminate()
