@@ -187,11 +187,13 @@ def parse_header(line: str, clock: LocalClock = _DEFAULT_CLOCK) -> SyslogHeader:
         if found is None:
             return _mac_repeat(line, clock)
         pri, mon, day, time, host, tag, pid, logger, msg = found.groups()  # one call, not nine
-        month = MONTHS.get(mon)
-        if month is None:
-            raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
-        stamp = _stamp(clock, month, day, time)
-    fields = _priority_fields(pri)
+        minutes = clock.minutes
+        prefix = minutes.get((mon, day, time[:5])) if minutes is not None else None
+        if prefix is not None and time[6] < "6":  # a cached minute is a valid one
+            stamp = f"{prefix}{time[6:8]}.000Z"
+        else:
+            stamp = _stamp(clock, mon, day, time)
+    fields = _priority_fields(pri) if pri is not None else {}
     if logger is not None:
         fields["log.logger"] = logger
     return SyslogHeader(
@@ -204,22 +206,30 @@ def parse_header(line: str, clock: LocalClock = _DEFAULT_CLOCK) -> SyslogHeader:
     )
 
 
-def _stamp(clock: LocalClock, month: int, day: str, time: str) -> str:
+def _stamp(clock: LocalClock, mon: str, day: str, time: str) -> str:
+    month = MONTHS.get(mon)
+    if month is None:
+        raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
     try:
-        return clock.stamp(month, int(day), time)
+        stamp = clock.stamp(month, int(day), time)
     except ValueError as exc:
         raise InputError(f"bad RFC 3164 time {day} {time}: {exc}") from exc
+    minutes = clock.minutes
+    if minutes is not None:
+        if len(minutes) >= 1 << 16:
+            minutes.clear()
+        minutes[(mon, day, time[:5])] = stamp[:-7]  # "YYYY-MM-DDTHH:MM:"
+    return stamp
 
 
 def _mac_repeat(line: str, clock: LocalClock) -> SyslogHeader:
     found = _MAC_REPEAT.match(line)
-    month = MONTHS.get(found["mon"]) if found is not None else None
-    if found is None or month is None:
+    if found is None:
         raise InputError("not a syslog line (RFC 5424, RFC 3164 or ISO-stamped)")
     fields = _priority_fields(found["pri"])
     fields["log.syslog.repeated"] = int(found["count"])
     return SyslogHeader(
-        timestamp=_stamp(clock, month, found["day"], found["time"]),
+        timestamp=_stamp(clock, found["mon"], found["day"], found["time"]),
         host=found["host"],
         program=None,
         pid=None,

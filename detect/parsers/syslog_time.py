@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from calendar import isleap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,6 +53,10 @@ class LocalClock:
     zone: str = DEFAULT_TIMEZONE
     year: int | None = None
     reference: float | None = None
+    #: Set in ``__post_init__``: see there.
+    minutes: dict[tuple[str, str, str], str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         zone_named(self.zone)  # refuse an unknown zone when the clock is made, not per line
@@ -63,6 +67,9 @@ class LocalClock:
         # parse worker stays small.
         fixed = self.year is not None or self.reference is not None
         object.__setattr__(self, "_prefixes", {} if fixed else None)
+        #: The same prefixes by the header's own text (``"Mar"``, ``" 3"``/``"3"``, ``"10:00"``),
+        #: for the syslog parser's hot path: no month lookup, no int(), no call on a hit.
+        object.__setattr__(self, "minutes", {} if fixed else None)
 
     def __reduce__(self) -> tuple[type[LocalClock], tuple[str, int | None, float | None]]:
         return (LocalClock, (self.zone, self.year, self.reference))
@@ -73,11 +80,13 @@ class LocalClock:
         ``ValueError`` for a date or time that does not exist (``Feb 30``, ``24:00:00``, a
         ``Feb 29`` in a given year without one).
         """
-        if not (clock < "24" and clock[3] < "6" and clock[6] < "6"):
-            raise ValueError(f"time {clock} out of range")
         cache: dict[tuple[int, int, str], str] | None = self._prefixes  # type: ignore[attr-defined]
         key = (month, day, clock[:5])
         prefix = cache.get(key) if cache is not None else None
+        if prefix is not None and clock[6] < "6":  # a cached minute is a valid one
+            return f"{prefix}{clock[6:8]}.000Z"
+        if not (clock < "24" and clock[3] < "6" and clock[6] < "6"):
+            raise ValueError(f"time {clock} out of range")
         if prefix is None:
             prefix = self._minute(month, day, int(clock[:2]), int(clock[3:5]))
             if cache is not None:
