@@ -24,7 +24,7 @@ from compliance.evidence import Evidence, EvidenceLink
 from compliance.period import Period
 from soc import audit, grading
 from soc.db import Database
-from soc.models import Alert, Case, TimelineEntry, User
+from soc.models import Alert, Case, RuleInfo, TimelineEntry, User
 
 KEYS = ("soc.incidents", "soc.response", "soc.roles", "soc.audit_chain")
 GRADE_ROMAN = {"特别重大": "I", "重大": "II", "较大": "III", "一般": "IV"}
@@ -61,18 +61,23 @@ def incident_detail(session: Session, case_id: int, now: datetime) -> dict[str, 
     if case is None:
         return None
     record = incident_record(case, now)
-    alerts = session.execute(
-        select(Alert).where(Alert.case_id == case_id).order_by(Alert.id)
-    ).scalars()
+    rows = session.execute(
+        select(Alert, RuleInfo.title)
+        .outerjoin(RuleInfo, RuleInfo.rule_id == Alert.rule_id)
+        .where(Alert.case_id == case_id)
+        .order_by(Alert.id)
+    ).all()
     record["alerts"] = [
         {
             "id": a.id,
             "rule_id": a.rule_id,
+            # The rule's title from the catalogue (a reader cannot use a UUID), else the alert's.
+            "rule_title": rule_title or a.title,
             "title": a.title,
             "severity": a.severity,
             "first_seen": a.first_seen.isoformat(),
         }
-        for a in alerts
+        for a, rule_title in rows
     ]
     timeline = session.execute(
         select(TimelineEntry).where(TimelineEntry.case_id == case_id).order_by(TimelineEntry.at)
