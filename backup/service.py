@@ -22,8 +22,8 @@ from backup.policy import Policy, Site
 from backup.repository import Repository, check_pinned, list_snapshots, read_config
 from backup.restorer import Restorer
 from backup.sources import Source, prepare
+from backup.targets import Target, open_target
 from backup.targets.appendonly import AppendOnlyTarget
-from backup.targets.base import Target, open_target
 from tulou.errors import (
     NotFoundError,
     TulouError,

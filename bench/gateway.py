@@ -196,8 +196,8 @@ def _decision_median() -> float:
     import ipaddress
     from datetime import UTC, datetime
 
-    from gateway.labkit import EXAMPLES
     from gateway.policy import DeviceFacts, DevicePosture, RequestFacts, evaluate, load_policy
+    from lab.gateway_kit import EXAMPLES
 
     policy = load_policy(EXAMPLES / "policy.yaml")
     facts = RequestFacts(
@@ -238,7 +238,7 @@ def main() -> int:
         help="comma-separated scenarios to run (direct and bare always run: they are references)",
     )
     options = parser.parse_args()
-    from gateway.labkit import write_example
+    from lab.gateway_kit import write_example
 
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     paths = write_example(work / "gw")

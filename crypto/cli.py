@@ -26,8 +26,8 @@ from rich.progress import Progress
 
 from crypto import envelope
 from crypto.filekeystore import FileKeyStore
-from crypto.keystore import KeyDecrypter, KeySigner
-from crypto.kmskeystore import KmsKeyStore
+from crypto.keystore import KeyDecrypter, KeySigner, KeyStore
+from crypto.keystores import open_keystore
 from crypto.sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey
 from crypto.sm3 import PBKDF2_ITERATIONS
 from tulou.clikit import app, emit, json_option, stderr_is_tty
@@ -70,15 +70,14 @@ def _env_secret(var: str | None) -> bytes | None:
     return value.encode()
 
 
-def _store() -> FileKeyStore | KmsKeyStore:
+def _store() -> KeyStore:
     kms_url = os.environ.get("TULOU_KMS_URL")
     if kms_url:  # store: references name keys of the crypto service (docs/crypto.md)
-        return KmsKeyStore.from_url(kms_url if kms_url.startswith("kms:") else f"kms:{kms_url}")
+        return open_keystore(kms_url if kms_url.startswith("kms:") else f"kms:{kms_url}")
     settings = app().settings
-    if settings.master_passphrase is None:
-        raise ConfigError("set TULOU_MASTER_PASSPHRASE to open the key store")
-    return FileKeyStore(
-        settings.path("keys"), settings.master_passphrase.get_secret_value().encode()
+    secret = settings.master_passphrase
+    return open_keystore(
+        f"file:{settings.path('keys')}", secret.get_secret_value().encode() if secret else None
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from detect.cli_store import open_cli_store, store_url
 from tulou.clikit import app, emit, json_option, stderr_is_tty
 from tulou.errors import UnavailableError, UsageError
 from tulou.events import parse_timestamp
@@ -33,20 +34,8 @@ def rules() -> None:
     """Sigma rules: check, convert, list."""
 
 
-def _store_url(store: str | None) -> str:
-    if store:
-        return store
-    settings = app().settings
-    if settings.es_url:
-        return settings.es_url
-    return f"sqlite://{settings.path('detect', 'events.db').resolve()}"
-
-
-def _open(store: str | None) -> Any:
-    from detect.stores import open_store  # noqa: PLC0415 - keep `tulou --help` fast
-
-    key = app().settings.es_api_key
-    return open_store(_store_url(store), key.get_secret_value() if key else None)
+_store_url = store_url
+_open = open_cli_store
 
 
 def _pipeline(store: str | None, dead_letter: Path | None, spool: Path | None, batch: int) -> Any:

@@ -177,16 +177,16 @@ def list_rules(paths: tuple[Path, ...]) -> None:
 
 
 def _target(store: str | None, pipeline: Any) -> Any:
-    from detect.cli import _open, _store_url  # noqa: PLC0415 - the ingest commands' resolution
+    from detect.cli_store import open_cli_store, store_url  # noqa: PLC0415
     from detect.rules.targets import target_for  # noqa: PLC0415
 
-    return target_for(_store_url(store), _open(store), pipeline)
+    return target_for(store_url(store), open_cli_store(store), pipeline)
 
 
 def _sink(url: str | None) -> Any:
     import os  # noqa: PLC0415
 
-    from detect.alerts.base import open_sink  # noqa: PLC0415
+    from detect.alerts import open_sink  # noqa: PLC0415
 
     settings = app().settings
     url = url or f"sqlite://{settings.path('detect', 'alerts.db').resolve()}"

@@ -320,15 +320,3 @@ def token(  # noqa: PLR0917 - one parameter per click option
         payload["roles"] = list(roles)
     jwt = make_codec().encode(payload, key, algorithm=alg, headers={"kid": kid} if kid else None)
     emit({"token": jwt, "jti": payload["jti"], "exp": payload["exp"]}, jwt)
-
-
-@gateway.command("example")
-@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--owner", default="alice", show_default=True, help="Subject owning the laptop.")
-@json_option
-def example(target: Path, owner: str) -> None:
-    """Write a runnable copy of the example config with fresh lab keys and certificates."""
-    from gateway.labkit import write_example  # noqa: PLC0415
-
-    paths = write_example(target, owner=owner)
-    emit(paths, "\n".join(f"{k:22} {v}" for k, v in paths.items()))

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from lab.elasticsearch import DEFAULT_PORT, LabElasticsearch, LabElasticsearchError
+from tulou.clikit import emit, json_option
 
 ES_URL_ENV = "TULOU_ES_URL"
 
@@ -30,6 +31,19 @@ def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 @click.group(name="lab")
 def lab() -> None:
     """The test range: Elasticsearch node, sample apps, scenarios (run-all: the purple team)."""
+
+
+@lab.command("gateway-example")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--owner", default="alice", show_default=True, help="Subject owning the laptop.")
+@json_option
+def gateway_example(target: Path, owner: str) -> None:
+    """Write a runnable copy of the gateway example config with fresh lab keys and
+    certificates (the CA keys stay beside it, 0600: for the lab only)."""
+    from lab.gateway_kit import write_example  # noqa: PLC0415
+
+    paths = write_example(target, owner=owner)
+    emit(paths, "\n".join(f"{k:22} {v}" for k, v in paths.items()))
 
 
 @lab.group(name="elasticsearch")

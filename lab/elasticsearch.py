@@ -76,6 +76,12 @@ def _default_cache_root() -> Path:
 
 def _cache_key() -> str:
     """A digest of everything that decides the cache's content: the POM and launcher sources."""
+    if not POM.is_file():
+        # The wheel carries no Java (pyproject.toml): the node is built from a source checkout.
+        raise LabElasticsearchError(
+            f"no lab node sources at {ES_DIR}: the lab Elasticsearch is built from a source "
+            "checkout of Tulou (lab/es), or set TULOU_ES_URL to use an existing cluster"
+        )
     digest = hashlib.sha256()
     for path in [POM, *sorted(SOURCES.rglob("*.java"))]:
         digest.update(str(path.relative_to(ES_DIR)).encode())

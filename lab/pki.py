@@ -30,7 +30,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from crypto.sm2 import SM2PrivateKey
 from gateway.devices import fingerprint
-from gateway.labkit import issue_certificate, private_key_pem, write_file
+from lab.gateway_kit import issue_certificate, private_key_pem, write_file
 
 #: Host names the gateway serves (its certificate names them all).
 HOSTS = ("portal.city.test", "exchange.city.test", "admin.city.test")

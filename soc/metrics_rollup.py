@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from soc.metrics import Parts, RuleSums, SeveritySums, SlaTarget, raw_parts
+from soc.metrics_parts import Parts, RuleSums, SeveritySums, SlaTarget, raw_parts
 from soc.models import (
     Alert,
     MetricRollupRule,

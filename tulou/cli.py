@@ -2,7 +2,9 @@
 
 Each component owns its command group in its own package (``crypto.cli:crypto`` ...). Groups are
 imported only when invoked, so ``tulou --help`` stays fast and a broken component cannot stop the
-others from working. Exit codes are documented in docs/cli.md and :mod:`tulou.errors`.
+others from working. Optional parts (the lab: ``tulou demo``, ``tulou lab``) add their groups
+through the ``tulou.commands`` entry point, a table like :data:`COMMAND_GROUPS`; the core never
+names them. Exit codes are documented in docs/cli.md and :mod:`tulou.errors`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from tulou.errors import EXIT_CODES, TulouError
 
 #: name -> (module:attribute, one-line help). The order is the order in ``--help``.
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
-    "demo": ("lab.demo:demo", "Start the whole platform on embedded defaults and run scenarios."),
     "gateway": ("gateway.cli:gateway", "Zero-trust access proxy: run, policy, tokens."),
     "crypto": ("crypto.cli:crypto", "SM2/SM3/SM4: keys, sign, verify, encrypt, envelopes."),
     "detect": ("detect.cli:detect", "Ingest pcaps and logs as ECS events, search, run rules."),
@@ -29,20 +30,41 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "backup": ("backup.cli:backup", "Encrypted, deduplicated, multi-site backups."),
     "drill": ("backup.cli:drill", "Disaster-recovery drills with measured RTO/RPO."),
     "report": ("compliance.cli:report", "Signed compliance reports for regulators."),
-    "lab": ("lab.cli:lab", "The test range: Elasticsearch node, sample apps, scenarios."),
 }
+
+#: The entry-point group optional parts register their command tables under.
+PLUGIN_GROUP = "tulou.commands"
+
+
+def _plugin_groups() -> dict[str, tuple[str, str]]:
+    """Command groups of installed optional parts (entry points ``tulou.commands``)."""
+    from importlib.metadata import entry_points  # noqa: PLC0415 - only when listing/dispatching
+
+    found: dict[str, tuple[str, str]] = {}
+    for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        table = point.load()
+        for name, target in dict(table).items():
+            if name in COMMAND_GROUPS or name in found:
+                raise TypeError(f"entry point {point.value}: command {name!r} already exists")
+            found[str(name)] = (str(target[0]), str(target[1]))
+    return found
+
+
+def all_groups() -> dict[str, tuple[str, str]]:
+    """The core groups, then the optional parts' groups."""
+    return {**COMMAND_GROUPS, **_plugin_groups()}
 
 
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*COMMAND_GROUPS, *sorted(self.commands)]
+        return [*all_groups(), *sorted(self.commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        target = COMMAND_GROUPS.get(cmd_name)
+        target = COMMAND_GROUPS.get(cmd_name) or all_groups().get(cmd_name)
         if target is None:
             return None
         module_name, attribute = target[0].split(":")
@@ -52,7 +74,7 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_text) for name, (_, help_text) in COMMAND_GROUPS.items()]
+        rows = [(name, help_text) for name, (_, help_text) in all_groups().items()]
         rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from tulou.errors import ConfigError, UsageError
+from tulou.errors import UsageError
 
 #: The kinds of file a repository holds; each is a folder (``data`` fans out into 256 folders).
 KINDS: tuple[str, ...] = ("config", "keys", "snapshots", "index", "data", "locks")
@@ -96,34 +96,3 @@ class Target(Protocol):
 
 
 type TargetFactory = Callable[[str, dict[str, str]], Target]
-
-_REGISTRY: dict[str, TargetFactory] = {}
-
-
-def register(scheme: str, factory: TargetFactory) -> None:
-    """Register the factory for URLs ``scheme:...``; a scheme is registered once."""
-    if scheme in _REGISTRY:
-        raise ValueError(f"target scheme {scheme!r} is already registered")
-    _REGISTRY[scheme] = factory
-
-
-def schemes() -> tuple[str, ...]:
-    return tuple(sorted(_REGISTRY))
-
-
-def open_target(url: str, options: dict[str, str] | None = None) -> Target:
-    """Open the target named by ``url`` (``local:PATH`` or a bare path, ``sftp://``, ``s3://``).
-
-    ``options`` carries per-site settings that are not part of the URL (key files, credential
-    environment variable names); credentials never appear in the URL itself.
-    """
-    from backup.targets import load_builtin  # noqa: PLC0415 - explicit registration on first use
-
-    load_builtin()
-    scheme, sep, _rest = url.partition(":")
-    if not sep or "/" in scheme or len(scheme) < 2:  # a bare path (or a Windows drive)
-        scheme, url = "local", f"local:{url}"
-    factory = _REGISTRY.get(scheme)
-    if factory is None:
-        raise ConfigError(f"unknown target scheme {scheme!r}; known: {', '.join(schemes())}")
-    return factory(url, dict(options or {}))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from backup.targets.base import KINDS, FileInfo, check_name, relative_path
 from tulou.errors import ConfigError, InputError, NotFoundError, UnavailableError
+from tulou.registry import split_url
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -111,9 +112,7 @@ class LocalTarget:
 
 
 def from_url(url: str, options: dict[str, str]) -> LocalTarget:
-    path = url.partition(":")[2]
-    if path.startswith("//"):
-        path = path[2:]
+    path = split_url(url, default="local").location
     if not path:
         raise ConfigError("a local target needs a path (local:/some/dir)")
     return LocalTarget(Path(path))

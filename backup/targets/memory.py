@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from backup.targets.base import FileInfo, check_name
 from tulou.errors import InputError, NotFoundError
+from tulou.registry import split_url
 
 _NAMED: dict[str, MemoryTarget] = {}
 
@@ -73,7 +74,7 @@ class MemoryTarget:
 
 
 def from_url(url: str, options: dict[str, str]) -> MemoryTarget:
-    label = url.partition(":")[2] or "default"
+    label = split_url(url).location or "default"
     if label not in _NAMED:
         _NAMED[label] = MemoryTarget(label)
     return _NAMED[label]

@@ -10,8 +10,8 @@ Contract (tests/unit/detect/test_alerts_sinks.py runs one conformance suite on e
 - ``alerts()`` returns what was delivered, oldest first (tests and ``--json`` use it); a sink
   that cannot list (HTTP) raises :class:`tulou.errors.UsageError`.
 
-Sinks are chosen by URL through :data:`SINKS`: ``sqlite:///path.db`` (the alerts table used
-until the SOC exists), ``memory://`` (the fake), ``http(s)://soc/`` (the SOC ingest API).
+Sinks are chosen by URL through :func:`detect.alerts.default_sinks` (``sqlite:///path.db``,
+``memory:``, ``http(s)://soc/``; see :func:`detect.alerts.open_sink`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tulou.contracts.alert import Alert
-from tulou.errors import ConfigError
 
 
 @dataclass
@@ -40,35 +39,3 @@ class AlertSink(Protocol):
 
 
 type SinkFactory = Callable[[str, str | None], AlertSink]
-
-#: URL scheme -> factory(url, secret). Explicit registration, duplicates refused.
-SINKS: dict[str, SinkFactory] = {}
-
-
-def register(scheme: str, factory: SinkFactory) -> None:
-    if scheme in SINKS:
-        raise ConfigError(f"alert sink scheme {scheme!r} registered twice")
-    SINKS[scheme] = factory
-
-
-def open_sink(url: str, secret: str | None = None) -> AlertSink:
-    """The sink for ``url`` (see the module docstring for the schemes)."""
-    _builtin()
-    scheme = url.split(":", 1)[0]
-    factory = SINKS.get(scheme)
-    if factory is None:
-        raise ConfigError(f"unknown alert sink {scheme!r} (known: {', '.join(sorted(SINKS))})")
-    return factory(url, secret)
-
-
-def _builtin() -> None:
-    if SINKS:
-        return
-    from detect.alerts.http import HttpAlertSink  # noqa: PLC0415 - registry filled on first use
-    from detect.alerts.memory import MemoryAlertSink  # noqa: PLC0415
-    from detect.alerts.sqlite import SqliteAlertSink  # noqa: PLC0415
-
-    register("memory", lambda url, secret: MemoryAlertSink())
-    register("sqlite", lambda url, secret: SqliteAlertSink(url.removeprefix("sqlite://")))
-    register("http", HttpAlertSink)
-    register("https", HttpAlertSink)

@@ -1,53 +1,50 @@
 """Event stores behind one protocol, opened by URL through a registry.
 
-URLs: ``sqlite:///abs/path.db`` or ``sqlite:relative.db`` (the embedded default, under the data
-dir), ``memory:`` (the in-memory fake, for tests), ``http(s)://host:port[/index]`` or
-``elasticsearch+http(s)://...`` (Elasticsearch; the index defaults to ``tulou-events``;
-``?retry=S`` sets how long an unreachable cluster is retried before giving up, default 30).
-Credentials never go in the URL: the Elasticsearch API key comes from settings.
+URLs (the one grammar of :mod:`tulou.registry`, shared with alert sinks, backup targets and key
+stores): ``sqlite:///abs/path.db``, ``sqlite:relative.db`` or ``sqlite://relative.db`` (the
+embedded default, under the data dir), ``memory:`` (the in-memory fake, for tests),
+``http(s)://host:port[/index]`` or ``elasticsearch+http(s)://...`` (Elasticsearch; the index
+defaults to ``tulou-events``; ``?retry=S`` sets how long an unreachable cluster is retried
+before giving up, default 30). Credentials never go in the URL: the Elasticsearch API key
+comes from settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from detect.stores.base import EventStore, Query, WriteResult
-from tulou.errors import UsageError
+from tulou.errors import ConfigError, UsageError
+from tulou.registry import Registry, split_url
 
 __all__ = ["EventStore", "Query", "StoreRegistry", "WriteResult", "default_registry", "open_store"]
 
 type StoreFactory = Callable[[str, str | None], EventStore]
 
 
-class StoreRegistry:
+class StoreRegistry(Registry[StoreFactory]):
     """Store factories by URL scheme; duplicates are refused."""
 
     def __init__(self) -> None:
-        self._factories: dict[str, StoreFactory] = {}
-
-    def register(self, scheme: str, factory: StoreFactory) -> None:
-        if scheme in self._factories:
-            raise ValueError(f"store scheme {scheme!r} is already registered")
-        self._factories[scheme] = factory
+        super().__init__("event store")
 
     def schemes(self) -> list[str]:
-        return list(self._factories)
+        return self.keys()
 
     def open(self, url: str, api_key: str | None = None) -> EventStore:
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        factory = self._factories.get(scheme)
-        if factory is None:
-            raise UsageError(f"unknown store URL {url!r} (schemes: {', '.join(self._factories)})")
+        try:
+            scheme = split_url(url).scheme
+            factory = self.get(scheme)
+        except ConfigError as exc:
+            raise UsageError(f"store URL: {exc.message}") from None
         return factory(url, api_key)
 
 
 def _sqlite(url: str, _key: str | None) -> EventStore:
     from detect.stores.sqlite import SQLiteStore  # noqa: PLC0415 - open only what is used
 
-    rest = url.split(":", 1)[1]
-    path = rest[2:] if rest.startswith("//") else rest
+    path = split_url(url).location
     if not path:
         raise UsageError("sqlite store URL needs a path: sqlite:///path/to/events.db")
     return SQLiteStore(Path(path) if path != ":memory:" else path)
@@ -62,18 +59,21 @@ def _memory(_url: str, _key: str | None) -> EventStore:
 def _elasticsearch(url: str, api_key: str | None) -> EventStore:
     from detect.stores.elasticsearch import DEFAULT_INDEX, ElasticsearchStore  # noqa: PLC0415
 
-    url = url.removeprefix("elasticsearch+")
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        raise UsageError("store URLs must not carry credentials; set TULOU_ES_API_KEY")
-    index = parts.path.strip("/") or DEFAULT_INDEX
-    options = parse_qs(parts.query)
     try:
-        retry_for = float(options.get("retry", ["30"])[0])
+        parts = split_url(url)
+    except ConfigError as exc:
+        raise UsageError(f"{exc.message} (set TULOU_ES_API_KEY for Elasticsearch)") from None
+    index = parts.path.strip("/") or DEFAULT_INDEX
+    try:
+        retry_for = float(parts.query.get("retry", ["30"])[0])
     except ValueError:
         raise UsageError("store URL option retry must be a number of seconds") from None
+    scheme = parts.scheme.removeprefix("elasticsearch+")
+    netloc = parts.host if parts.port is None else f"{parts.host}:{parts.port}"
+    if ":" in parts.host:  # an IPv6 literal
+        netloc = f"[{parts.host}]" + ("" if parts.port is None else f":{parts.port}")
     return ElasticsearchStore(
-        f"{parts.scheme}://{parts.netloc}", index=index, api_key=api_key, retry_for=retry_for
+        f"{scheme}://{netloc}", index=index, api_key=api_key, retry_for=retry_for
     )
 
 

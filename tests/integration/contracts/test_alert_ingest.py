@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from backup import soc_report
-from detect.alerts.base import open_sink
+from detect.alerts import open_sink
 from tests.fixtures.live_soc import LiveSoc, live_soc
 from tulou.contracts.alert import Alert
 from tulou.contracts.soc_ingest import MAX_BATCH, SocIngestClient

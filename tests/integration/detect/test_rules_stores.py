@@ -20,10 +20,10 @@ from detect.rules.es_target import EsRuleTarget
 from detect.rules.evaluate import run_rules
 from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
-from detect.rules.samples import evaluate_samples, load_samples
 from detect.rules.sqlite_target import SqliteRuleTarget
 from detect.stores.elasticsearch import ElasticsearchStore
 from detect.stores.sqlite import SQLiteStore
+from tests.unit.detect.samples import evaluate_samples, load_samples
 from tulou.events import Event, event_id, format_timestamp, parse_timestamp
 
 pytestmark = pytest.mark.elasticsearch

@@ -11,7 +11,7 @@ import pytest
 
 from crypto.filekeystore import FileKeyStore
 from crypto.keystore import KeyStore, MemoryKeyStore, parse_ref
-from crypto.keystores import KEYSTORES, register_keystore
+from crypto.keystores import default_keystores, open_keystore
 from crypto.kmskeystore import KmsKeyStore
 from crypto.service.client import KmsClient
 from crypto.sm2 import SM2PrivateKey
@@ -43,7 +43,7 @@ def kms_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         yield running
 
 
-@pytest.fixture(params=sorted(KEYSTORES))
+@pytest.fixture(params=default_keystores().keys())
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     events: list[Event] = []
     if request.param == "kms":
@@ -64,9 +64,23 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
 
 
 def test_registry_has_file_and_memory_and_refuses_duplicates() -> None:
-    assert {"file", "memory", "kms"} <= set(KEYSTORES)
+    registry = default_keystores()
+    assert {"file", "memory", "kms"} <= set(registry)
     with pytest.raises(ConfigError):
-        register_keystore("file", FileKeyStore)
+        registry.register("file", lambda location, passphrase, audit: MemoryKeyStore())
+
+
+def test_key_stores_open_by_url(tmp_path: Path) -> None:
+    FileKeyStore.init(tmp_path / "ks", b"test passphrase", iterations=1000)
+    for url in (f"file:{tmp_path / 'ks'}", f"file://{tmp_path / 'ks'}", str(tmp_path / "ks")):
+        assert isinstance(open_keystore(url, b"test passphrase"), FileKeyStore)
+    assert isinstance(open_keystore("memory:"), MemoryKeyStore)
+    with pytest.raises(ConfigError, match="MASTER_PASSPHRASE"):
+        open_keystore(f"file:{tmp_path / 'ks'}")
+    with pytest.raises(VerificationError):
+        open_keystore(f"file:{tmp_path / 'ks'}", b"another passphrase")
+    with pytest.raises(ConfigError, match="no credentials"):
+        open_keystore("kms:https://admin:secret@kms.city.example/t/r")
 
 
 def test_create_sign_verify_and_audit(harness: Harness) -> None:

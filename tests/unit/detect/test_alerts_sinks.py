@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from detect.alerts.base import AlertSink, open_sink
+from detect.alerts import AlertSink, open_sink
 from detect.alerts.http import HttpAlertSink
 from tulou.contracts.alert import Alert
 from tulou.errors import ConfigError, UnavailableError
@@ -139,3 +139,20 @@ def test_http_sink_wrong_token_and_unreachable(soc: tuple[str, dict[str, Any]]) 
 def test_unknown_scheme_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         open_sink("ftp://x")
+
+
+@pytest.mark.parametrize("spelling", ["sqlite:{rel}", "sqlite://{rel}", "sqlite:///{abs}"])
+def test_sqlite_urls_mean_the_same_file_for_sinks_and_stores(
+    spelling: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One grammar: an event store and an alert sink given the same URL use the same file."""
+    from detect.stores import open_store
+
+    monkeypatch.chdir(tmp_path)
+    url = spelling.format(rel="same.db", abs=(tmp_path / "same.db").as_posix().lstrip("/"))
+    store = open_store(url)
+    store.close()
+    sink = open_sink(url)
+    sink.deliver([_alert(1)])
+    sink.close()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".db"] == ["same.db"]

@@ -13,8 +13,8 @@ from detect.rules.compile import compile_rules
 from detect.rules.es_backend import EsDslBackend
 from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
-from detect.rules.samples import load_samples
 from detect.rules.sqlite_backend import TulouSqliteBackend
+from tests.unit.detect.samples import load_samples
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "rules"

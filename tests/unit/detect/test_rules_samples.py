@@ -14,10 +14,10 @@ import pytest
 from detect.rules.compile import compile_rules
 from detect.rules.loader import RuleSet, chain_tops, load_rules
 from detect.rules.pipelines import combined, load_pipelines
-from detect.rules.samples import evaluate_samples, load_samples
 from detect.rules.targets import target_for
 from detect.stores.memory import MemoryStore
 from detect.stores.sqlite import SQLiteStore
+from tests.unit.detect.samples import evaluate_samples, load_samples
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "rules"

@@ -1,4 +1,5 @@
-"""`tulou gateway example | policy check | policy explain | token` through the real CLI."""
+"""`tulou gateway policy check | policy explain | token` through the real CLI, on the config
+`tulou lab gateway-example` writes."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
-    code, out, _ = run(capsys, "--json", "gateway", "example", str(tmp_path / "ex"))
+    code, out, _ = run(capsys, "--json", "lab", "gateway-example", str(tmp_path / "ex"))
     assert code == 0
     paths: dict[str, str] = json.loads(out)
     return paths

@@ -10,8 +10,8 @@ import yaml
 
 from gateway.config import load_config
 from gateway.inventory import load_inventory
-from gateway.labkit import EXAMPLES
 from gateway.revocation import load_revocations
+from lab.gateway_kit import EXAMPLES
 from tulou.errors import ConfigError
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tulou.cli import COMMAND_GROUPS, main
+from tulou.cli import COMMAND_GROUPS, all_groups, main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -25,15 +25,21 @@ def test_help_lists_every_command_group(capsys: pytest.CaptureFixture[str]) -> N
         "backup",
         "drill",
         "report",
-        "lab",
-        "demo",
     ):
         assert name in out
         assert name in COMMAND_GROUPS
+    # The lab is an optional part: its groups come from the tulou.commands entry point.
+    for name in ("lab", "demo"):
+        assert name in out
+        assert name not in COMMAND_GROUPS and name in all_groups()
+
+
+def test_the_core_never_names_the_lab() -> None:
+    assert not any(target.startswith("lab.") for target, _ in COMMAND_GROUPS.values())
 
 
 def test_every_group_imports_and_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for name in COMMAND_GROUPS:
+    for name in all_groups():
         code, out, err = run(capsys, name, "--help")
         assert code == 0, (name, err)
         assert "Usage: tulou" in out

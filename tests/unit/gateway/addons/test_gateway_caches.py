@@ -20,9 +20,9 @@ from gateway.addons.policy_enforcer import PolicyEnforcer
 from gateway.addons.revoker import Revoker
 from gateway.addons.state_init import StateInit
 from gateway.config import load_config
-from gateway.labkit import write_example
 from gateway.policy import Decision
 from gateway.state import STATE_KEY, Runtime
+from lab.gateway_kit import write_example
 
 with warnings.catch_warnings():
     # mitmproxy.addons (imported by the runner) and mitmproxy.test pull in ldap3, which

@@ -1,7 +1,9 @@
 """Lab set-up: a runnable copy of gateway/examples with freshly generated keys and certificates.
 
-For demonstrations and the lab only: the CAs' private keys are written next to the config
-(0600) so more devices can be issued. Production PKI lives elsewhere.
+For demonstrations and the lab only (``tulou lab gateway-example``): the CAs' private keys are
+written next to the config (0600) so more devices can be issued. It lives in ``lab`` because
+nothing in production may write CA keys; production PKI lives elsewhere (the city CA of the
+crypto service).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+import gateway
 from crypto.sm2 import SM2PrivateKey
 from gateway.devices import fingerprint
 from tulou.errors import UsageError
 
-EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLES = Path(gateway.__file__).resolve().parent / "examples"
 _PEM = serialization.Encoding.PEM
 
 

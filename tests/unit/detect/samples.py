@@ -1,5 +1,8 @@
 """Sample events that a rule must and must not alert on (``tests/unit/detect/rule_samples``).
 
+Test support, not production code: it reads the corpus tests' own data (it used to live in
+``detect/rules`` and made production read ``tests/``).
+
 File format (YAML, one per rule, named after the rule's slug)::
 
     rule: <slug>
