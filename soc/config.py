@@ -28,7 +28,8 @@ from soc.audit import HashFunction, sm3_hash
 from soc.db import Database, default_url
 from soc.evidence import EventSource, build
 from soc.mailer import MailNotifier, SmtpConfig
-from soc.notify import FanOut, Notifier, NullNotifier, WebhookNotifier
+from soc.notify import FanOut, Notifier, NullNotifier
+from soc.webhook import WebhookNotifier
 from tulou import i18n
 from tulou.errors import ConfigError
 from tulou.settings import Settings

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from soc import metrics_rollup
+from soc.i18n import _
 from soc.metrics_parts import (
     DEFAULT_SLA,
     Parts,
@@ -28,7 +29,6 @@ from soc.metrics_parts import (
     SlaTarget,
     raw_parts,
 )
-from soc.i18n import _
 from soc.models import RuleInfo
 from tulou.contracts.alert import LEVELS
 from tulou.errors import UsageError

@@ -98,16 +98,12 @@ def send_all(notifier: Notifier, messages: Sequence[dict[str, Any]]) -> None:
         notifier.send(message)
 
 
-# Kept importable from here: the webhook lives in soc.webhook.
-from soc.webhook import WebhookNotifier  # noqa: E402
-
 __all__ = [
     "EVENTS",
     "FanOut",
     "Notifier",
     "NullNotifier",
     "RecordingNotifier",
-    "WebhookNotifier",
     "describe",
     "send_all",
 ]

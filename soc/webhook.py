@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crypto.sm3 import hmac_sm3
+from soc.notify import describe
 from tulou.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,6 @@ class WebhookNotifier:
         return f"WebhookNotifier(host={self._host!r})"
 
     def body(self, message: dict[str, Any]) -> bytes:
-        from soc.notify import describe  # noqa: PLC0415 - soc.notify imports this module
-
         return json.dumps(
             {
                 **{k: v for k, v in message.items() if k != "recipients"},

@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 
 from crypto.sm3 import sm3
 from soc.app import create_app
-from soc.notify import WebhookNotifier
-from soc.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from soc.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, verify
 
 SECRET = "s" * 40
 
