@@ -342,3 +342,8 @@ def search(  # noqa: PLR0917
 from detect.rules_cli import register as _register_rule_commands  # noqa: E402
 
 _register_rule_commands(detect, rules)
+
+# One-command hunts (ingest + rules) live in detect.hunt_cli.
+from detect.hunt_cli import hunt as _hunt  # noqa: E402
+
+detect.add_command(_hunt)
