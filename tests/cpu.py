@@ -1,6 +1,6 @@
 """The CPU features this machine reports, for tests of code that needs some of them.
 
-Tests of a vector kernel carry ``@pytest.mark.cpu("avx512f", ...)`` (flag names as in
+Tests of a vector kernel carry ``@pytest.mark.cpu("avx2", ...)`` (flag names as in
 ``/proc/cpuinfo``). Where the CPU lacks a named feature the test is skipped with a reason that
 names the missing flags, and the must-not-skip gate (tests/conftest.py) accepts that skip —
 because it is decided here from the CPU, not by the test. Any other skip of a protected test
