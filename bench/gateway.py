@@ -1,6 +1,8 @@
 """Gateway benchmark: req/s and latency of the proxy paths, as ratios measured in the same run.
 
-Run: ``python -m bench.gateway`` (about 1.5 minutes; ``--seconds``, ``--rounds``, ``--clients``).
+Run: ``python -m bench.gateway`` (about 1.5 minutes, then about 2 for the wrk comparison with
+nginx, bare mitmproxy and oauth2-proxy of ``bench/gateway_peers.py``; ``--no-peers`` skips it;
+``--seconds``, ``--rounds``, ``--clients``).
 Loopback, keep-alive, HTTPS with the same server certificate for every proxy. Scenarios:
 
 - direct        client -> the upstream app (plain HTTP; the floor)
@@ -237,6 +239,12 @@ def main() -> int:
         default="",
         help="comma-separated scenarios to run (direct and bare always run: they are references)",
     )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="skip the wrk comparison with nginx, bare mitmproxy and oauth2-proxy "
+        "(bench/gateway_peers.py)",
+    )
     options = parser.parse_args()
     from lab.gateway_kit import write_example
 
@@ -400,7 +408,11 @@ def main() -> int:
             f"SM2 / ES256 tokens: {rows['allow-sm2']['rps'] / rows['allow-es256']['rps']:.2f}x; "
             f"2 processes / 1: {rows['allow-2proc']['rps'] / rows['allow-es256']['rps']:.2f}x"
         )
-    return 0
+    if options.no_peers:
+        return 0
+    from bench.gateway_peers import run_peers
+
+    return run_peers()
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ class RateLimits(_Frozen):
     # an empty bucket refuses a new token with 429 before its signature is checked.
     auth_failure: Bucket | None = Bucket(rate=0.5, burst=10)
     # Tokens an instance takes from a shared bucket at once and spends locally (<= 1 s).
-    lease: Annotated[int, Field(ge=1, le=1000)] = 8
+    lease: Annotated[int, Field(ge=1, le=1000)] = 32
 
 
 class Limits(_Frozen):

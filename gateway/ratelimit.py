@@ -34,7 +34,7 @@ class Limiter:
         self,
         store: StateStore,
         *,
-        lease: int = 8,
+        lease: int = 32,
         on_down: str = "local",
         on_degraded: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
