@@ -141,3 +141,13 @@ def test_memoised_canonical_forms_equal_the_functions(text: str) -> None:
             except PathError as exc:
                 outcomes.append(f"refused: {exc.message}")
         assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+@given(st.lists(st.binary(max_size=6) | st.sampled_from(NAMES).map(str.encode), min_size=1))
+def test_the_joined_name_check_equals_one_check_per_name(names: list[bytes]) -> None:
+    import re
+
+    from gateway.addons.sanitizer import _TOKENS
+
+    token = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 tchar
+    assert bool(_TOKENS.fullmatch(b":".join(names))) == all(token.fullmatch(n) for n in names)
