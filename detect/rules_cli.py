@@ -196,12 +196,16 @@ def _sink(url: str | None) -> Any:
 def _compiled(paths: tuple[Path, ...], target: Any, pipelines: Path | None = None) -> Any:
     from detect.rules.compile import compile_rules  # noqa: PLC0415
     from detect.rules.compile_cache import CompileCache, code_key  # noqa: PLC0415
+    from detect.rules.loader import LoadCache, load_rules  # noqa: PLC0415
     from detect.rules.pipelines import default_pipeline_dir  # noqa: PLC0415
     from tulou.clikit import warn  # noqa: PLC0415
 
-    ruleset = _load(paths)
+    cache_dir = app().settings.path("detect", "rule-cache")
+    loads = LoadCache(cache_dir)
+    ruleset = load_rules(list(paths) or [_DEFAULT_RULES], loads)
+    loads.save()
     cache = CompileCache(
-        app().settings.path("detect", "rule-cache"),
+        cache_dir,
         code_key(target.name, pipelines or default_pipeline_dir()),
     )
     compilation = compile_rules(ruleset, target.name, target.backend, cache)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from detect.rules.compile import compile_rules
-from detect.rules.loader import load_rule_file, load_rules
+from detect.rules.loader import LoadCache, load_rule_file, load_rules
 from detect.rules.pipelines import combined, load_pipelines
 from detect.rules.sqlite_backend import TulouSqliteBackend
 from tulou.cli import main
@@ -92,3 +92,32 @@ def test_rules_list_and_convert(capsys: pytest.CaptureFixture[str]) -> None:
         out = json.loads(capsys.readouterr().out)
         (item,) = out["rules"].values()
         assert "minexmr" in json.dumps(item["queries"]).lower()
+
+
+def test_the_load_cache_gives_the_same_rules_and_problems(tmp_path: Path) -> None:
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    good = (Path(__file__).resolve().parents[3] / "rules").glob("*.yml")
+    for path in sorted(good)[:5]:
+        (rules / path.name).write_text(path.read_text())
+    (rules / "broken.yml").write_text("title: x\nid: 1\nlogsource: {}\ndetection: {}\n")
+    fresh = load_rules([rules])
+    assert fresh.problems  # the broken one
+    first = LoadCache(tmp_path / "cache")
+    load_rules([rules], first)
+    first.save()
+    second = LoadCache(tmp_path / "cache")
+    cached = load_rules([rules], second)
+    assert (second.hits, second.misses) == (6, 0)
+    assert [(r.path, r.line, r.text, r.rule_id) for r in cached.rules] == [
+        (r.path, r.line, r.text, r.rule_id) for r in fresh.rules
+    ]
+    assert [(p.line, p.reason, p.severity) for p in cached.problems] == [
+        (p.line, p.reason, p.severity) for p in fresh.problems
+    ]
+    assert all(r.sigma() is not None for r in cached.rules)  # dates as text still load
+    (rules / "broken.yml").write_text("title: y\n")
+    third = LoadCache(tmp_path / "cache")
+    load_rules([rules], third)
+    assert (third.hits, third.misses) == (5, 1)
