@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "rules"
 SAMPLES = ROOT / "tests" / "unit" / "detect" / "rule_samples"
 SLUGS = sorted(p.stem for p in RULES.glob("*.yml"))
+SAMPLE_DAY = "2025-03-01"
 
 
 def _shift(events: list[Event], delta: timedelta, tag: str) -> list[Event]:
@@ -59,6 +60,9 @@ def shifted() -> dict[tuple[str, str], list[Event]]:
     out = {}
     for day, slug in enumerate(SLUGS):
         samples = load_samples(SAMPLES / f"{slug}.yaml")
+        days = {e["@timestamp"][:10] for e in samples.positive + samples.negative}
+        # The corpus window below starts on SAMPLE_DAY: a sample elsewhere would silently not fire.
+        assert days <= {SAMPLE_DAY}, f"{slug}: samples must be dated {SAMPLE_DAY}, not {days}"
         for half, side in enumerate(("positive", "negative")):
             delta = timedelta(days=day, hours=12 * half)
             out[slug, side] = _shift(getattr(samples, side), delta, f"{slug}:{side}")

@@ -194,7 +194,11 @@ def reloads(gateway: RunningGateway, file: str, result: str = "ok") -> int:
 
 def _revoke(gateway: RunningGateway, **lists: list[str]) -> None:
     before = reloads(gateway, "revocations")
-    (gateway.directory / "revocations.yaml").write_text(yaml.safe_dump(lists))
+    # Written as an operator's tool should (a new file renamed over the old): write_text
+    # truncates first, and a reload between the truncation and the write read an empty list.
+    staged = gateway.directory / "revocations.yaml.new"
+    staged.write_text(yaml.safe_dump(lists))
+    staged.replace(gateway.directory / "revocations.yaml")
     deadline = time.monotonic() + 10
     while reloads(gateway, "revocations") <= before:
         assert time.monotonic() < deadline, "revocations were not reloaded"
