@@ -236,7 +236,7 @@ class Peers:
 def _gateway_config(work: Path, backend: int, redis_port: int, rsa_pub: Path) -> Path:
     import yaml
 
-    from gateway.labkit import write_example
+    from lab.gateway_kit import write_example
 
     paths = write_example(work / "gw")
     base = Path(paths["config"]).parent
