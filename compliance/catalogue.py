@@ -30,7 +30,9 @@ _REQUIRED = (
     "confirmation",
     "confirmation_note",
     "requirement",
+    "requirement_zh",
     "evidenced_by",
+    "evidenced_by_zh",
     "checks",
 )
 
@@ -49,6 +51,7 @@ class Ceiling:
 
     status: str
     reason: str
+    reason_zh: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class Clause:
     evidenced_by: str
     checks: tuple[Check, ...]
     ceiling: Ceiling | None = None
+    requirement_zh: str = ""
+    evidenced_by_zh: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +82,14 @@ class Clause:
             "confirmation": self.confirmation,
             "confirmation_note": self.confirmation_note,
             "requirement": self.requirement,
+            "requirement_zh": self.requirement_zh,
             "evidenced_by": self.evidenced_by,
+            "evidenced_by_zh": self.evidenced_by_zh,
+            "minimums": [
+                {"rule": c.rule, **dict(c.params["minimum"])}
+                for c in self.checks
+                if isinstance(c.params.get("minimum"), Mapping)
+            ],
         }
 
 
@@ -99,6 +111,28 @@ class Catalogue:
             if clause.id == clause_id:
                 return clause
         raise KeyError(clause_id)
+
+
+def _minimum_problems(params: Mapping[str, Any]) -> list[str]:
+    spec = params.get("minimum")
+    if spec is None:
+        return []
+    if not isinstance(spec, Mapping):
+        return ["minimum must be a mapping"]
+    problems = []
+    if not isinstance(spec.get("field"), str):
+        problems.append("minimum needs a 'field'")
+    n = spec.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        problems.append("minimum needs 'n', a whole number of at least 1")
+    if not spec.get("what") or not spec.get("what_zh"):
+        problems.append("minimum needs 'what' and 'what_zh'")
+    if ("share_of" in spec) != ("share" in spec):
+        problems.append("minimum takes 'share_of' and 'share' together")
+    share = spec.get("share")
+    if share is not None and (not isinstance(share, int | float) or not 0 < share <= 1):
+        problems.append("minimum 'share' must be in (0, 1]")
+    return problems
 
 
 def _clause(
@@ -128,6 +162,9 @@ def _clause(
             if rules is not None and item["rule"] not in rules:
                 problems.append(f"{where}: checks[{n}] names unknown rule {item['rule']!r}")
             params = {k: v for k, v in item.items() if k != "rule"}
+            if "what" in params and not params.get("what_zh"):
+                problems.append(f"{where}: checks[{n}] has 'what' but no 'what_zh'")
+            problems += [f"{where}: checks[{n}]: {p}" for p in _minimum_problems(params)]
             checks.append(Check(item["rule"], params))
     ceiling = None
     if "ceiling" in raw:
@@ -136,10 +173,13 @@ def _clause(
             not isinstance(spec, dict)
             or spec.get("status") not in STATUSES
             or not isinstance(spec.get("reason"), str)
+            or not isinstance(spec.get("reason_zh"), str)
         ):
-            problems.append(f"{where}: ceiling needs a status ({', '.join(STATUSES)}) and a reason")
+            problems.append(
+                f"{where}: ceiling needs a status ({', '.join(STATUSES)}), reason and reason_zh"
+            )
         else:
-            ceiling = Ceiling(spec["status"], spec["reason"])
+            ceiling = Ceiling(spec["status"], spec["reason"], spec["reason_zh"])
     if problems:
         return None, problems
     return (
@@ -156,6 +196,8 @@ def _clause(
             evidenced_by=str(raw["evidenced_by"]),
             checks=tuple(checks),
             ceiling=ceiling,
+            requirement_zh=str(raw["requirement_zh"]),
+            evidenced_by_zh=str(raw["evidenced_by_zh"]),
         ),
         [],
     )

@@ -7,6 +7,7 @@ Every report is a directory: ``report.pdf`` + ``report.html`` (one template) + `
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -18,12 +19,14 @@ import click
 from compliance.catalogue import load_catalogue
 from compliance.collectors.backup import read_drill
 from compliance.document import Scope, drill_document, incident_document
-from compliance.judge import RULES, STATUS_ZH
+from compliance.i18n import _
+from compliance.judge import RULES, status_words
 from compliance.keys import default_key_path, load_public_key, load_signing_key, public_key_path
 from compliance.output import write_report
 from compliance.period import parse_period
 from compliance.signing import verify_directory
 from compliance.sources import Sources, load_sources
+from tulou import i18n
 from tulou.clikit import app, emit, json_option, stderr_is_tty
 from tulou.contracts import drill as drill_contract
 from tulou.errors import NotFoundError, UsageError, VerificationError
@@ -41,6 +44,24 @@ _key_option = click.option(
     help="SM2 private key (PEM, wrapped with TULOU_MASTER_PASSPHRASE). "
     "Default: <data_dir>/reports/signing-key.pem, created on first use.",
 )
+
+
+def _lang_option[F: Callable[..., Any]](func: F) -> F:
+    """``--lang``: the report's language (Simplified Chinese unless English is asked for)."""
+
+    @click.option(
+        "--lang",
+        type=click.Choice(i18n.LOCALES),
+        default=i18n.DEFAULT_LOCALE,
+        show_default=True,
+        help="Language of the report and of the messages: zh_CN (简体中文) or en.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, lang: str, **kwargs: Any) -> Any:
+        with i18n.using(lang):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _status(message: str) -> AbstractContextManager[Any]:
@@ -61,7 +82,7 @@ def _scope(sources: Sources) -> Scope:
 def _write(doc: dict[str, Any], out: Path, signing_key: Path | None) -> dict[str, Any]:
     settings = app().settings
     key = load_signing_key(settings, signing_key)
-    with _status(f"rendering and signing {out}"):
+    with _status(_("rendering and signing {out}").format(out=out)):
         manifest = write_report(doc, out, key)
     return {
         "ok": True,
@@ -75,11 +96,13 @@ def _write(doc: dict[str, Any], out: Path, signing_key: Path | None) -> dict[str
 def _human(result: dict[str, Any], extra: str = "") -> Callable[[], None]:
     def show() -> None:
         click.echo(
-            f"{result['kind']} report written to {result['out']}/ ({', '.join(result['files'])})"
+            _("{kind} report written to {out}/ ({files})").format(
+                kind=result["kind"], out=result["out"], files=", ".join(result["files"])
+            )
         )
         if extra:
             click.echo(extra)
-        click.echo(f"signed with SM2 key {result['signer']}")
+        click.echo(_("signed with SM2 key {signer}").format(signer=result["signer"]))
 
     return show
 
@@ -94,6 +117,7 @@ def _human(result: dict[str, Any], extra: str = "") -> Callable[[], None]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Clause catalogue (YAML). Default: the one shipped with Tulou.",
 )
+@_lang_option
 @json_option
 def compliance(
     period: str,
@@ -110,13 +134,14 @@ def compliance(
     sources = load_sources(settings, sources_file)
     clauses = load_catalogue(catalogue, rules=RULES)
     public = public_key_path(signing_key or default_key_path(settings))
-    with _status(f"collecting evidence for {span.label}"):
+    with _status(_("collecting evidence for {period}").format(period=span.label)):
         registry = default_collectors(settings, sources, signing_public_key=public)
         doc = compliance_from(registry, span, scope=_scope(sources), catalogue=clauses)
     result = _write(doc, out, signing_key)
     result["summary"] = doc["summary"]["by_status"]
-    counts = " · ".join(f"{STATUS_ZH[s]} {s}: {n}" for s, n in doc["summary"]["by_status"].items())
-    emit(result, human=_human(result, f"{doc['summary']['clauses']} clauses: {counts}"))
+    counts = " · ".join(f"{status_words(s)}: {n}" for s, n in doc["summary"]["by_status"].items())
+    line = _("{n} clauses: {counts}").format(n=doc["summary"]["clauses"], counts=counts)
+    emit(result, human=_human(result, line))
 
 
 @click.command("incident")
@@ -124,6 +149,7 @@ def compliance(
 @click.option("--out", type=_PATH, help="Directory for the report. Default: ./incident-ID.")
 @_sources_option
 @_key_option
+@_lang_option
 @json_option
 def incident(
     case_id: int, out: Path | None, sources_file: Path | None, signing_key: Path | None
@@ -141,13 +167,18 @@ def incident(
     finally:
         database.dispose()
     if record is None:
-        raise NotFoundError(f"case {case_id} does not exist")
+        raise NotFoundError(_("case {id} does not exist").format(id=case_id))
     doc = incident_document(record, scope=_scope(sources), generated_at=datetime.now(UTC))
     result = _write(doc, out or Path(f"incident-{case_id}"), signing_key)
     result["deadline_state"] = record["deadline_state"]
     emit(
         result,
-        human=_human(result, f"grade {record['grade']}, deadline: {record['deadline_state']}"),
+        human=_human(
+            result,
+            _("grade {grade}, deadline: {state}").format(
+                grade=record["grade"], state=record["deadline_state"]
+            ),
+        ),
     )
 
 
@@ -156,6 +187,7 @@ def incident(
 @click.option("--out", type=_PATH, help="Directory for the report. Default: ./drill-ID.")
 @_sources_option
 @_key_option
+@_lang_option
 @json_option
 def drill(
     drill_id: str, out: Path | None, sources_file: Path | None, signing_key: Path | None
@@ -165,7 +197,7 @@ def drill(
     sources = load_sources(settings, sources_file)
     folder = sources.backup.drills
     if folder is None or not folder.is_dir():
-        raise NotFoundError(f"no drill records directory ({folder})")
+        raise NotFoundError(_("no drill records directory ({folder})").format(folder=folder))
     pinned = load_public_key(sources.backup.drill_key) if sources.backup.drill_key else None
     found = read_drill(drill_contract.find(folder, drill_id), pinned)
     doc = drill_document(found, scope=_scope(sources), generated_at=datetime.now(UTC))
@@ -176,8 +208,9 @@ def drill(
         result,
         human=_human(
             result,
-            f"RTO met: {found['rto_met']} · RPO met: {found['rpo_met']} · "
-            f"record signature valid: {found['signature_ok']}",
+            _("RTO met: {rto} · RPO met: {rpo} · record signature valid: {signature}").format(
+                rto=found["rto_met"], rpo=found["rpo_met"], signature=found["signature_ok"]
+            ),
         ),
     )
 
@@ -190,26 +223,44 @@ def drill(
     help="The signer's public key (PEM) obtained out of band: pins the signer.",
 )
 @click.option("--fingerprint", help="The signer's key fingerprint (hex SM3) obtained out of band.")
+@_lang_option
 @json_option
 def verify(directory: Path, key: Path | None, fingerprint: str | None) -> None:
     """Verify a report directory offline: SM3 digests of every file and the SM2 signature."""
     trusted = load_public_key(key) if key else None
     if fingerprint is not None and not all(c in "0123456789abcdefABCDEF" for c in fingerprint):
-        raise UsageError("--fingerprint must be hex")
+        raise UsageError(_("--fingerprint must be hex"))
     result = verify_directory(directory, trusted=trusted, fingerprint=fingerprint)
 
     def show() -> None:
         for name, state in result.files.items():
             click.echo(f"  {name:12} {state}")
-        pinned = "pinned" if result.pinned else "NOT pinned: pass --key or --fingerprint"
-        click.echo(f"signer {result.fingerprint} ({pinned})")
+        if result.pin_mismatch:
+            pinned = _("NOT the signer you named: the report was signed by another key")
+        elif result.pinned:
+            pinned = _("pinned")
+        else:
+            pinned = _("NOT pinned: pass --key or --fingerprint")
+        click.echo(
+            _("signer {fingerprint} ({pinned})").format(
+                fingerprint=result.fingerprint, pinned=pinned
+            )
+        )
         if result.ok:
-            click.echo(f"OK: {directory} verifies (signed {result.signed_at})")
+            click.echo(
+                _("OK: {directory} verifies (signed {at})").format(
+                    directory=directory, at=result.signed_at
+                )
+            )
 
     if not result.ok:
         if not app().json_output:  # under --json the error document is the one output
             show()
-        raise VerificationError(f"{directory} does not verify: " + "; ".join(result.problems))
+        raise VerificationError(
+            _("{directory} does not verify: {problems}").format(
+                directory=directory, problems="; ".join(result.problems)
+            )
+        )
     emit(result.to_dict(), human=show)
 
 

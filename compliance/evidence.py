@@ -42,7 +42,9 @@ class Evidence:
 
     ``facts`` holds JSON values only (str, int, float, bool, None, lists and dicts of those).
     ``available`` is False when the source could not be read; ``problem`` then says why and
-    ``facts`` is empty.
+    ``facts`` is empty. ``vouched_by`` names the evidence of the record chain that vouches for
+    these facts (the SOC's facts: ``soc.audit_chain``, which vouches for itself): when that
+    chain does not verify, the judge treats these facts as tampered with.
     """
 
     key: str
@@ -52,6 +54,7 @@ class Evidence:
     links: tuple[EvidenceLink, ...] = ()
     available: bool = True
     problem: str = ""
+    vouched_by: str = ""
 
     def fact(self, name: str) -> Any:
         return self.facts.get(name)
@@ -65,6 +68,7 @@ class Evidence:
             "problem": self.problem,
             "facts": dict(self.facts),
             "links": [link.to_dict() for link in self.links],
+            "vouched_by": self.vouched_by,
         }
 
     @classmethod

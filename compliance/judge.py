@@ -1,16 +1,26 @@
 """Judging clauses from evidence, the way GB/T 28448 judges a test unit from its test items.
 
 Each check of a clause names a *rule* (registered below under a stable id) that reads the
-evidence and returns an :class:`ItemResult`: a status, the reason in words, and the evidence keys
-it used. The clause status combines its items:
+evidence and returns an :class:`ItemResult`: a status, the reason in words (in the current
+locale: Chinese by default, :mod:`compliance.i18n`), and the evidence keys it used. The clause
+status combines its items:
 
 - every item ``not_applicable``                     -> ``not_applicable``
 - else, ignoring the not-applicable ones: all ``met`` -> ``met``; all ``not_met`` -> ``not_met``;
   anything else                                     -> ``partially_met``
 
-then a clause *ceiling* (the best status Tulou's evidence can support) caps the result. Evidence
-that is unavailable makes its item ``not_met`` (deny by default): the report never claims a
-control on evidence it could not read.
+then a clause *ceiling* (the best status Tulou's evidence can support) caps the result.
+
+Deny by default, three ways:
+
+- evidence that is unavailable makes its item ``not_met``: the report never claims a control on
+  evidence it could not read;
+- a check's ``minimum`` (clauses.yaml) is the least evidence its judgement needs (e.g. ten
+  resolved alerts, 80 % of the period's, before a mean time to resolve means anything); below it
+  the item is ``not_met`` with "证据不足 / insufficient evidence", whatever the measurement;
+- evidence whose integrity depends on a record chain (``Evidence.vouched_by``: the SOC's facts
+  on the SOC audit chain) is *tainted* when that chain does not verify: every clause that uses
+  the chain or the tainted evidence is ``not_met``, with the chain's failure as the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from typing import Any
 
 from compliance.catalogue import Catalogue, Check, Clause
 from compliance.evidence import Evidence, EvidenceBag
+from compliance.i18n import _, chinese, pick
 from tulou.errors import ConfigError, UsageError
 
 MET, PARTIAL, NOT_MET, NA = "met", "partially_met", "not_met", "not_applicable"
@@ -30,14 +41,24 @@ STATUS_EN = {MET: "met", PARTIAL: "partially met", NOT_MET: "not met", NA: "not 
 _RANK = {NOT_MET: 0, PARTIAL: 1, MET: 2}
 
 
+def status_words(status: str) -> str:
+    return STATUS_ZH[status] if chinese() else STATUS_EN[status]
+
+
 @dataclass(frozen=True, slots=True)
 class ItemResult:
     status: str
     reason: str
     evidence: tuple[str, ...]
+    insufficient: bool = False  # below the check's stated minimum evidence
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "reason": self.reason, "evidence": list(self.evidence)}
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "evidence": list(self.evidence),
+            "insufficient": self.insufficient,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +67,7 @@ class Judgement:
     status: str
     reason: str
     items: tuple[ItemResult, ...]
+    tainted: bool = False
 
     @property
     def evidence(self) -> tuple[str, ...]:
@@ -59,9 +81,11 @@ class Judgement:
             **self.clause.to_dict(),
             "status": self.status,
             "status_zh": STATUS_ZH[self.status],
+            "status_text": status_words(self.status),
             "reason": self.reason,
             "items": [item.to_dict() for item in self.items],
             "evidence": list(self.evidence),
+            "tainted": self.tainted,
         }
 
 
@@ -87,7 +111,11 @@ def _param(params: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) 
 
 
 def _missing(ev: Evidence) -> ItemResult:
-    return ItemResult(NOT_MET, f"evidence {ev.key} unavailable: {ev.problem}", (ev.key,))
+    return ItemResult(
+        NOT_MET,
+        _("evidence {key} unavailable: {problem}").format(key=ev.key, problem=ev.problem),
+        (ev.key,),
+    )
 
 
 def _number(ev: Evidence, name: str) -> float | None:
@@ -101,23 +129,62 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def _what(p: Mapping[str, Any], default: str) -> str:
+    return pick(p, "what") if p.get("what") else default
+
+
+def _insufficient(ev: Evidence, p: Mapping[str, Any]) -> ItemResult | None:
+    """The item when ``ev`` holds less than the check's ``minimum``, else None."""
+    spec = p.get("minimum")
+    if not isinstance(spec, Mapping):
+        return None
+    what = pick(spec, "what")
+    count = _number(ev, str(spec["field"])) or 0.0
+    needed = int(spec["n"])
+    if count < needed:
+        reason = _(
+            "insufficient evidence: {count} {what} in the period, the judgement needs at least "
+            "{needed}"
+        ).format(count=_fmt(count), what=what, needed=needed)
+        return ItemResult(NOT_MET, reason, (ev.key,), insufficient=True)
+    if spec.get("share_of"):
+        total = _number(ev, str(spec["share_of"])) or 0.0
+        share = float(spec["share"])
+        if total and count / total < share:
+            reason = _(
+                "insufficient evidence: {count} {what} of {total} in the period "
+                "({got:.0%}), the judgement needs at least {share:.0%}"
+            ).format(
+                count=_fmt(count), what=what, total=_fmt(total), got=count / total, share=share
+            )
+            return ItemResult(NOT_MET, reason, (ev.key,), insufficient=True)
+    return None
+
+
 @rule("share")
 def _share(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     ev = bag.need(_param(p, "evidence", str))
     if not ev.available:
         return _missing(ev)
+    short = _insufficient(ev, p)
+    if short:
+        return short
     field = _param(p, "field", str)
-    what = p.get("what", field)
+    what = _what(p, field)
     share = _number(ev, field)
     met, partial = float(_param(p, "met", (int, float))), float(_param(p, "partial", (int, float)))
     if share is None:
-        return ItemResult(NOT_MET, f"no measurement of {what}", (ev.key,))
+        return ItemResult(NOT_MET, _("no measurement of {what}").format(what=what), (ev.key,))
     of = (
-        f" ({ev.fact('numerator')} of {ev.fact('denominator')})"
+        _(" ({numerator} of {denominator})").format(
+            numerator=ev.fact("numerator"), denominator=ev.fact("denominator")
+        )
         if "denominator" in ev.facts
         else ""
     )
-    text = f"{share:.1%} {what}{of}; met at >= {met:.0%}, partly at >= {partial:.0%}"
+    text = _("{share:.1%} {what}{of}; met at >= {met:.0%}, partly at >= {partial:.0%}").format(
+        share=share, what=what, of=of, met=met, partial=partial
+    )
     status = MET if share >= met else PARTIAL if share >= partial and share > 0 else NOT_MET
     return ItemResult(status, text, (ev.key,))
 
@@ -126,19 +193,25 @@ def _threshold(bag: EvidenceBag, p: Mapping[str, Any], *, higher_is_better: bool
     ev = bag.need(_param(p, "evidence", str))
     if not ev.available:
         return _missing(ev)
+    short = _insufficient(ev, p)
+    if short:
+        return short
     field = _param(p, "field", str)
-    what = p.get("what", field)
+    what = _what(p, field)
     value = _number(ev, field)
     met, partial = float(_param(p, "met", (int, float))), float(_param(p, "partial", (int, float)))
     if value is None:
-        return ItemResult(NOT_MET, f"no measurement of {what}", (ev.key,))
+        return ItemResult(NOT_MET, _("no measurement of {what}").format(what=what), (ev.key,))
     if higher_is_better:
         status = MET if value >= met else PARTIAL if value >= partial else NOT_MET
-        bounds = f"met at >= {_fmt(met)}, partly at >= {_fmt(partial)}"
+        bounds = _("met at >= {met}, partly at >= {partial}")
     else:
         status = MET if value <= met else PARTIAL if value <= partial else NOT_MET
-        bounds = f"met at <= {_fmt(met)}, partly at <= {_fmt(partial)}"
-    return ItemResult(status, f"{what}: {_fmt(value)}; {bounds}", (ev.key,))
+        bounds = _("met at <= {met}, partly at <= {partial}")
+    text = _("{what}: {value}; {bounds}").format(
+        what=what, value=_fmt(value), bounds=bounds.format(met=_fmt(met), partial=_fmt(partial))
+    )
+    return ItemResult(status, text, (ev.key,))
 
 
 @rule("at_least")
@@ -157,13 +230,15 @@ def _flag(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     if not ev.available:
         return _missing(ev)
     field = _param(p, "field", str)
-    what = p.get("what", field)
+    what = _what(p, field)
     value = ev.fact(field)
     if value is True:
-        return ItemResult(MET, f"yes: {what}", (ev.key,))
+        return ItemResult(MET, _("yes: {what}").format(what=what), (ev.key,))
     if value is False:
-        return ItemResult(NOT_MET, f"no: it is not the case that {what}", (ev.key,))
-    return ItemResult(NOT_MET, f"unknown whether {what}", (ev.key,))
+        return ItemResult(
+            NOT_MET, _("no: it is not the case that {what}").format(what=what), (ev.key,)
+        )
+    return ItemResult(NOT_MET, _("unknown whether {what}").format(what=what), (ev.key,))
 
 
 @rule("techniques")
@@ -178,9 +253,11 @@ def _techniques(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     met, partial = float(_param(p, "met", (int, float))), float(_param(p, "partial", (int, float)))
     status = MET if share >= met else PARTIAL if share >= partial and hit else NOT_MET
     missing = [t for t in wanted if t not in covered]
-    text = f"rules cover {len(hit)} of {len(wanted)} techniques ({', '.join(wanted)})"
+    text = _("rules cover {hit} of {wanted} techniques ({names})").format(
+        hit=len(hit), wanted=len(wanted), names=", ".join(wanted)
+    )
     if missing:
-        text += f"; not covered: {', '.join(missing)}"
+        text += _("; not covered: {names}").format(names=", ".join(missing))
     return ItemResult(status, text, (ev.key,))
 
 
@@ -191,17 +268,40 @@ def _sm_only(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
         return _missing(ev)
     usages = {str(u) for u in p.get("usages") or []}
     items = [i for i in ev.fact("items") or [] if not usages or i.get("usage") in usages]
-    scope = f"keys used for {', '.join(sorted(usages))}" if usages else "keys and algorithms in use"
+    scope = (
+        _("keys used for {usages}").format(usages=", ".join(sorted(usages)))
+        if usages
+        else _("keys and algorithms in use")
+    )
     if not items:
-        return ItemResult(NOT_MET, f"no {scope} found in the inventory", (ev.key,))
+        return ItemResult(
+            NOT_MET,
+            _("insufficient evidence: no {scope} found in the inventory").format(scope=scope),
+            (ev.key,),
+            insufficient=True,
+        )
     other = [i for i in items if not i.get("sm_series")]
     if not other:
-        return ItemResult(MET, f"all {len(items)} {scope} are SM-series", (ev.key,))
+        return ItemResult(
+            MET, _("all {n} {scope} are SM-series").format(n=len(items), scope=scope), (ev.key,)
+        )
     names = ", ".join(f"{i.get('id')} ({i.get('algorithm')})" for i in other[:5])
     status = PARTIAL if len(other) < len(items) else NOT_MET
-    return ItemResult(
-        status, f"{len(other)} of {len(items)} {scope} are not SM-series: {names}", (ev.key,)
+    text = _("{bad} of {n} {scope} are not SM-series: {names}").format(
+        bad=len(other), n=len(items), scope=scope, names=names
     )
+    return ItemResult(status, text, (ev.key,))
+
+
+def chain_failure(ev: Evidence) -> str:
+    """Why the SM3 audit chain does not verify, in words (empty when it verifies)."""
+    if not ev.available:
+        return _("the SOC audit chain could not be read: {problem}").format(problem=ev.problem)
+    if ev.fact("ok") is True:
+        return ""
+    problems = ev.fact("problems") or []
+    first = "; ".join(str(x.get("message")) for x in problems[:3])
+    return _("the SM3 audit chain does not verify: {first}").format(first=first)
 
 
 @rule("audit_chain")
@@ -210,13 +310,19 @@ def _audit_chain(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     if not ev.available:
         return _missing(ev)
     checked = int(ev.fact("checked") or 0)
-    if ev.fact("ok") is not True:
-        problems = ev.fact("problems") or []
-        first = "; ".join(str(x.get("message")) for x in problems[:3])
-        return ItemResult(NOT_MET, f"the SM3 audit chain does not verify: {first}", (ev.key,))
+    failure = chain_failure(ev)
+    if failure:
+        return ItemResult(NOT_MET, failure, (ev.key,))
     if checked == 0:
-        return ItemResult(PARTIAL, "the audit chain verifies but holds no records yet", (ev.key,))
-    return ItemResult(MET, f"the SM3 audit chain verifies ({checked} records)", (ev.key,))
+        return ItemResult(
+            NOT_MET,
+            _("insufficient evidence: the audit chain holds no records"),
+            (ev.key,),
+            insufficient=True,
+        )
+    return ItemResult(
+        MET, _("the SM3 audit chain verifies ({n} records)").format(n=checked), (ev.key,)
+    )
 
 
 @rule("retention")
@@ -228,14 +334,23 @@ def _retention(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     held = _number(ev, "days_held")
     configured = _number(ev, "configured_days")
     if held is None:
-        return ItemResult(NOT_MET, "the event store holds no events", (ev.key,))
-    text = f"oldest event kept is {held:.0f} days old; at least {required:.0f} days are required"
+        return ItemResult(
+            NOT_MET,
+            _("insufficient evidence: the event store holds no events"),
+            (ev.key,),
+            insufficient=True,
+        )
+    text = _(
+        "oldest event kept is {held:.0f} days old; at least {required:.0f} days are required"
+    ).format(held=held, required=required)
     if held >= required:
         return ItemResult(MET, text, (ev.key,))
     if configured is not None and configured >= required:
         # Retention is configured long enough; the store may simply be younger than six months
         # (the report cannot tell that from deleted events), so the item is only partly met.
-        note = f"; retention is configured for {configured:.0f} days (store younger?)"
+        note = _("; retention is configured for {days:.0f} days (store younger?)").format(
+            days=configured
+        )
         return ItemResult(PARTIAL, text + note, (ev.key,))
     return ItemResult(NOT_MET, text, (ev.key,))
 
@@ -259,10 +374,10 @@ def _backups(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
         and recent(s.get("age_hours"))
         and recent(s.get("snapshot_age_hours"))
     ]
-    text = (
-        f"{len(good)} of {len(sites)} sites hold a snapshot younger than {max_age:g} h and "
-        f"passed a verification in that time; {min_sites} required"
-    )
+    text = _(
+        "{good} of {sites} sites hold a snapshot younger than {hours} h and passed a "
+        "verification in that time; {required} required"
+    ).format(good=len(good), sites=len(sites), hours=_fmt(max_age), required=min_sites)
     status = MET if len(good) >= min_sites else PARTIAL if good else NOT_MET
     return ItemResult(status, text, (ev.key,))
 
@@ -274,7 +389,12 @@ def _drills(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
         return _missing(ev)
     drills = ev.fact("drills") or []
     if not drills:
-        return ItemResult(NOT_MET, "no disaster-recovery drill in the period", (ev.key,))
+        return ItemResult(
+            NOT_MET,
+            _("insufficient evidence: no disaster-recovery drill in the period"),
+            (ev.key,),
+            insufficient=True,
+        )
     passed = [
         d
         for d in drills
@@ -284,10 +404,9 @@ def _drills(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
         and d.get("rto_met")
         and d.get("rpo_met")
     ]
-    text = (
-        f"{len(passed)} of {len(drills)} drills passed every check and met their RTO and RPO "
-        "with a valid signature"
-    )
+    text = _(
+        "{passed} of {n} drills passed every check and met their RTO and RPO with a valid signature"
+    ).format(passed=len(passed), n=len(drills))
     status = MET if len(passed) == len(drills) else PARTIAL if passed else NOT_MET
     return ItemResult(status, text, (ev.key,))
 
@@ -302,10 +421,12 @@ def _incident_reporting(bag: EvidenceBag, p: Mapping[str, Any]) -> ItemResult:
     if reportable == 0:
         return ItemResult(
             NA,
-            "no incident in the period had to be reported (none graded 较大 or above)",
+            _("no incident in the period had to be reported (none graded 较大 or above)"),
             (ev.key,),
         )
-    text = f"{on_time} of {reportable} reportable incidents were reported within the deadline"
+    text = _("{on_time} of {n} reportable incidents were reported within the deadline").format(
+        on_time=on_time, n=reportable
+    )
     status = MET if on_time == reportable else PARTIAL if on_time else NOT_MET
     return ItemResult(status, text, (ev.key,))
 
@@ -322,16 +443,56 @@ def combine(statuses: list[str]) -> str:
     return PARTIAL
 
 
-def judge_clause(clause: Clause, bag: EvidenceBag) -> Judgement:
+def tainted(bag: EvidenceBag) -> dict[str, str]:
+    """Evidence key -> why it cannot be trusted (its vouching chain does not verify)."""
+    out: dict[str, str] = {}
+    for key in bag:
+        voucher = bag[key].vouched_by
+        if voucher:
+            failure = chain_failure(bag.need(voucher))
+            if failure:
+                out[key] = failure
+                out.setdefault(voucher, failure)
+    return out
+
+
+def judge_clause(
+    clause: Clause, bag: EvidenceBag, untrusted: Mapping[str, str] | None = None
+) -> Judgement:
     items = tuple(_run(check, bag) for check in clause.checks)
     status = combine([i.status for i in items])
     reasons = [i.reason for i in items]
-    if clause.ceiling and status in _RANK and _RANK[status] > _RANK.get(clause.ceiling.status, 2):
+    used = {key for item in items for key in item.evidence}
+    bad = sorted(used & set(untrusted or {}))
+    if bad:
+        status = NOT_MET
+        why = (untrusted or {})[bad[0]]
+        reasons.insert(
+            0,
+            _(
+                "not met: the clause rests on records that fail their integrity check ({why})"
+            ).format(why=why),
+        )
+    elif clause.ceiling and status in _RANK and _RANK[status] > _RANK.get(clause.ceiling.status, 2):
         status = clause.ceiling.status
-        reasons.append(f"capped at {STATUS_EN[status]}: {clause.ceiling.reason}")
+        reasons.append(
+            _("capped at {status}: {reason}").format(
+                status=status_words(status), reason=_ceiling_reason(clause)
+            )
+        )
     elif clause.ceiling:
-        reasons.append(f"at best {STATUS_EN[clause.ceiling.status]}: {clause.ceiling.reason}")
-    return Judgement(clause, status, "; ".join(reasons), items)
+        reasons.append(
+            _("at best {status}: {reason}").format(
+                status=status_words(clause.ceiling.status), reason=_ceiling_reason(clause)
+            )
+        )
+    return Judgement(clause, status, _("; ").join(reasons), items, tainted=bool(bad))
+
+
+def _ceiling_reason(clause: Clause) -> str:
+    ceiling = clause.ceiling
+    assert ceiling is not None
+    return ceiling.reason_zh if chinese() and ceiling.reason_zh else ceiling.reason
 
 
 def _run(check: Check, bag: EvidenceBag) -> ItemResult:
@@ -342,4 +503,5 @@ def _run(check: Check, bag: EvidenceBag) -> ItemResult:
 
 
 def judge_all(catalogue: Catalogue, bag: EvidenceBag) -> list[Judgement]:
-    return [judge_clause(clause, bag) for clause in catalogue.clauses]
+    untrusted = tainted(bag)
+    return [judge_clause(clause, bag, untrusted) for clause in catalogue.clauses]

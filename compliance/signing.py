@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from compliance.i18n import _
 from crypto.sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey
 from crypto.sm3 import sm3
 from tulou.errors import InputError, VerificationError
@@ -71,6 +72,8 @@ class VerifyResult:
     directory: str
     fingerprint: str = ""
     pinned: bool = False
+    #: A key or fingerprint was given and the signer is not it (the report is someone else's).
+    pin_mismatch: bool = False
     signed_at: str = ""
     files: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -81,6 +84,7 @@ class VerifyResult:
             "directory": self.directory,
             "fingerprint": self.fingerprint,
             "pinned": self.pinned,
+            "pin_mismatch": self.pin_mismatch,
             "signed_at": self.signed_at,
             "files": self.files,
             "problems": self.problems,
@@ -123,18 +127,23 @@ def verify_directory(
         if not isinstance(files, dict):
             raise TypeError("files is not a mapping")
     except (KeyError, TypeError, ValueError, InputError) as exc:
-        result.problems.append(f"malformed manifest: {exc}")
+        result.problems.append(_("malformed manifest: {problem}").format(problem=exc))
         return result
     result.fingerprint = signer.fingerprint()
     result.signed_at = str(manifest.get("signed_at", ""))
     if trusted is not None and trusted != signer:
+        result.pin_mismatch = True
         result.problems.append(
-            f"signed by {result.fingerprint[:16]}..., "
-            f"not by the trusted key {trusted.fingerprint()[:16]}..."
+            _("signed by key {signer}, NOT by the key given with --key ({trusted})").format(
+                signer=result.fingerprint, trusted=trusted.fingerprint()
+            )
         )
     if fingerprint is not None and fingerprint.lower() != result.fingerprint:
+        result.pin_mismatch = True
         result.problems.append(
-            f"signer fingerprint {result.fingerprint} is not {fingerprint.lower()}"
+            _("signed by key {signer}, NOT by the fingerprint given ({given})").format(
+                signer=result.fingerprint, given=fingerprint.lower()
+            )
         )
     result.pinned = (trusted is not None or fingerprint is not None) and not result.problems
     unsigned = dict(manifest)
@@ -143,27 +152,35 @@ def verify_directory(
         signer.verify(signature, _canonical(unsigned), uid=str(manifest.get("uid", "")).encode())
     except VerificationError:
         result.problems.append(
-            "the SM2 signature over the manifest does not verify (manifest edited?)"
+            _("the SM2 signature over the manifest does not verify (manifest edited?)")
         )
     if sorted(files) != sorted(SIGNED_FILES):
-        result.problems.append(f"the manifest lists {sorted(files)}, expected {list(SIGNED_FILES)}")
+        result.problems.append(
+            _("the manifest lists {found}, expected {expected}").format(
+                found=sorted(files), expected=list(SIGNED_FILES)
+            )
+        )
     for name in SIGNED_FILES:
         path = directory / name
         if not path.is_file():
             result.files[name] = "missing"
-            result.problems.append(f"{name} is missing")
+            result.problems.append(_("{name} is missing").format(name=name))
             continue
         actual = _digest(path)
         expected = files.get(name) or {}
         if actual != {"bytes": expected.get("bytes"), "sm3": expected.get("sm3")}:
             result.files[name] = "modified"
-            result.problems.append(f"{name} was modified after signing (SM3 digest differs)")
+            result.problems.append(
+                _("{name} was modified after signing (SM3 digest differs)").format(name=name)
+            )
         else:
             result.files[name] = "ok"
     extra = sorted(
         p.name for p in directory.iterdir() if p.name not in (*SIGNED_FILES, SIGNATURE_FILE)
     )
     if extra:
-        result.problems.append(f"files not covered by the signature: {', '.join(extra)}")
+        result.problems.append(
+            _("files not covered by the signature: {names}").format(names=", ".join(extra))
+        )
     result.ok = not result.problems
     return result

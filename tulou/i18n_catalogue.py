@@ -107,6 +107,7 @@ def untranslated(
 COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # component directory -> (domain, paths inside it that belong to someone else's catalogue)
     "soc": ("soc", ("migrations/",)),
+    "compliance": ("compliance", ()),
 }
 
 

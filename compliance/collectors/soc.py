@@ -27,6 +27,8 @@ from soc.db import Database
 from soc.models import Alert, Case, RuleInfo, TimelineEntry, User
 
 KEYS = ("soc.incidents", "soc.response", "soc.roles", "soc.audit_chain")
+#: The SOC's facts are as trustworthy as its audit chain: they are vouched for by it.
+CHAIN = "soc.audit_chain"
 GRADE_ROMAN = {"特别重大": "I", "重大": "II", "较大": "III", "一般": "IV"}
 
 
@@ -144,7 +146,9 @@ class SocCollector:
             "incidents": records,
         }
         links = tuple(EvidenceLink(f"case {r['id']}", r["href"]) for r in records)
-        return Evidence("soc.incidents", self.id, "Incidents (GB/T 20986)", facts, links)
+        return Evidence(
+            "soc.incidents", self.id, "Incidents (GB/T 20986)", facts, links, vouched_by=CHAIN
+        )
 
     def _response(self, session: Session, period: Period) -> Evidence:
         alerts = (
@@ -170,6 +174,7 @@ class SocCollector:
             "Alert response times",
             facts,
             (EvidenceLink("alerts", "soc://alerts"),),
+            vouched_by=CHAIN,
         )
 
     def _roles(self, session: Session) -> Evidence:
@@ -187,6 +192,7 @@ class SocCollector:
             "SOC accounts by role",
             facts,
             (EvidenceLink("users", "soc://users"),),
+            vouched_by=CHAIN,
         )
 
     def _audit(self, session: Session) -> Evidence:
@@ -199,4 +205,5 @@ class SocCollector:
             "SOC audit trail (SM3 chain)",
             facts,
             (EvidenceLink("audit trail", "soc://audit"),),
+            vouched_by=CHAIN,
         )

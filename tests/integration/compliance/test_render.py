@@ -68,7 +68,10 @@ def test_compliance_pdf_renders_verifies_and_detects_tampering(
     # The JSON twin and the PDF tell the same story.
     doc = json.loads((out / "report.json").read_text())
     statuses = {c["id"]: c["status"] for c in doc["clauses"]}
-    assert statuses["mlps-8.1.10.12"] == "partially_met"  # a 较大 incident reported late
+    # A 较大 incident reported late, and 2 resolved alerts of 4 are too few for an MTTR.
+    assert statuses["mlps-8.1.10.12"] == "not_met"
+    handling = next(c for c in doc["clauses"] if c["id"] == "mlps-8.1.10.12")
+    assert "证据不足" in handling["reason"] and handling["items"][1]["insufficient"]
     assert statuses["mlps-8.1.4.9"] == "met"
 
     text = subprocess.run(
@@ -123,7 +126,17 @@ def test_compliance_pdf_renders_verifies_and_detects_tampering(
     (copy / "report.pdf").write_bytes(bytes(pdf))
     code, verdict = run(capsys, "report", "verify", str(copy))
     assert code == 5 and verdict["ok"] is False
-    assert "report.pdf was modified" in str(verdict["error"])
+    assert "report.pdf 在签署后被修改" in str(verdict["error"])
+
+    # A report checked against another signer's key fails, and says so (it said "NOT pinned").
+    from crypto.sm2 import SM2PrivateKey
+
+    other = env / "other.pub.pem"
+    other.write_bytes(SM2PrivateKey.generate().public_key().to_pem())
+    code, verdict = run(capsys, "report", "verify", str(out), "--key", str(other))
+    assert code == 5 and "而不是 --key 给出的密钥" in str(verdict["error"])
+    code, verdict = run(capsys, "report", "verify", str(out), "--key", str(other), "--lang", "en")
+    assert code == 5 and "NOT by the key given with --key" in str(verdict["error"])
 
     code, _ = run(
         capsys,

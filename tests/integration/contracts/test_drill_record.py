@@ -123,4 +123,4 @@ def test_a_changed_record_or_a_failed_verify_is_not_evidence(
     # Backup management: one of the two required sites still verified (partly), no valid drill.
     backup = clauses["mlps-8.1.10.11"]
     assert backup["status"] == "partially_met"
-    assert "1 of 2 sites" in backup["reason"] and "0 of 1 drills" in backup["reason"]
+    assert "2 个站点中有 1 个" in backup["reason"] and "1 次演练中有 0 次" in backup["reason"]

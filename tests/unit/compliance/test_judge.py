@@ -8,7 +8,8 @@ import pytest
 
 from compliance.catalogue import Ceiling, Check, Clause, load_catalogue, parse_catalogue
 from compliance.evidence import Evidence, EvidenceBag
-from compliance.judge import MET, NA, NOT_MET, PARTIAL, RULES, combine, judge_clause
+from compliance.judge import MET, NA, NOT_MET, PARTIAL, RULES, combine, judge_all, judge_clause
+from tulou import i18n
 from tulou.errors import ConfigError
 
 
@@ -104,7 +105,7 @@ def test_incident_reporting(facts: dict[str, int], expected: str) -> None:
     ("facts", "expected"),
     [
         ({"ok": True, "checked": 5}, MET),
-        ({"ok": True, "checked": 0}, PARTIAL),
+        ({"ok": True, "checked": 0}, NOT_MET),  # an empty chain proves nothing
         ({"ok": False, "checked": 5, "problems": [{"message": "record 2 was changed"}]}, NOT_MET),
     ],
 )
@@ -238,8 +239,14 @@ def test_catalogue_problems_are_collected() -> None:
                 "confirmation": "maybe",
                 "confirmation_note": "n",
                 "requirement": "r",
+                "requirement_zh": "要求",
                 "evidenced_by": "e",
-                "checks": [{"rule": "nope"}],
+                "evidenced_by_zh": "证据",
+                "checks": [
+                    {"rule": "nope"},
+                    {"rule": "share", "what": "w"},
+                    {"rule": "share", "minimum": {"field": "x", "n": 0}},
+                ],
             },
         ],
     }
@@ -251,5 +258,109 @@ def test_catalogue_problems_are_collected() -> None:
         "unknown standard 'T'",
         "confirmation must be",
         "unknown rule 'nope'",
+        "has 'what' but no 'what_zh'",
+        "minimum needs 'n'",
+        "minimum needs 'what' and 'what_zh'",
     ):
         assert fragment in message
+
+
+MTTR = Check(
+    "at_most",
+    {
+        "evidence": "soc.response",
+        "field": "mttr_minutes",
+        "met": 1440,
+        "partial": 4320,
+        "what": "mean time to resolve (minutes)",
+        "what_zh": "平均处置时间（分钟）",
+        "minimum": {
+            "field": "resolved",
+            "n": 10,
+            "share_of": "alerts",
+            "share": 0.8,
+            "what": "resolved alerts",
+            "what_zh": "已处置的告警",
+        },
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("resolved", "alerts", "expected", "insufficient"),
+    [
+        (1, 33, NOT_MET, True),  # the demo: one resolved alert out of 33 says nothing
+        (9, 9, NOT_MET, True),  # all resolved, but fewer than ten
+        (20, 33, NOT_MET, True),  # ten or more, but only 61 % of the period's alerts
+        (30, 33, MET, False),
+    ],
+)
+def test_a_judgement_needs_its_minimum_evidence(
+    resolved: int, alerts: int, expected: str, insufficient: bool
+) -> None:
+    facts = {"mttr_minutes": 30.0, "resolved": resolved, "alerts": alerts}
+    judged = judge_clause(clause(MTTR), bag(soc__response=facts))
+    assert (judged.status, judged.items[0].insufficient) == (expected, insufficient)
+    if insufficient:
+        assert judged.reason.startswith("证据不足")
+        with i18n.using("en"):
+            english = judge_clause(clause(MTTR), bag(soc__response=facts)).reason
+        assert english.startswith("insufficient evidence") and "resolved alerts" in english
+
+
+def test_reasons_are_chinese_by_default_and_english_on_request() -> None:
+    facts = {"mttr_minutes": 30.0, "resolved": 30, "alerts": 33}
+    chinese = judge_clause(clause(MTTR), bag(soc__response=facts)).reason
+    assert "平均处置时间（分钟）" in chinese and "≤ 1440 为符合" in chinese
+    with i18n.using("en"):
+        english = judge_clause(clause(MTTR), bag(soc__response=facts)).reason
+    assert english == "mean time to resolve (minutes): 30; met at <= 1440, partly at <= 4320"
+
+
+def _tampered_bag(ok: bool) -> EvidenceBag:
+    chain = {"ok": ok, "checked": 12, "problems": [] if ok else [{"message": "record 7 changed"}]}
+    return EvidenceBag(
+        [
+            Evidence("soc.audit_chain", "soc", "chain", chain, vouched_by="soc.audit_chain"),
+            Evidence(
+                "soc.roles", "soc", "roles", {"distinct_roles": 4}, vouched_by="soc.audit_chain"
+            ),
+            Evidence("gateway.decisions", "gateway", "d", {"total": 50, "default_deny": True}),
+        ]
+    )
+
+
+def test_a_tampered_audit_chain_makes_every_dependent_clause_not_met() -> None:
+    """Before: a tampered SOC database still rated audit clauses partially met (the gateway half
+    held). Now every clause resting on the chain or on facts it vouches for is not met."""
+    roles = Check("at_least", {"evidence": "soc.roles", "field": "distinct_roles", "met": 3,
+                               "partial": 2, "what": "roles", "what_zh": "角色"})  # fmt: skip
+    audited = Check("at_least", {"evidence": "gateway.decisions", "field": "total", "met": 1,
+                                 "partial": 1, "what": "decisions", "what_zh": "决策"})  # fmt: skip
+    deny = Check("flag", {"evidence": "gateway.decisions", "field": "default_deny",
+                          "what": "deny", "what_zh": "默认拒绝"})  # fmt: skip
+    chained = clause(Check("audit_chain", {}), audited)
+    separated = clause(deny, roles)
+    gateway_only = clause(audited)
+    catalogue = load_catalogue(rules=RULES)
+    catalogue = type(catalogue)(catalogue.standards, (chained, separated, gateway_only))
+
+    intact = judge_all(catalogue, _tampered_bag(ok=True))
+    assert [j.status for j in intact] == [MET, MET, MET]
+    broken = judge_all(catalogue, _tampered_bag(ok=False))
+    assert [j.status for j in broken] == [NOT_MET, NOT_MET, MET]
+    assert all(j.tainted for j in broken[:2]) and not broken[2].tainted
+    assert "record 7 changed" in broken[1].reason and "完整性校验" in broken[1].reason
+
+
+def test_the_design_note_lists_every_clause_and_its_minimum() -> None:
+    from pathlib import Path
+
+    note = (Path(__file__).resolve().parents[3] / "docs" / "reports.md").read_text()
+    for item in load_catalogue(rules=RULES).clauses:
+        row = next((line for line in note.splitlines() if f"`{item.id}`" in line), "")
+        assert row, item.id
+        for check in item.checks:
+            minimum = check.params.get("minimum")
+            if minimum:
+                assert f"≥ {minimum['n']} {minimum['what']}" in row, item.id

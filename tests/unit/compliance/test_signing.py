@@ -9,6 +9,7 @@ import pytest
 
 from compliance.signing import SIGNATURE_FILE, sign_directory, verify_directory
 from crypto.sm2 import SM2PrivateKey
+from tulou import i18n
 from tulou.errors import InputError, VerificationError
 
 KEY = SM2PrivateKey.generate()
@@ -56,7 +57,10 @@ def test_an_edited_manifest_breaks_the_signature(signed: Path) -> None:
     (signed / SIGNATURE_FILE).write_text(json.dumps(manifest))
     result = verify_directory(signed)
     assert not result.ok
-    assert any("signature" in p for p in result.problems)
+    assert any("SM2 签名校验失败" in p for p in result.problems)  # Chinese by default
+    with i18n.using("en"):
+        english = verify_directory(signed)
+    assert any("SM2 signature over the manifest does not verify" in p for p in english.problems)
     assert result.files["report.pdf"] == "ok"
 
 
