@@ -9,7 +9,6 @@ store stayed unreachable.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from contextlib import nullcontext
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 import click
 
-from detect.cli_store import open_cli_store, store_url
+from detect.cli_store import ingest_pipeline, open_cli_store, store_url
 from tulou.clikit import app, emit, json_option, stderr_is_tty
 from tulou.errors import UnavailableError, UsageError
 from tulou.events import parse_timestamp
@@ -38,18 +37,7 @@ _store_url = store_url
 _open = open_cli_store
 
 
-def _pipeline(store: str | None, dead_letter: Path | None, spool: Path | None, batch: int) -> Any:
-    from detect.deadletter import DeadLetterFile  # noqa: PLC0415
-    from detect.ingest import Ingestor  # noqa: PLC0415
-    from detect.spool import BufferedWriter, Spool  # noqa: PLC0415
-
-    settings = app().settings
-    # One spool per store: events buffered for one store are never replayed into another.
-    url_digest = hashlib.sha256(_store_url(store).encode()).hexdigest()[:16]
-    default_spool = settings.path("detect", "spool", url_digest)
-    writer = BufferedWriter(_open(store), Spool(spool or default_spool))
-    dead = DeadLetterFile(dead_letter or settings.path("detect", "dead-letter.ndjson"))
-    return Ingestor(writer, dead, batch_size=batch)
+_pipeline = ingest_pipeline
 
 
 def _spool_failed(ingestor: Any, exc: UnavailableError, where: Path) -> UnavailableError:

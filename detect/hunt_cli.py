@@ -36,7 +36,7 @@ def _store_url(store: str | None) -> Iterator[tuple[str, Path]]:
 def _ingest(files: list[Path], url: str, scratch: Path, dead_letter: Path | None) -> Any:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn  # noqa: PLC0415
 
-    from detect.cli import _pipeline  # noqa: PLC0415 - the ingest commands' pipeline
+    from detect.cli_store import ingest_pipeline as _pipeline  # noqa: PLC0415
     from detect.parsers import default_registry  # noqa: PLC0415
 
     registry = default_registry()
