@@ -17,7 +17,8 @@ Signals to the supervisor:
 - SIGHUP: every worker re-reads its reloadable files (policy, issuers, revocations, inventory);
 - SIGUSR2: rolling restart (new code, certificates, routes): one worker at a time, a
   replacement is started and listening before the old one drains, so the port never stops
-  accepting. (A connection still in the old listener's accept queue when it closes is reset
+  accepting; then one ``{"event": "rolled", "workers": [...]}`` line. (A connection still in
+  the old listener's accept queue when it closes is reset
   by the kernel — the SO_REUSEPORT caveat; clients retry.)
 
 A worker that exits on its own is restarted (at most once per second). The supervisor prints
@@ -80,6 +81,7 @@ class Supervisor:
         self.workers: list[Worker] = []
         self.stopping = False
         self.pending: list[int] = []  # signals received, handled by the main loop
+        self.announce: Callable[[dict[str, Any]], None] = lambda info: None
 
     def _admin_port(self, index: int, shifted: bool) -> int:
         base = self.config.admin.port
@@ -108,7 +110,11 @@ class Supervisor:
     def _signal(self, signum: int, _frame: FrameType | None) -> None:
         self.pending.append(signum)
 
+    def _workers(self) -> list[dict[str, Any]]:
+        return [{"pid": w.process.pid, "admin": w.info.get("admin")} for w in self.workers]
+
     def run(self, announce: Callable[[dict[str, Any]], None]) -> int:
+        self.announce = announce
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
             signal.signal(sig, self._signal)
         try:
@@ -160,6 +166,7 @@ class Supervisor:
             self.workers[position] = self.spawn(old.index, not old.shifted)
             _terminate(old.process, self.config.drain_timeout + 10)
         log.info("rolling restart done: %d workers replaced", len(self.workers))
+        self.announce({"event": "rolled", "workers": self._workers()})
 
     def stop(self) -> None:
         self.stopping = True

@@ -221,6 +221,13 @@ def test_workers_share_one_port_reload_and_drain(
             )
             time.sleep(0.1)
         assert reloaded
+        process.send_signal(signal.SIGUSR2)  # rolling restart, one worker at a time
+        rolled = json.loads(process.stdout.readline())
+        assert rolled["event"] == "rolled"
+        old, new = {w["pid"] for w in info["workers"]}, {w["pid"] for w in rolled["workers"]}
+        assert len(new) == 2 and not old & new
+        for _ in range(6):  # the same port, served by the new workers
+            assert call(gateway, pki, "/public/x")[0].status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
