@@ -44,6 +44,12 @@ class MemoryEventSource:
         for event in events:
             self._events[str(event["event.id"])] = dict(event)
 
+    def searcher(self) -> Any:
+        """The event search fake over these events (soc.event_search)."""
+        from soc.event_search import MemoryEventSearch  # noqa: PLC0415
+
+        return MemoryEventSearch(list(self._events.values()))
+
     def count(self, filters: dict[str, Any]) -> int:
         """Events whose fields equal every filter (exact; for enrichment)."""
         return sum(
@@ -95,6 +101,12 @@ class StoreEventSource:
         if store is None:
             store = self._local.store = self._opener()
         return store
+
+    def searcher(self) -> Any:
+        """The event search over this store (soc.event_search), in this thread's handle."""
+        from soc.event_search import for_store  # noqa: PLC0415
+
+        return for_store(self._store)
 
     def count(self, filters: dict[str, Any]) -> int:
         """How many stored events match ``filters`` (the store's count; for enrichment)."""

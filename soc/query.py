@@ -11,7 +11,8 @@ Grammar (docs/soc.md "Query language")::
               | NAME ":" ("<" | "<=" | ">" | ">=") value
               | NAME ":" "[" bound "TO" bound "]" inclusive range, ``*`` = open end
               | value                            free text (contains, case-insensitive)
-    value    := WORD | '"' chars '"'             (``\\"`` and ``\\\\`` escape in quotes)
+    value    := WORD | '"' chars '"'             (``\\"`` and ``\\\\`` escape in quotes;
+                                                  a value's WORD may hold ``:``)
 
 ``AND``, ``OR``, ``NOT`` and ``TO`` are keywords only in capitals, so ``not`` is an ordinary
 word. Field names are letters, digits, ``.``, ``_``, ``@`` and ``-``. The parser knows no
@@ -115,11 +116,13 @@ class _Lexer:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
             self.pos += 1
 
-    def _word(self) -> str:
+    def _word(self, *, value: bool = False) -> str:
+        """A run of ordinary characters; in a value (after ``field:``) ``:`` is one of them, so
+        times and IPv6 addresses need no quotes (``@timestamp:>2026-01-01T08:00:00Z``)."""
         start = self.pos
         while self.pos < len(self.text):
             ch = self.text[self.pos]
-            if ch.isspace() or ch in _SPECIAL:
+            if ch.isspace() or (ch in _SPECIAL and not (value and ch == ":")):
                 break
             self.pos += 1
         return self.text[start : self.pos]
@@ -151,7 +154,7 @@ class _Lexer:
         position = self.pos
         if self.pos < len(self.text) and self.text[self.pos] == '"':
             return self._quoted(), True, position
-        word = self._word()
+        word = self._word(value=True)
         if not word:
             raise QueryError(_("a value is missing"), position)
         return word, False, position
