@@ -3,7 +3,8 @@
 Run: ``python -m bench hunt [--evtx DIR] [--rules DIR] [--zircolite ZIRCOLITE.PY]
 [--zircolite-args ARGS] [--runs N]``.
 
-Defaults: the EVTX corpus and SigmaHQ's ``rules/windows`` in ../shared/data. Tulou runs
+Defaults: the EVTX corpus and SigmaHQ's ``rules/windows`` in ../shared/data
+(``TULOU_SHARED_DIR`` overrides ../shared). Tulou runs
 ``tulou detect hunt DIR --rules RULES --json`` in a child process with a fresh data directory
 (cold: every rule converted) and then again (warm: rules from the content caches); wall time
 and the child's CPU (user + system) are measured for each. With ``--zircolite`` (a checkout's
@@ -26,7 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: ../shared/data beside the repository (``TULOU_SHARED_DIR`` overrides, as for the tests).
+SHARED = (
+    Path(os.environ.get("TULOU_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+    / "data"
+)
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
