@@ -71,7 +71,7 @@ class Repository:
         chunk_min: int = DEFAULT_MIN,
         chunk_avg: int = DEFAULT_AVG,
         chunk_max: int = DEFAULT_MAX,
-        zstd_level: int = 1,
+        zstd_level: int = 3,
         kdf_iterations: int | None = None,
     ) -> Repository:
         """Create a repository (or a new site of an existing one, given its keys and config)."""
