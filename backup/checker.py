@@ -11,6 +11,7 @@ one by one, so one run reports all damage; the caller raises if the list is not 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,29 +77,51 @@ def check(
         elif sizes[pack_id] < end + 4:
             result.errors.append(f"pack {pack_id[:16]} is shorter than the index says")
             result.damaged_packs.add(pack_id)
-    seen_trees: set[str] = set()
-    for header in headers:
-        try:
-            body = repo.snapshot_body(header)
-            _walk(repo, str(body["tree"]), seen_trees, result)
-        except (TulouError, KeyError) as exc:
-            result.errors.append(f"snapshot {header.snapshot_id[:16]}: {exc}")
-    if read_data:
+    walked = CheckResult()  # the trees' findings, kept apart so the report order is fixed
+
+    def structure() -> None:
+        seen_trees: set[str] = set()
+        for header in headers:
+            try:
+                body = repo.snapshot_body(header)
+                _walk(repo, str(body["tree"]), seen_trees, walked)
+            except (TulouError, KeyError) as exc:
+                walked.errors.append(f"snapshot {header.snapshot_id[:16]}: {exc}")
+
+    read = CheckResult()
+    if not read_data:
+        structure()
+    else:
         with BlobPool(repo.codec, target=target) as pool:
             # Largest first: the last tasks are the small ones, so no worker idles long.
             packs = sorted(sizes, key=lambda p: (-sizes[p], p))
+            walker = None
             if pool.workers_read:
+                # The workers check packs with codecs of their own; meanwhile this process
+                # walks the trees (Python, while the workers' crypto runs outside the GIL).
+                pool.start()
+                walker = threading.Thread(target=structure, name="tulou-verify-trees")
+                walker.start()
                 tasks = ((p, (p,)) for p in packs)
                 checked = pool.ordered(check_stored_pack, tasks)
             else:  # the inline path, or a remote target: this process loads each pack
+                structure()
                 checked = (
                     (p, (len(data), check_pack(repo.codec, p, data)) if data else (-1, errs))
                     for p, (data, errs) in ((p, _load(repo, p)) for p in packs)
                 )
-            for pack_id, (nbytes, errors) in checked:
-                _record(result, pack_id, nbytes, errors)
-                if progress is not None:
-                    progress(sizes[pack_id])
+            try:
+                for pack_id, (nbytes, errors) in checked:
+                    _record(read, pack_id, nbytes, errors)
+                    if progress is not None:
+                        progress(sizes[pack_id])
+            finally:
+                if walker is not None:
+                    walker.join()
+    result.trees, result.blobs = walked.trees, walked.blobs
+    result.errors += walked.errors + read.errors
+    result.packs_read, result.bytes_read = read.packs_read, read.bytes_read
+    result.damaged_packs |= read.damaged_packs
     return result
 
 

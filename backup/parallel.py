@@ -411,6 +411,12 @@ class BlobPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
+    def start(self) -> None:
+        """Start the workers now (before this process starts threads of its own: forking a
+        process without other threads is cheaper and safer than a forkserver)."""
+        if self.parallel:
+            self._pool()
+
     @property
     def parallel(self) -> bool:
         return self.workers > 1
