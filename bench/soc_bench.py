@@ -1,5 +1,6 @@
-"""SOC latency benchmark (not a test): seed N alerts, then p50/p95 of list, filter, detail and
-metrics with C concurrent clients against a real ``tulou soc serve`` on loopback.
+"""SOC latency benchmark (not a test): seed N alerts, then p50/p95 of list, filter, detail,
+metrics, the search language, and the queue / search / detail / dashboard pages (HTML) with C
+concurrent clients against a real ``tulou soc serve`` on loopback.
 
     .venv/bin/python bench/soc_bench.py --alerts 1000000 --clients 50 --seconds 20
 
@@ -88,6 +89,7 @@ def seed(db: Database, count: int, batch: int = 20_000) -> None:
                     "tags": [],
                     "host": f"host-{rng.randrange(2000)}",
                     "source_ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(9)}",
+                    "user_name": f"user-{rng.randrange(5000)}",
                     "fields": {},
                     "status": status,
                     "closing_reason": rng.choice(["true_positive", "false_positive"])
@@ -277,6 +279,21 @@ async def measure(  # noqa: PLR0917 - a private helper
         ],
         "detail": [f"/api/v1/alerts/{rng.randrange(1, count + 1)}" for _ in range(200)],
         "metrics": ["/api/v1/metrics?days=7"],
+        # The search language (soc/query.py) through the API; relative times are never cached.
+        "search": [
+            "/api/v1/alerts?q=severity%3A%3E%3Dhigh%20-status%3Aresolved&limit=50",
+            f"/api/v1/alerts?q=host%3Ahost-{rng.randrange(2000)}%20OR%20user%3Auser-{rng.randrange(5000)}&limit=50",
+            "/api/v1/alerts?q=rule%3Arule-12%20created%3A%3Enow-7d&limit=50",
+            "/api/v1/alerts?q=technique%3AT1110%20severity%3Acritical&limit=50",
+        ],
+        # Server-rendered pages (HTML; the Bearer token authenticates pages too).
+        "queue-page": ["/alerts"],
+        "search-page": [
+            "/alerts?q=severity%3A%3E%3Dhigh%20-status%3Aresolved",
+            f"/alerts?q=host%3Ahost-{rng.randrange(2000)}",
+        ],
+        "detail-page": [f"/alerts/{rng.randrange(1, count + 1)}" for _ in range(200)],
+        "dashboard-page": ["/dashboard"],
     }
     results = {}
     for name, paths in workloads.items():
@@ -328,7 +345,10 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="reuse a seeded data dir")
     parser.add_argument("--workers", type=int, default=1, help="tulou soc serve --workers")
     parser.add_argument(
-        "--only", default="", help="comma-separated workloads (list,filter,detail,metrics)"
+        "--only",
+        default="",
+        help="comma-separated workloads (list,filter,detail,metrics,search,queue-page,"
+        "search-page,detail-page,dashboard-page)",
     )
     parser.add_argument("--generator", choices=("httpx", "wrk"), default="httpx")
     parser.add_argument(

@@ -307,7 +307,7 @@ def update_case(
         actor,
         case_id,
         kind=kind,
-        text=", ".join(f"{k}={v}" for k, v in sorted(shown.items())),
+        text=", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if k != "closed_at"),
         detail=shown,
     )
     return case
