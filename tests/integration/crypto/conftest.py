@@ -32,6 +32,7 @@ POLICY = [
         "tenants": ["*"],
         "keys": ["*"],
         "operations": [
+            "key-import",
             "tenant-create",
             "ring-create",
             "key-create",
@@ -60,6 +61,7 @@ POLICY = [
         "tenants": ["hr"],
         "keys": ["records/*"],
         "operations": [
+            "key-read",
             "encrypt",
             "decrypt",
             "rewrap",
