@@ -20,12 +20,14 @@ from compliance.collectors.gateway import GatewayCollector
 from compliance.collectors.soc import SocCollector
 from compliance.document import Scope, compliance_document
 from compliance.evidence import CollectorRegistry
+from compliance.i18n import _
 from compliance.judge import RULES, judge_all
 from compliance.keys import load_public_key
 from compliance.period import Period
 from compliance.sources import Sources
 from soc.db import Database, default_url
-from tulou.errors import UnavailableError
+from tulou.errors import ConfigError, UnavailableError
+from tulou.registry import split_url
 from tulou.settings import Settings
 
 
@@ -38,16 +40,28 @@ def _event_store_opener(url: str, settings: Settings) -> Any:
     def open_() -> Any:
         from detect.stores import open_store  # noqa: PLC0415 - opened only when collecting
 
-        if url.startswith("sqlite:"):
-            rest = url.split(":", 1)[1]
-            path = Path(rest[2:] if rest.startswith("//") else rest)
+        parsed = split_url(url)
+        if parsed.scheme == "sqlite":
+            path = Path(parsed.location)
             # Opening a missing SQLite file would create it: a report never writes its sources.
             if not path.is_file():
-                raise UnavailableError(f"no event store at {path}")
+                raise UnavailableError(_("no event store {name}").format(name=path.name))
         key = settings.es_api_key.get_secret_value() if settings.es_api_key else None
         return open_store(url, key)
 
     return open_
+
+
+def store_name(url: str) -> str:
+    """The event store as the report names it: ``sqlite:events.db`` (no path of this machine),
+    or the cluster's URL (which never carries credentials, see detect.stores)."""
+    try:
+        parsed = split_url(url)
+    except ConfigError:
+        return "?"
+    if parsed.network:
+        return url
+    return f"{parsed.scheme}:{Path(parsed.location).name}"
 
 
 def default_collectors(
@@ -58,11 +72,10 @@ def default_collectors(
     registry.register(CryptoInventoryCollector(sources, signing_public_key=signing_public_key))
     registry.register(RulesCollector(sources.rules or Path("rules")))
     events = sources.events or ""
-    # The annex names the store without credentials (URLs never carry them, see detect.stores).
     registry.register(
         RetentionCollector(
             _event_store_opener(events, settings),
-            where=events,
+            where=store_name(events),
             configured_days=sources.retention_days,
         )
     )

@@ -1,10 +1,12 @@
-"""Evidence: typed facts with links to where they came from, and the collectors that gather them.
+"""Evidence: typed facts with the records they rest on, and the collectors that gather them.
 
 A *collector* reads one kind of live data (the gateway audit log, the key store, the SOC
 database, the event store, the backup sites) for a reporting period and returns
 :class:`Evidence` items. Each item has a stable ``key`` (``gateway.coverage``), the facts as
-JSON values, and links to the underlying records (``file://...#line=12``, ``soc://cases/7``) so a
-regulator can ask for them.
+JSON values, and :class:`Excerpt` values: the underlying records themselves, bundled into the
+report (a regulator cannot open a path on the machine that made it), each with its SM3 digest
+and, when it comes from a file, the SM3 digest of the whole file at collection time, so the
+operator can be asked for that file and the excerpt checked against it.
 
 The seam has the four parts of every seam in Tulou: the :class:`Collector` protocol, the
 :class:`CollectorRegistry` keyed by stable ids, an in-memory fake (:class:`StaticCollector`) and
@@ -19,21 +21,63 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from compliance.period import Period
 from tulou.errors import TulouError, UsageError
 
+#: The longest excerpt kept (characters); longer records are cut, and the cut marked.
+MAX_EXCERPT = 800
+
 
 @dataclass(frozen=True, slots=True)
-class EvidenceLink:
-    """Where a fact can be checked: a label for people and a URI (``file:``, ``soc:``, ...)."""
+class Excerpt:
+    """A record the facts rest on, bundled into the report.
+
+    ``source`` names where it comes from as the operator knows it, never as a path on this
+    machine (``audit.jsonl``, ``soc:cases/7``); ``locator`` says where inside (``line 12``).
+    ``sm3`` is the digest of ``text`` (UTF-8); ``source_sm3`` that of the whole source file
+    when collected (empty when the source is not a file, or is a private key).
+    """
 
     label: str
-    href: str
+    source: str
+    text: str
+    sm3: str
+    locator: str = ""
+    source_sm3: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"label": self.label, "href": self.href}
+        return {
+            "label": self.label,
+            "source": self.source,
+            "locator": self.locator,
+            "text": self.text,
+            "sm3": self.sm3,
+            "source_sm3": self.source_sm3,
+        }
+
+
+def excerpt(
+    label: str, source: str, text: str, *, locator: str = "", source_sm3: str = ""
+) -> Excerpt:
+    """An excerpt of ``text`` (cut to :data:`MAX_EXCERPT` characters), its SM3 computed."""
+    from crypto.sm3 import sm3  # noqa: PLC0415 - kept out of the module's import-time cost
+
+    if len(text) > MAX_EXCERPT:
+        text = text[: MAX_EXCERPT - 1] + "…"
+    return Excerpt(label, source, text, sm3(text.encode()).hex(), locator, source_sm3)
+
+
+def file_sm3(path: Path) -> str:
+    """SM3 of a whole file (empty when it cannot be read)."""
+    from crypto.sm3 import sm3  # noqa: PLC0415
+
+    try:
+        return sm3(path.read_bytes()).hex()
+    except OSError:
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +95,7 @@ class Evidence:
     collector: str
     title: str
     facts: Mapping[str, Any] = field(default_factory=dict)
-    links: tuple[EvidenceLink, ...] = ()
+    excerpts: tuple[Excerpt, ...] = ()
     available: bool = True
     problem: str = ""
     vouched_by: str = ""
@@ -67,7 +111,7 @@ class Evidence:
             "available": self.available,
             "problem": self.problem,
             "facts": dict(self.facts),
-            "links": [link.to_dict() for link in self.links],
+            "excerpts": [item.to_dict() for item in self.excerpts],
             "vouched_by": self.vouched_by,
         }
 

@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from compliance.evidence import Evidence, EvidenceLink
+from compliance.evidence import Evidence, excerpt, file_sm3
+from compliance.i18n import _
 from compliance.period import Period
 from crypto.sm2 import SM2PublicKey
 from crypto.sm3 import sm3
@@ -65,7 +67,6 @@ def read_drill(path: Path, pinned: SM2PublicKey | None = None) -> dict[str, Any]
         "signature_problem": problem,
         "record": path.name,
         "record_sm3": sm3(path.read_bytes()).hex(),
-        "href": path.resolve().as_uri(),
     }
 
 
@@ -91,13 +92,14 @@ class BackupCollector:
 
     def _sites(self, period: Period) -> Evidence:
         if self.sites is None or not self.sites.is_file():
+            name = self.sites.name if self.sites else "sites.json"
             return Evidence.unavailable(
-                "backup.sites", self.id, f"no backup site status at {self.sites}"
+                "backup.sites", self.id, _("no backup site status ({name})").format(name=name)
             )
         try:
             status = backup_status.load(self.sites)
         except InputError as exc:
-            return Evidence.unavailable("backup.sites", self.id, str(exc))
+            return Evidence.unavailable("backup.sites", self.id, exc.message)
         as_of = min(self.now(), period.end)
 
         def hours(moment: datetime | None) -> float | None:
@@ -127,18 +129,25 @@ class BackupCollector:
             "cipher": status.cipher,
             "digest": status.digest,
         }
+        digest = file_sm3(self.sites)
+        shown = tuple(
+            excerpt(
+                _("site {name}").format(name=site["name"]),
+                self.sites.name,
+                json.dumps(site, ensure_ascii=False, indent=1),
+                source_sm3=digest,
+            )
+            for site in sites
+        )
         return Evidence(
-            "backup.sites",
-            self.id,
-            "Backup sites and verified snapshots",
-            facts,
-            (EvidenceLink("site status", self.sites.resolve().as_uri()),),
+            "backup.sites", self.id, "Backup sites and verified snapshots", facts, shown
         )
 
     def _drills(self, period: Period) -> Evidence:
         if self.drills is None or not self.drills.is_dir():
+            name = self.drills.name if self.drills else "drills"
             return Evidence.unavailable(
-                "backup.drills", self.id, f"no drill records at {self.drills}"
+                "backup.drills", self.id, _("no drill records ({name})").format(name=name)
             )
         drills, problems = [], []
         for path in drill_record.files(self.drills):
@@ -150,5 +159,35 @@ class BackupCollector:
             if period.contains(datetime.fromisoformat(drill["at"])):
                 drills.append(drill)
         facts = {"drills": drills, "count": len(drills), "unreadable": problems}
-        links = tuple(EvidenceLink(d["id"], d["href"]) for d in drills)
-        return Evidence("backup.drills", self.id, "Disaster-recovery drills", facts, links)
+        shown = tuple(
+            excerpt(
+                _("drill {id}").format(id=d["id"][:12]),
+                d["record"],
+                json.dumps(
+                    {k: d[k] for k in _DRILL_SHOWN}, ensure_ascii=False, indent=1, default=str
+                ),
+                source_sm3=d["record_sm3"],
+            )
+            for d in drills
+        )
+        return Evidence("backup.drills", self.id, "Disaster-recovery drills", facts, shown)
+
+
+#: The fields of a drill record bundled into the report (the rest stays in the record file).
+_DRILL_SHOWN = (
+    "id",
+    "scenario",
+    "outcome",
+    "started_at",
+    "at",
+    "site",
+    "snapshot",
+    "checks_passed",
+    "checks_total",
+    "rto_objective_s",
+    "rto_achieved_s",
+    "rpo_objective_s",
+    "rpo_achieved_s",
+    "signer",
+    "signature_ok",
+)

@@ -11,15 +11,17 @@ curves, Ed25519): no key is ever decrypted to be listed. Evidence: ``crypto.inve
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from compliance.evidence import Evidence, EvidenceLink
+from compliance.evidence import Evidence, excerpt
 from compliance.period import Period
 from compliance.sources import Sources
+from crypto.sm3 import sm3
 from tulou.contracts import backup_status
 from tulou.errors import InputError
 
@@ -53,13 +55,13 @@ def pem_algorithm(data: bytes) -> str:
     return "unknown"
 
 
-def _item(item_id: str, algorithm: str, usage: str, where: str, href: str) -> dict[str, Any]:
+def _item(item_id: str, algorithm: str, usage: str, where: str, source: str) -> dict[str, Any]:
     return {
         "id": item_id,
         "algorithm": algorithm,
         "usage": usage,
         "where": where,
-        "href": href,
+        "source": source,
         "sm_series": algorithm in SM_SERIES,
     }
 
@@ -76,14 +78,17 @@ class CryptoInventoryCollector:
         try:
             data = path.read_bytes()
         except OSError:
-            return _item(item_id, "missing", usage, where, path.resolve().as_uri())
+            return _item(item_id, "missing", usage, where, path.name)
         algorithm = pem_algorithm(data)
         if algorithm == "encrypted":
             for public in (path.with_suffix(".pub.pem"), path.with_name(path.stem + ".pub.pem")):
                 if public.is_file():
                     algorithm = pem_algorithm(public.read_bytes())
                     break
-        return _item(item_id, algorithm, usage, where, path.resolve().as_uri())
+        item = _item(item_id, algorithm, usage, where, path.name)
+        if b"PRIVATE KEY" not in data:  # a public key or certificate: its digest can be given
+            item["source_sm3"] = sm3(data).hex()
+        return item
 
     def _gateway(self) -> list[dict[str, Any]]:
         path = self.sources.gateway.config
@@ -127,7 +132,7 @@ class CryptoInventoryCollector:
                     "SM4",
                     "encryption",
                     "gateway: envelope content (SM4-GCM)",
-                    path.resolve().as_uri(),
+                    path.name,
                 )
             )
         return found
@@ -137,7 +142,7 @@ class CryptoInventoryCollector:
         if path is None or not path.is_file():
             return []
         status = backup_status.load(path)
-        href = path.resolve().as_uri()
+        href = path.name
         found = []
         if status.cipher:
             found.append(
@@ -168,9 +173,10 @@ class CryptoInventoryCollector:
             try:
                 items += reader()
             except (OSError, ValueError, yaml.YAMLError, InputError) as exc:
-                problems.append(f"{reader.__name__.strip('_')}: {exc}")
+                reason = getattr(exc, "strerror", None) or str(exc)  # never a path of this machine
+                problems.append(f"{reader.__name__.strip('_')}: {reason}")
         for key in self.sources.keys:
-            items.append(self._file(key.path.name, key.path, key.usage, key.where or str(key.path)))
+            items.append(self._file(key.path.name, key.path, key.usage, key.where or key.path.name))
         if self.signing_public_key is not None and self.signing_public_key.is_file():
             items.append(
                 self._file(
@@ -179,11 +185,19 @@ class CryptoInventoryCollector:
             )
         # The SOC audit chain is SM3 by construction (soc.audit); it is part of what is in use.
         items.append(
-            _item(
-                "soc-audit-chain", "SM3", "integrity", "soc: audit trail hash chain", "soc://audit"
-            )
+            _item("soc-audit-chain", "SM3", "integrity", "soc: audit trail hash chain", "soc:audit")
         )
         non_sm = [i["id"] for i in items if not i["sm_series"]]
         facts = {"items": items, "total": len(items), "non_sm": non_sm, "problems": problems}
-        links = tuple(EvidenceLink(i["id"], i["href"]) for i in items)
-        return [Evidence("crypto.inventory", self.id, "Keys and algorithms in use", facts, links)]
+        shown = tuple(
+            excerpt(
+                str(i["id"]),
+                str(i["source"]),
+                json.dumps(
+                    {k: i[k] for k in ("id", "algorithm", "usage", "where")}, ensure_ascii=False
+                ),
+                source_sm3=str(i.get("source_sm3", "")),
+            )
+            for i in items
+        )
+        return [Evidence("crypto.inventory", self.id, "Keys and algorithms in use", facts, shown)]

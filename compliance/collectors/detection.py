@@ -12,12 +12,14 @@ The event store is reached through detect's :class:`~detect.stores.base.EventSto
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from compliance.evidence import Evidence, EvidenceLink
+from compliance.evidence import Evidence, Excerpt, excerpt, file_sm3
+from compliance.i18n import _
 from compliance.period import Period
 from detect.rules.loader import load_rules
 from detect.stores.base import EventStore, Query
@@ -69,7 +71,7 @@ class RulesCollector:
 
     def collect(self, period: Period) -> list[Evidence]:
         if not self.rules_dir.is_dir():
-            problem = f"no rules directory {self.rules_dir}"
+            problem = _("no rules directory {name}").format(name=self.rules_dir.name)
             return [Evidence.unavailable(k, self.id, problem) for k in self.keys]
         ruleset = load_rules([self.rules_dir])
         enabled = [
@@ -81,7 +83,17 @@ class RulesCollector:
             found_t, found_ta = attack_tags(rule.tags)
             techniques |= found_t
             tactics |= found_ta
-        link = EvidenceLink("rules directory", self.rules_dir.resolve().as_uri())
+        shown = [
+            excerpt(
+                r.title,
+                r.path.name,
+                f"id: {r.rule_id}\ntitle: {r.title}\nstatus: {r.data.get('status', '')}\n"
+                f"level: {r.level}\ntags: {', '.join(r.tags)}",
+                locator=_("line {n}").format(n=r.line),
+                source_sm3=file_sm3(r.path),
+            )
+            for r in enabled[:100]
+        ]
         rules = Evidence(
             "detect.rules",
             self.id,
@@ -91,15 +103,11 @@ class RulesCollector:
                 "enabled": len(enabled),
                 "disabled": len(ruleset.rules) - len(enabled),
                 "problems": len(ruleset.errors),
-                "problem_locations": [p.location for p in ruleset.errors[:20]],
+                "problem_locations": [
+                    Path(str(p.location)).name for p in ruleset.errors[:20] if p.location
+                ],
             },
-            (
-                link,
-                *(
-                    EvidenceLink(r.rule_id, f"{r.path.resolve().as_uri()}#line={r.line}")
-                    for r in enabled[:50]
-                ),
-            ),
+            tuple(shown),
         )
         attack = Evidence(
             "detect.attack",
@@ -112,7 +120,7 @@ class RulesCollector:
                 "tactics": sorted(tactics),
                 "tactic_count": len(tactics),
             },
-            (link,),
+            tuple(shown[:10]),
         )
         return [rules, attack]
 
@@ -138,12 +146,14 @@ class RetentionCollector:
         try:
             store = self.open_store()
         except (TulouError, OSError) as exc:
-            return [Evidence.unavailable("detect.retention", self.id, f"event store: {exc}")]
+            problem = _("event store: {problem}").format(problem=exc)
+            return [Evidence.unavailable("detect.retention", self.id, problem)]
         try:
             oldest = store.search(Query(limit=1))
             total = store.count()
         except (TulouError, OSError) as exc:
-            return [Evidence.unavailable("detect.retention", self.id, f"event store: {exc}")]
+            problem = _("event store: {problem}").format(problem=exc)
+            return [Evidence.unavailable("detect.retention", self.id, problem)]
         finally:
             store.close()
         as_of = min(self.now(), period.end)
@@ -155,13 +165,20 @@ class RetentionCollector:
             "oldest_event": None,
             "days_held": None,
         }
-        links: tuple[EvidenceLink, ...] = (EvidenceLink("event store", self.where),)
+        shown: tuple[Excerpt, ...] = ()
         if oldest:
             moment = parse_timestamp(str(oldest[0]["@timestamp"]))
             facts["oldest_event"] = moment.isoformat()
             facts["days_held"] = round((as_of - moment).total_seconds() / 86400, 1)
             facts["oldest_event_id"] = oldest[0].get("event.id")
-            links += (
-                EvidenceLink("oldest event", f"{self.where}#event.id={oldest[0].get('event.id')}"),
+            record = {k: oldest[0].get(k) for k in ("@timestamp", "event.id", "event.dataset")}
+            record["event.original"] = str(oldest[0].get("event.original", ""))[:300]
+            shown = (
+                excerpt(
+                    _("oldest event kept"),
+                    self.where,
+                    json.dumps(record, ensure_ascii=False, indent=1),
+                    locator=f"event.id={oldest[0].get('event.id')}",
+                ),
             )
-        return [Evidence("detect.retention", self.id, "Log retention held", facts, links)]
+        return [Evidence("detect.retention", self.id, "Log retention held", facts, shown)]

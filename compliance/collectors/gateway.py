@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from compliance.evidence import Evidence, EvidenceLink
+from compliance.evidence import Evidence, Excerpt, excerpt, file_sm3
+from compliance.i18n import _
 from compliance.period import Period
 from compliance.sources import Sources
 from crypto.sm3 import sm3
@@ -55,17 +56,18 @@ class GatewayCollector:
     def _config(self) -> tuple[dict[str, Any], Path]:
         path = self.sources.gateway.config
         if path is None:
-            raise FileNotFoundError("no gateway config (sources: gateway.config)")
+            raise FileNotFoundError(_("no gateway config (sources: gateway.config)"))
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("routes"), list):
-            raise ValueError(f"{path}: not a gateway config (no routes)")
+            raise ValueError(_("{name}: not a gateway config (no routes)").format(name=path.name))
         return data, path
 
     def collect(self, period: Period) -> list[Evidence]:
         try:
             config, path = self._config()
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            return [Evidence.unavailable(k, self.id, str(exc)) for k in KEYS]
+            reason = getattr(exc, "strerror", None) or str(exc)  # never a path of this machine
+            return [Evidence.unavailable(k, self.id, reason) for k in KEYS]
         base = path.parent
         routes = [r for r in config["routes"] if isinstance(r, dict)]
         audit_files = list(self.sources.gateway.audit)
@@ -90,14 +92,20 @@ class GatewayCollector:
         self, files: list[Path], period: Period
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
         if not files:
-            return [], [], "no gateway audit log configured"
+            return [], [], _("no gateway audit log configured")
         decisions: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
         for file in files:
             try:
                 handle = file.open(encoding="utf-8")
             except OSError as exc:
-                return [], [], f"cannot read the audit log {file}: {exc.strerror}"
+                return (
+                    [],
+                    [],
+                    _("cannot read the audit log {name}: {problem}").format(
+                        name=file.name, problem=exc.strerror
+                    ),
+                )
             with handle:
                 for number, line in enumerate(handle, 1):
                     try:
@@ -107,7 +115,7 @@ class GatewayCollector:
                         continue  # detect dead-letters bad lines; the report counts good ones
                     if not period.contains(moment):
                         continue
-                    event["_line"] = f"{file.resolve().as_uri()}#line={number}"
+                    event["_line"] = (file.name, number, line.rstrip("\n"))
                     action = str(event.get("event.action", ""))
                     if action == "gateway-decision":
                         decisions.append(event)
@@ -121,7 +129,7 @@ class GatewayCollector:
             return Evidence.unavailable(
                 "gateway.coverage",
                 self.id,
-                "no application inventory to measure against (sources: applications)",
+                _("no application inventory to measure against (sources: applications)"),
             )
         try:
             table = RouteTable(
@@ -129,7 +137,7 @@ class GatewayCollector:
                 for r in routes
             )
         except ConfigError as exc:
-            return Evidence.unavailable("gateway.coverage", self.id, f"{path}: {exc}")
+            return Evidence.unavailable("gateway.coverage", self.id, f"{path.name}: {exc.message}")
         # The gateway's own matcher: an app counts as behind the gateway when a route serves it.
         behind = [a for a in apps if table.serving(a.host)]
         missing = sorted(a.name for a in apps if a not in behind)
@@ -144,7 +152,18 @@ class GatewayCollector:
                 "missing": missing,
                 "routes": len(routes),
             },
-            (EvidenceLink("gateway config", path.resolve().as_uri()),),
+            (
+                excerpt(
+                    _("routes in the gateway config"),
+                    path.name,
+                    yaml.safe_dump(
+                        [{k: r.get(k) for k in ("id", "host", "prefix")} for r in routes],
+                        allow_unicode=True,
+                        sort_keys=False,
+                    ),
+                    source_sm3=file_sm3(path),
+                ),
+            ),
         )
 
     def _mtls(
@@ -170,8 +189,9 @@ class GatewayCollector:
             "request_share": len(with_cert) / len(allowed) if allowed else None,
             "allowed_requests": len(allowed),
         }
-        links = tuple(EvidenceLink(f"audit {f.name}", f.resolve().as_uri()) for f in files)
-        return Evidence("gateway.mtls", self.id, "Mutual TLS (client certificates)", facts, links)
+        without = [d for d in allowed if not d.get("tls.client.hash.sha256")]
+        shown = _lines(files, without[:10] or allowed[:3], _("allowed request"))
+        return Evidence("gateway.mtls", self.id, "Mutual TLS (client certificates)", facts, shown)
 
     def _decisions(
         self, config: dict[str, Any], base: Path, decisions: list[dict[str, Any]], files: list[Path]
@@ -193,9 +213,10 @@ class GatewayCollector:
             "default_deny": self._default_deny(config, base),
             "denied_by_rule": dict(reasons.most_common(10)),
         }
-        links = [EvidenceLink(f"audit {f.name}", f.resolve().as_uri()) for f in files]
-        links += [EvidenceLink("allowed without subject", str(d["_line"])) for d in unauth[:20]]
-        return Evidence("gateway.decisions", self.id, "Access decisions", facts, tuple(links))
+        shown = _lines(files, unauth[:20], _("allowed without an authenticated subject"))
+        if not shown:
+            shown = _lines(files, decisions[:3], _("access decision"))
+        return Evidence("gateway.decisions", self.id, "Access decisions", facts, shown)
 
     @staticmethod
     def _default_deny(config: dict[str, Any], base: Path) -> bool | None:
@@ -230,16 +251,33 @@ class GatewayCollector:
             c.get("file.hash.sm3") or c.get("tulou.policy.sm3") for c in changes
         )
         facts = {
-            "policy_file": str(policy),
+            "policy_file": policy.name,
             "policy_sm3": digest,
             "changes": len(changes),
             "changes_attributed": attributed,
             "changes_hashed": hashed,
         }
-        links = [EvidenceLink("policy in force", policy.resolve().as_uri())]
-        links += [
-            EvidenceLink(f"change {c.get('@timestamp')}", str(c["_line"])) for c in changes[:20]
-        ]
-        return Evidence(
-            "gateway.policy", self.id, "Gateway policy and its changes", facts, tuple(links)
+        shown: tuple[Excerpt, ...] = ()
+        if digest is not None:
+            text = policy.read_text(encoding="utf-8", errors="replace")
+            shown = (excerpt(_("policy in force"), policy.name, text, source_sm3=file_sm3(policy)),)
+        shown += _lines(files, changes[:20], _("policy change"))
+        return Evidence("gateway.policy", self.id, "Gateway policy and its changes", facts, shown)
+
+
+def _lines(files: list[Path], events: list[dict[str, Any]], label: str) -> tuple[Excerpt, ...]:
+    """The audit lines behind ``events``, each with the SM3 of its audit file."""
+    digests = {f.name: file_sm3(f) for f in files}
+    shown = []
+    for event in events:
+        name, number, text = event["_line"]
+        shown.append(
+            excerpt(
+                label,
+                name,
+                text,
+                locator=_("line {n}").format(n=number),
+                source_sm3=digests.get(name, ""),
+            )
         )
+    return tuple(shown)

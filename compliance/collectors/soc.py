@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,12 +21,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from compliance.evidence import Evidence, EvidenceLink
+from compliance.evidence import Evidence, excerpt
+from compliance.i18n import _
 from compliance.period import Period
 from soc import audit, grading
 from soc.db import Database
 from soc.models import Alert, Case, RuleInfo, TimelineEntry, User
 
+#: The fields of a case bundled into the report.
+_CASE_SHOWN = (
+    "id",
+    "title",
+    "category",
+    "grade",
+    "system_class",
+    "detected_at",
+    "reported_at",
+    "deadline_state",
+    "status",
+)
 KEYS = ("soc.incidents", "soc.response", "soc.roles", "soc.audit_chain")
 #: The SOC's facts are as trustworthy as its audit chain: they are vouched for by it.
 CHAIN = "soc.audit_chain"
@@ -53,7 +67,7 @@ def incident_record(case: Case, now: datetime) -> dict[str, Any]:
         "deadline_hours": deadline.hours,
         "due": deadline.due.isoformat() if deadline.due else None,
         "deadline_state": deadline.state,
-        "href": f"soc://cases/{case.id}",
+        "source": f"soc:cases/{case.id}",
     }
 
 
@@ -116,7 +130,7 @@ class SocCollector:
                     self._audit(session),
                 ]
         except SQLAlchemyError as exc:
-            problem = f"SOC database unreadable: {type(exc).__name__}"
+            problem = _("SOC database unreadable: {kind}").format(kind=type(exc).__name__)
             return [Evidence.unavailable(k, self.id, problem) for k in KEYS]
 
     def _incidents(self, session: Session, period: Period) -> Evidence:
@@ -145,9 +159,16 @@ class SocCollector:
             "unreported": states.get("overdue", 0),
             "incidents": records,
         }
-        links = tuple(EvidenceLink(f"case {r['id']}", r["href"]) for r in records)
+        shown = tuple(
+            excerpt(
+                _("case {id}").format(id=r["id"]),
+                r["source"],
+                json.dumps({k: r[k] for k in _CASE_SHOWN}, ensure_ascii=False, indent=1),
+            )
+            for r in records
+        )
         return Evidence(
-            "soc.incidents", self.id, "Incidents (GB/T 20986)", facts, links, vouched_by=CHAIN
+            "soc.incidents", self.id, "Incidents (GB/T 20986)", facts, shown, vouched_by=CHAIN
         )
 
     def _response(self, session: Session, period: Period) -> Evidence:
@@ -173,7 +194,13 @@ class SocCollector:
             self.id,
             "Alert response times",
             facts,
-            (EvidenceLink("alerts", "soc://alerts"),),
+            (
+                excerpt(
+                    _("alerts created in the period"),
+                    "soc:alerts",
+                    json.dumps(facts, ensure_ascii=False, indent=1, sort_keys=True),
+                ),
+            ),
             vouched_by=CHAIN,
         )
 
@@ -191,7 +218,20 @@ class SocCollector:
             self.id,
             "SOC accounts by role",
             facts,
-            (EvidenceLink("users", "soc://users"),),
+            (
+                excerpt(
+                    _("active accounts by role"),
+                    "soc:users",
+                    json.dumps(
+                        {
+                            role: sorted(u.username for u in users if u.role == role)
+                            for role in sorted(counts)
+                        },
+                        ensure_ascii=False,
+                        indent=1,
+                    ),
+                ),
+            ),
             vouched_by=CHAIN,
         )
 
@@ -204,6 +244,12 @@ class SocCollector:
             self.id,
             "SOC audit trail (SM3 chain)",
             facts,
-            (EvidenceLink("audit trail", "soc://audit"),),
+            (
+                excerpt(
+                    _("audit chain verification"),
+                    "soc:audit",
+                    json.dumps(facts, ensure_ascii=False, indent=1, sort_keys=True, default=str),
+                ),
+            ),
             vouched_by=CHAIN,
         )

@@ -65,8 +65,26 @@ def test_compliance_pdf_renders_verifies_and_detects_tampering(
     assert isinstance(summary, dict) and sum(summary.values()) >= 30
     assert summary["met"] and summary["partially_met"]
 
-    # The JSON twin and the PDF tell the same story.
+    # The evidence travels inside the report: no path of this machine, no file:// links; each
+    # excerpt is a real record, its source file's SM3 taken when the report was made.
+    for name in ("report.json", "report.html"):
+        text = (out / name).read_text()
+        assert str(env) not in text and "file://" not in text, name
     doc = json.loads((out / "report.json").read_text())
+    decisions = next(e for e in doc["evidence"] if e["key"] == "gateway.decisions")
+    audit_file = env / "platform" / "gateway" / "audit.jsonl"
+    from crypto.sm3 import sm3
+
+    lines = audit_file.read_text().splitlines()
+    for item in decisions["excerpts"]:
+        assert item["source"] == "audit.jsonl"
+        assert item["source_sm3"] == sm3(audit_file.read_bytes()).hex()
+        number = int(item["locator"].split()[1])  # "第 N 行"
+        assert lines[number - 1] == item["text"]
+        assert item["sm3"] == sm3(item["text"].encode()).hex()
+    assert decisions["excerpts"], "the allowed request without a subject is bundled"
+
+    # The JSON twin and the PDF tell the same story.
     statuses = {c["id"]: c["status"] for c in doc["clauses"]}
     # A 较大 incident reported late, and 2 resolved alerts of 4 are too few for an MTTR.
     assert statuses["mlps-8.1.10.12"] == "not_met"
