@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soc.api import admin, alerts, cases, events, searches
+from soc.api import admin, alerts, cases, events, groups, searches
 from soc.assets import Inventory
 from soc.audit import HashFunction
 from soc.db import Database
@@ -183,6 +183,7 @@ ROUTERS = (
     admin.router,
     searches.router,
     events.router,
+    groups.router,
     pages.router,
     alert_pages.router,
     case_pages.router,

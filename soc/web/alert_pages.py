@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from soc import evidence, grading, pivot, query, query_sql, queue, searches, triage
+from soc import evidence, grading, grouping, pivot, query, query_sql, queue, searches, triage
 from soc.api.alerts import public
 from soc.deps import AsAnalyst, ReadSession, RuntimeDep, WriteSession
 from soc.entities import DISPLAY
@@ -25,6 +25,15 @@ from tulou.errors import UsageError
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
+#: grouping's ``by`` -> the entity column (soc.entities.DISPLAY)
+BY_COLUMN = {
+    "host": "host",
+    "source_ip": "source_ip",
+    "destination_ip": "destination_ip",
+    "user": "user_name",
+    "process": "process_name",
+    "domain": "url_domain",
+}
 
 
 def analysts(session: Session) -> list[str]:
@@ -238,3 +247,33 @@ def alert_bulk(
         for message in assignment_messages(session, alerts, assignee, who.username):
             background.add_task(rt.notifier.send, message)
     return render(request, "bulk_result.html", who=who, results=results, action=action)
+
+
+@router.get("/groups", response_class=HTMLResponse)
+def alert_groups_page(
+    *,
+    request: Request,
+    who: AsAnalyst,
+    session: ReadSession,
+    by: Annotated[str, Query(pattern="^(host|source_ip|destination_ip|user|process|domain)$")] = (
+        "source_ip"
+    ),
+    window: Annotated[str, Query(pattern="^(hour|day)$")] = "hour",
+    q: Annotated[str, Query(max_length=query.MAX_LENGTH)] = "",
+) -> Response:
+    """Alerts grouped by rule and entity per hour or day (soc.grouping)."""
+    where = (query_sql.condition(query.parse(q), utcnow()),) if q else ()
+    found = grouping.groups(session, by=by, window=window, where=where)
+    return render(
+        request,
+        "groups.html",
+        who=who,
+        groups=found,
+        by=by,
+        window=window,
+        q=q,
+        options=[
+            (key, _(DISPLAY[column][0]), DISPLAY[column][1]) for key, column in BY_COLUMN.items()
+        ],
+        rule_titles=rule_titles(session, {g.rule_id for g in found}),
+    )
