@@ -118,7 +118,9 @@ def test_runs_while_the_store_is_down_do_not_spool_the_input_again(env: Path) ->
         run = _tulou(env, "detect", "ingest", "a.log", "--store", DOWN, "--spool", str(spool),
                      "--drain-timeout", "0")  # fmt: skip
         assert run.returncode == 7, run.stdout + run.stderr
-        assert "read 50, stored 0, duplicates 0, dead-lettered 0, buffered 50" in run.stdout
+        assert "read 50, stored 0, duplicates 0, collisions 0, dead-lettered 0, buffered 50" in (
+            run.stdout
+        )
     lines = sum(len(p.read_text().splitlines()) for p in spool.glob("*.ndjson"))
     assert lines == 50
 
