@@ -1,8 +1,8 @@
 """What the officer's and the regulator's landing pages list: drill records and reports on disk.
 
-Drill records are the JSON files ``tulou backup drill`` writes under ``<data_dir>/backup/drills``
-(format ``tulou-drill-record/1``, docs/backup.md); reports are the directories ``tulou report``
-writes, each with a ``report.json`` and a signed manifest, found under ``<data_dir>/reports``.
+Drill records are the files ``tulou drill run`` writes under ``<data_dir>/backup/drills``, read
+through their contract (``tulou.contracts.drill``, format ``tulou-drill-record/1``); reports are
+the directories ``tulou report`` writes, each with a ``report.json`` and a signed manifest, found under ``<data_dir>/reports``.
 The pages only list them (newest first) and show their outcome; verification stays with
 ``tulou backup drill verify`` / ``tulou report verify``. A file that cannot be read is listed
 as a problem with its reason, never skipped silently.
@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tulou.contracts import drill
+from tulou.errors import TulouError
 from tulou.events import parse_timestamp
 
 MAX_LISTED = 200
@@ -51,45 +53,29 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _objective(record: dict[str, Any], key: str) -> tuple[float | None, bool | None]:
-    part = record.get(key)
-    if not isinstance(part, dict):
-        return None, None
-    achieved = part.get("achieved_seconds")
-    met = part.get("met")
-    return (
-        float(achieved) if isinstance(achieved, int | float) else None,
-        met if isinstance(met, bool) else None,
-    )
-
-
 def drill_records(data_dir: Path | None) -> tuple[list[DrillRow], list[str]]:
+    """The drill records (tulou.contracts.drill: the one reader of the format), newest first."""
     if data_dir is None:
         return [], []
-    folder = data_dir / "backup" / "drills"
     rows: list[DrillRow] = []
     problems: list[str] = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in drill.files(drill.directory(data_dir)):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
-            problems.append(f"{path.name}: {exc}")
+            record = drill.parse(drill.read(path))
+        except TulouError as exc:
+            problems.append(f"{path.name}: {exc.message}")
             continue
-        rto, rto_met = _objective(record, "rto")
-        rpo, rpo_met = _objective(record, "rpo")
         rows.append(
             DrillRow(
                 name=path.name,
-                scenario=str(record.get("scenario", "?")),
-                outcome=str(record.get("outcome", "?")),
-                started=_time(record.get("started")),
-                rto_seconds=rto,
-                rto_met=rto_met,
-                rpo_seconds=rpo,
-                rpo_met=rpo_met,
-                signed="signature" in record,
+                scenario=record.scenario,
+                outcome=record.outcome,
+                started=record.started,
+                rto_seconds=record.rto.achieved_seconds,
+                rto_met=record.rto.met,
+                rpo_seconds=record.rpo.achieved_seconds,
+                rpo_met=record.rpo.met,
+                signed="signature" in record.document,
             )
         )
     rows.sort(key=lambda r: (r.started is None, r.started), reverse=True)
