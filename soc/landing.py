@@ -2,7 +2,8 @@
 
 Drill records are the files ``tulou drill run`` writes under ``<data_dir>/backup/drills``, read
 through their contract (``tulou.contracts.drill``, format ``tulou-drill-record/1``); reports are
-the directories ``tulou report`` writes, each with a ``report.json`` and a signed manifest, found under ``<data_dir>/reports``.
+the directories ``tulou report`` writes, each with a ``report.json`` and a signed manifest,
+found under ``<data_dir>/reports``.
 The pages only list them (newest first) and show their outcome; verification stays with
 ``tulou backup drill verify`` / ``tulou report verify``. A file that cannot be read is listed
 as a problem with its reason, never skipped silently.

@@ -37,7 +37,8 @@ def test_groups_by_rule_entity_and_hour(soc):
     daily = soc.client.get(
         "/api/v1/alert-groups", params={"by": "source_ip", "window": "day"}, headers=h
     ).json()
-    assert [(g["rule_id"], g["entity"], g["alerts"]) for g in daily][0] == (
+    first = daily[0]
+    assert (first["rule_id"], first["entity"], first["alerts"]) == (
         "brute",
         "203.0.113.9",
         3,
