@@ -46,4 +46,15 @@ if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]] || ! ls crypto/_sm4x.*.so c
   .venv/bin/python -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# 4. The Lattigo bridge of the homomorphic statistics (docs/he.md): Go, modules from the Go
+#    module proxy (checked against go.sum), rebuilt only when its sources changed.
+he_src=crypto/he/lattigo
+he_want=$(cat "$he_src/go.mod" "$he_src/go.sum" "$he_src"/*.go | sha256sum | cut -d' ' -f1)
+if [[ ! -f crypto/he/_lattigo.so || "$(cat .venv/.tulou-lattigo 2>/dev/null)" != "$he_want" ]]; then
+  command -v go >/dev/null || { log "Go >= 1.23 is needed for the Lattigo bridge (crypto/he)"; exit 1; }
+  log "building the Lattigo bridge (crypto/he/_lattigo.so)"
+  (cd "$he_src" && CGO_ENABLED=1 go build -mod=readonly -trimpath -buildmode=c-shared -o ../_lattigo.so .)
+  rm -f crypto/he/_lattigo.h
+  echo "$he_want" > .venv/.tulou-lattigo
+fi
 log "ready: $(.venv/bin/tulou version --json | tr -d '\n ' | cut -c1-120)"
