@@ -129,3 +129,35 @@ def aggregate(
         outputs=outputs,
         inputs={p: u.digest() for p, u in sorted(by_party.items())},
     )
+
+
+def intersection_sum(keyset: KeySet, upload: Container, mask: Sequence[int]) -> Container:
+    """PSI join: sum of the value holder's values where ``mask`` (from PSI) is 1, encrypted.
+
+    ``upload`` holds the value holder's values in the order of its blinded identifiers
+    (group ``*``); the count is public to the list holder already (the intersection size).
+    """
+    by_party = check_uploads(keyset, [upload])
+    ((party, up),) = by_party.items()
+    cts = columns(up).get("*", {}).get("value")
+    slots = info(keyset.preset).slots
+    if not cts or len(mask) > len(cts) * slots:
+        raise InputError("the mask is longer than the joined column")
+    padded = list(mask) + [0] * (len(cts) * slots - len(mask))
+    try:
+        ct = _bridge.call(
+            "mask_sum", keyset.preset, [keyset.galois_keys, _bridge.u64(*padded), *cts]
+        )[0]
+    except _bridge.BridgeError as exc:
+        raise InputError(f"cannot aggregate: {exc}") from None
+    return make(
+        "result",
+        keyset.id,
+        keyset.preset,
+        [ct],
+        statistic="intersection-sum",
+        groups=["*"],
+        outputs=[{"group": "*", "name": "sum"}],
+        inputs={party: up.digest()},
+        intersection=sum(padded),
+    )

@@ -653,6 +653,62 @@ var ops = map[string]op{
 		}
 		return [][]byte{mustBytes(res)}, nil
 	},
+	// mask_sum(gal frame, mask int64s, ct...) -> every slot holds sum_j mask_j * value_j (BGV)
+	"mask_sum": func(s *scheme, a [][]byte) ([][]byte, error) {
+		if err := need(a, 3); err != nil {
+			return nil, err
+		}
+		if s.bgv == nil {
+			return nil, errors.New("masked sums need a BGV preset")
+		}
+		gal, err := unframe(a[0])
+		if err != nil {
+			return nil, err
+		}
+		evk, err := s.evaluator(nil, gal)
+		if err != nil {
+			return nil, err
+		}
+		slots := s.slots()
+		cts := a[2:]
+		if len(a[1]) != 8*slots*len(cts) {
+			return nil, errors.New("the mask needs one 8-byte entry per slot of every ciphertext")
+		}
+		eval := bgv.NewEvaluator(*s.bgv, evk)
+		ecd := bgv.NewEncoder(*s.bgv)
+		var acc *rlwe.Ciphertext
+		for i, cb := range cts {
+			ct, err := s.ciphertext(cb)
+			if err != nil {
+				return nil, err
+			}
+			mask := make([]int64, slots)
+			for j := range mask {
+				mask[j] = int64(binary.LittleEndian.Uint64(a[1][8*(i*slots+j):]))
+				if mask[j] != 0 && mask[j] != 1 {
+					return nil, errors.New("a mask entry is not 0 or 1")
+				}
+			}
+			pt := bgv.NewPlaintext(*s.bgv, ct.Level())
+			if err := ecd.Encode(mask, pt); err != nil {
+				return nil, err
+			}
+			prod, err := eval.MulNew(ct, pt)
+			if err != nil {
+				return nil, err
+			}
+			if acc == nil {
+				acc = prod
+			} else if err := eval.Add(acc, prod, acc); err != nil {
+				return nil, err
+			}
+		}
+		res, err := s.allReduce(evk, acc)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{mustBytes(res)}, nil
+	},
 	// dot(rlk, gal frame, n, a_0..a_{n-1}, b_0..b_{n-1}) -> every slot holds sum_i a_i * b_i
 	"dot": func(s *scheme, a [][]byte) ([][]byte, error) {
 		if err := need(a, 5); err != nil {
