@@ -31,6 +31,25 @@ from tulou.errors import NotFoundError, UsageError
 ROLES: tuple[str, ...] = ("analyst", "officer", "regulator", "admin", "service")
 HUMAN_ROLES: tuple[str, ...] = ("analyst", "officer", "regulator", "admin")
 
+# Who may do what: the one table of role sets. soc.deps builds its dependencies from these and
+# the hot cache (soc.hot_cache) checks a cached body against the very set its endpoint requires.
+ANALYSTS = frozenset({"analyst", "admin"})
+OFFICERS = frozenset({"officer", "admin"})
+REGULATORS = frozenset({"regulator", "officer", "admin"})
+STAFF = frozenset(HUMAN_ROLES)
+ADMINS = frozenset({"admin"})
+SERVICES = frozenset({"service", "admin"})
+
+
+def admits(roles: frozenset[str], role: str) -> bool:
+    """Whether a caller with ``role`` may use what ``roles`` guards (the one role check)."""
+    return role in roles
+
+
+def token_usable(*, revoked: bool, active: bool) -> bool:
+    """Whether a stored API token authenticates: not revoked, and its user still active."""
+    return not revoked and active
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -123,7 +142,7 @@ def principal_from_token(session: Session, token: str) -> Principal:
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == security.token_digest(token))
     ).first()
-    if row is None or row[0].revoked or not row[1].active:
+    if row is None or not token_usable(revoked=row[0].revoked, active=row[1].active):
         raise AuthenticationError(_("invalid or revoked API token"))
     token_row, user = row
     issuer = None

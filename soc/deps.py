@@ -161,23 +161,23 @@ def _from_session(rt: Runtime, cookie: str) -> auth.Principal:
         return auth.principal_from_session(session, cookie)
 
 
-def require(*roles: str) -> Callable[[auth.Principal], Awaitable[auth.Principal]]:
-    """A dependency admitting only callers whose role is in ``roles``."""
+def require(roles: frozenset[str]) -> Callable[[auth.Principal], Awaitable[auth.Principal]]:
+    """A dependency admitting only callers whose role is in ``roles`` (one of auth's sets)."""
 
     # async: a pure check, so FastAPI runs it inline instead of in a worker thread.
     async def check(who: Annotated[auth.Principal, Depends(principal)]) -> auth.Principal:
-        if who.role not in roles:
+        if not auth.admits(roles, who.role):
             raise PolicyDeniedError(_("the {role} role may not do this").format(role=who.role))
         return who
 
-    check.__name__ = "require_" + "_or_".join(roles)
+    check.__name__ = "require_" + "_or_".join(sorted(roles))
     return check
 
 
-AsAnalyst = Annotated[auth.Principal, Depends(require("analyst", "admin"))]
-AsOfficer = Annotated[auth.Principal, Depends(require("officer", "admin"))]
-AsRegulator = Annotated[auth.Principal, Depends(require("regulator", "officer", "admin"))]
-AsStaff = Annotated[auth.Principal, Depends(require(*auth.HUMAN_ROLES))]
-AsAdmin = Annotated[auth.Principal, Depends(require("admin"))]
-AsService = Annotated[auth.Principal, Depends(require("service", "admin"))]
+AsAnalyst = Annotated[auth.Principal, Depends(require(auth.ANALYSTS))]
+AsOfficer = Annotated[auth.Principal, Depends(require(auth.OFFICERS))]
+AsRegulator = Annotated[auth.Principal, Depends(require(auth.REGULATORS))]
+AsStaff = Annotated[auth.Principal, Depends(require(auth.STAFF))]
+AsAdmin = Annotated[auth.Principal, Depends(require(auth.ADMINS))]
+AsService = Annotated[auth.Principal, Depends(require(auth.SERVICES))]
 AsAnyone = Annotated[auth.Principal, Depends(principal)]

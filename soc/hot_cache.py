@@ -11,7 +11,9 @@ version-bound: "open past the SLA target" changes with the clock).
 GET whose key is cached, when -- in one database session, on every request --
 
 1. the ``Authorization: Bearer`` token belongs to an active user and is not revoked, and that
-   user's role is one the endpoint admits (exactly what :func:`soc.deps.require` checks), and
+   user's role is one the endpoint admits (:func:`soc.auth.token_usable` and
+   :func:`soc.auth.admits` over the endpoint's own role set: the checks
+   :func:`soc.auth.principal_from_token` and :func:`soc.deps.require` make), and
 2. the data version still equals the entry's tag (no alert, tag or user changed since), or for
    a time-bound entry, its expiry has not passed.
 
@@ -42,7 +44,7 @@ from typing import Any
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from soc import security
+from soc import auth, security
 from soc.db import Database
 
 type Key = tuple[str, bytes]
@@ -206,14 +208,16 @@ class HotGetMiddleware:
     def _check(self, token: str, entry: Entry) -> bool:
         """The caller may see it and it is current: one statement, so one snapshot, every time.
 
-        The same conditions as :func:`soc.auth.principal_from_token` (a known, unrevoked token
-        of an active user) and the endpoint's role check; a failure of any goes to the normal
-        path, which answers 401/403 itself.
+        The same functions :func:`soc.auth.principal_from_token` (a known, usable token) and
+        :func:`soc.deps.require` (the endpoint's role set) call; a failure of any goes to the
+        normal path, which answers 401/403 itself.
         """
         with self.db.engine.connect() as connection:
             row = connection.execute(_CHECK, {"token_hash": security.token_digest(token)}).first()
             connection.rollback()
-        if row is None or row.revoked or not row.active or row.role not in entry.roles:
+        if row is None or not auth.token_usable(revoked=row.revoked, active=row.active):
+            return False
+        if not auth.admits(entry.roles, row.role):
             return False
         if entry.expires is not None:
             return time.monotonic() < entry.expires

@@ -118,8 +118,6 @@ def create_token(
 
 
 _METRICS = TypeAdapter(dict[str, Any])
-#: Who may read the metrics (the AsStaff dependency; the hot cache checks the same roles).
-STAFF_ROLES = frozenset(auth.HUMAN_ROLES)
 
 
 @router.get("/metrics", response_model=dict[str, Any])
@@ -147,7 +145,7 @@ async def get_metrics(
             0,
             body,
             {"content-type": "application/json"},
-            STAFF_ROLES,
+            auth.STAFF,  # = AsStaff's set
             expires=expires,
         )
     return Response(body, media_type="application/json")

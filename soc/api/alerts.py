@@ -19,7 +19,7 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from soc import data_version, evidence, query, query_sql, queue, triage
+from soc import auth, data_version, evidence, query, query_sql, queue, triage
 from soc.deps import AsAnalyst, AsService, ReadSession, Runtime, RuntimeDep, WriteSession
 from soc.errors import ConflictError, PreconditionFailedError, PreconditionRequiredError
 from soc.hot_cache import Entry, HotCache, Key
@@ -130,11 +130,6 @@ def _json(adapter: TypeAdapter[Any], data: Any, headers: dict[str, str] | None =
     return Response(body, media_type="application/json", headers=headers)
 
 
-#: Who may read the queue and an alert's detail (the AsAnalyst dependency; the hot cache
-#: checks the same roles on its fast path).
-ANALYST_ROLES = frozenset({"analyst", "admin"})
-
-
 def _cache_key(request: Request) -> Key:
     return (request.url.path, request.scope["query_string"])
 
@@ -144,7 +139,7 @@ def _store(cache: HotCache, key: Key, version: int, response: Response) -> Respo
     etag = response.headers.get("etag")
     if etag is not None:
         headers["etag"] = etag
-    cache.put(key, version, bytes(response.body), headers, ANALYST_ROLES)
+    cache.put(key, version, bytes(response.body), headers, auth.ANALYSTS)  # = AsAnalyst's set
     return response
 
 

@@ -103,6 +103,22 @@ def test_authorisation_is_checked_on_every_cached_request(soc: SocEnv) -> None:
     assert soc.client.get(path, headers=soc.headers("admin")).status_code == 401
 
 
+def test_cached_and_uncached_answers_agree_for_every_role(soc: SocEnv) -> None:
+    """The fast path admits exactly whom each endpoint admits (one role set, one check)."""
+    alert = soc.new_alert()
+    paths = (LIST, f"/api/v1/alerts/{alert}", "/api/v1/metrics?days=7")
+    with _reference(soc) as ref:
+        for path in paths:
+            assert soc.client.get(path, headers=soc.headers("admin")).status_code == 200
+        hits = soc.app.state.runtime.hot_cache.hits
+        for role in auth.ROLES:
+            for path in paths:
+                got = soc.client.get(path, headers=soc.headers(role))
+                want = ref.get(path, headers=soc.headers(role))
+                assert got.status_code == want.status_code, (role, path)
+        assert soc.app.state.runtime.hot_cache.hits > hits  # the fast path answered some
+
+
 def test_the_data_version_moves_with_alerts_tags_and_users(soc: SocEnv) -> None:
     def version() -> int:
         with soc.db.read() as session:
