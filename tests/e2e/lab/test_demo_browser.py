@@ -96,7 +96,9 @@ def test_log_in_see_the_scenario_alerts_and_triage_one(demo, browser) -> None:
     screenshot(browser, "lab-demo", "soc-demo-alert-open")
     assert "Evidence" in browser.page_source or "events" in browser.page_source
     click_and_wait_for_new_page(browser, browser.find_element(By.ID, "move-acknowledged"))
-    assert browser.find_element(By.ID, "alert-status").text == "acknowledged"
+    status = browser.find_element(By.ID, "alert-status")
+    assert status.get_attribute("data-status") == "acknowledged"
+    assert status.text == "已确认"  # the analyst's UI is Simplified Chinese by default
     screenshot(browser, "lab-demo", "soc-demo-alert")
 
     process.send_signal(signal.SIGTERM)
