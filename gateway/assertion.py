@@ -27,10 +27,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.sm2jwt import ALGORITHM
-from gateway.tokens import make_codec
+from gateway.tokens import Identity, make_codec
+
+if TYPE_CHECKING:
+    from gateway.devices import VerifiedDevice
 
 
 def _freeze(value: Any) -> Hashable:
@@ -150,3 +153,24 @@ def verify_assertion(
         options={"require": ["iss", "aud", "iat", "exp", "jti"]},
     )
     return claims
+
+
+def claims(
+    rule: str,
+    method: str,
+    path: str,
+    identity: Identity | None,
+    device: VerifiedDevice | None,
+) -> dict[str, Any]:
+    """The ``tulou`` claim of the assertion for one allowed request."""
+    return {
+        "rule": rule,
+        "method": method,
+        "path": path,
+        "groups": sorted(identity.groups) if identity else [],
+        "roles": sorted(identity.roles) if identity else [],
+        "token_issuer": identity.issuer if identity else None,
+        "token_id": identity.token_id if identity else None,
+        "device": device.fingerprint if device else None,
+        "device_id": device.device_id if device else None,
+    }

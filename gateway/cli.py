@@ -40,12 +40,21 @@ def gateway() -> None:
     help="Gateway processes sharing the port (SO_REUSEPORT); more than 1 needs state.backend: "
     "redis. SIGHUP reloads all, SIGUSR2 restarts them one by one, SIGTERM drains all.",
 )
+@click.option(
+    "--data-plane",
+    default="mitmproxy",
+    show_default=True,
+    type=click.Choice(["mitmproxy", "nginx"]),
+    help="nginx: nginx terminates TLS and enforces the decision point's answers (the fast "
+    "plane, docs/gateway.md); mitmproxy: the mitmproxy gateway does everything.",
+)
 @click.option("--worker-port", type=int, hidden=True, help="(internal) run as a worker.")
 @click.option("--worker-admin-port", type=int, hidden=True, help="(internal) its admin port.")
-def run(
+def run(  # noqa: PLR0917 - one parameter per click option
     config_path: Path,
     log_level: str,
     workers: int,
+    data_plane: str,
     worker_port: int | None,
     worker_admin_port: int | None,
 ) -> None:
@@ -71,6 +80,19 @@ def run(
         click.echo(json.dumps(info))
         sys.stdout.flush()
 
+    if data_plane == "nginx":
+        import uvloop  # noqa: PLC0415
+
+        from gateway.fastplane import FastPlane  # noqa: PLC0415
+
+        if workers > 1:
+            raise UsageError("--workers applies to the mitmproxy plane; nginx has its own")
+
+        async def fast() -> None:
+            await FastPlane(config, config_path).run(announce)
+
+        uvloop.run(fast())
+        return
     if workers > 1 and worker_port is None:
         from gateway.workers import Supervisor  # noqa: PLC0415
 
@@ -89,6 +111,30 @@ def run(
         await Gateway(config, reuse_port=worker_port is not None).run(announce)
 
     asyncio.run(main())
+
+
+@gateway.command("render-nginx")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Gateway config (YAML).",
+)
+@json_option
+def render_nginx(config_path: Path) -> None:
+    """Print the fast plane's nginx.conf rendered from the gateway config (one source of truth).
+
+    `tulou gateway run --data-plane nginx` writes and runs the same file; exit 3 when the config
+    cannot be served by the fast plane.
+    """
+    from gateway.config import load_config  # noqa: PLC0415
+    from gateway.nginx_conf import render  # noqa: PLC0415
+
+    config = load_config(config_path)
+    section = config.data_plane
+    text = render(config, socket=section.socket, workdir=section.workdir, audit=config.audit)
+    emit({"nginx_conf": text, "routes": [r.id for r in config.routes]}, text.rstrip("\n"))
 
 
 @gateway.group()

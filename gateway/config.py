@@ -154,6 +154,19 @@ class Route(_Frozen):
     body_limit: str | None = Field(
         None, description="largest request body (e.g. 1m); default body_size_limit"
     )
+    plane: Literal["fast", "inspect"] | None = Field(
+        None,
+        description="fast: nginx enforces the decision point's answer; inspect: the mitmproxy "
+        "gateway (needed by routes that read bodies). Default: inspect for inter_system routes, "
+        "else fast",
+    )
+
+    @property
+    def data_plane(self) -> str:
+        """``fast`` or ``inspect``: the plane this route is served by (``plane`` or derived)."""
+        if self.plane is not None:
+            return self.plane
+        return "fast" if self.inter_system == "off" else "inspect"
 
     @field_validator("upstream")
     @classmethod
@@ -197,6 +210,25 @@ class Route(_Frozen):
         return parts.scheme, parts.hostname or "", port
 
 
+class DataPlaneSection(_Frozen):
+    """The nginx fast plane (``tulou gateway run --data-plane nginx``; docs/gateway.md)."""
+
+    socket: Annotated[Path, Field(description="Unix socket of the decision point")] = Path(
+        "state/decision.sock"
+    )
+    workdir: Annotated[Path, Field(description="nginx.conf, pid, temp dirs")] = Path("state/nginx")
+    nginx: Annotated[str, Field(description="the nginx binary")] = "nginx"
+    workers: int | Literal["auto"] = "auto"
+    cache_ttl: Annotated[
+        float, Field(gt=0, le=1.0, description="s a decision is reused (bounds revocation delay)")
+    ] = 0.5
+    cache_size: Annotated[int, Field(ge=16)] = 65_536
+    inspect_port: Annotated[
+        int, Field(ge=0, le=65535, description="loopback port of the mitmproxy plane behind nginx")
+    ] = 0
+    access_log: Annotated[Path | None, Field(description="nginx's own access log")] = None
+
+
 class GatewayConfig(_Frozen):
     listen: Listen = Listen(host="127.0.0.1", port=8443)
     admin: Listen = Listen(host="127.0.0.1", port=9090)
@@ -210,6 +242,7 @@ class GatewayConfig(_Frozen):
     state: StateSection = StateSection()
     assertion: AssertionSection | None = None
     envelope: EnvelopeSection | None = None
+    data_plane: DataPlaneSection = DataPlaneSection()
     audit: Path | None = Field(None, description="JSON-lines audit file; stdout-free if unset")
     upstream_ca: Path | None = Field(None, description="PEM CA to verify https upstreams")
     confdir: Path = Field(Path("var/gateway/mitmproxy"), description="mitmproxy state dir")
@@ -293,6 +326,11 @@ def load_config(path: Path) -> GatewayConfig:
         if route.inter_system != "off" and config.envelope is None:
             raise ConfigError(
                 f"route {route.id} is inter-system but no envelope section", location=str(path)
+            )
+        if route.inter_system != "off" and route.plane == "fast":
+            raise ConfigError(
+                f"route {route.id}: inter-system routes read bodies: plane must be inspect",
+                location=str(path),
             )
         if route.inter_system == "seal" and (
             config.envelope is None or route.peer not in config.envelope.peers

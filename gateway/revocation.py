@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from gateway.store import Snapshot
 from tulou.errors import ConfigError
 
 
@@ -69,3 +70,13 @@ def load_revocations(path: Path) -> Revocations:
             raise ConfigError(f"{key} must be a list of strings", location=str(path))
         lists[key] = frozenset(v.lower() if key == "devices" else v for v in value)
     return Revocations(**lists)
+
+
+def as_revocations(snapshot: Snapshot, moment: float) -> Revocations:
+    """The values of ``snapshot`` in force at ``moment`` (epoch seconds)."""
+    return Revocations(
+        tokens=snapshot.values("tokens", moment),
+        subjects=snapshot.values("subjects", moment),
+        devices=frozenset(v.lower() for v in snapshot.values("devices", moment)),
+        addresses=snapshot.values("addresses", moment),
+    )

@@ -10,16 +10,14 @@ revocations or inventory reloaded).
 
 from __future__ import annotations
 
-from typing import Any
-
 from mitmproxy import http
 
 from gateway.addons._common import state_of
 from gateway.addons._headers import header_bytes, set_header
-from gateway.assertion import AssertionSigner
-from gateway.devices import VerifiedDevice
+from gateway.assertion import AssertionSigner, claims
 from gateway.state import Runtime
-from gateway.tokens import Identity
+
+__all__ = ["Assertion", "claims"]
 
 
 class Assertion:
@@ -74,24 +72,3 @@ class Assertion:
             headers.fields = (*headers.fields, self.last[1])
         else:
             set_header(flow.request.headers, self.header, token)
-
-
-def claims(
-    rule: str,
-    method: str,
-    path: str,
-    identity: Identity | None,
-    device: VerifiedDevice | None,
-) -> dict[str, Any]:
-    """The ``tulou`` claim of the assertion for one allowed request."""
-    return {
-        "rule": rule,
-        "method": method,
-        "path": path,
-        "groups": sorted(identity.groups) if identity else [],
-        "roles": sorted(identity.roles) if identity else [],
-        "token_issuer": identity.issuer if identity else None,
-        "token_id": identity.token_id if identity else None,
-        "device": device.fingerprint if device else None,
-        "device_id": device.device_id if device else None,
-    }

@@ -29,20 +29,12 @@ from mitmproxy import connection, http
 from mitmproxy.addonmanager import Loader
 
 from gateway.addons._common import options_error, state_of
-from gateway.revocation import Revocations, load_revocations
+from gateway.revocation import Revocations, as_revocations, load_revocations
 from gateway.state import Runtime
 from gateway.store import Change, Snapshot, StoreUnavailable, merge
 from tulou.errors import ConfigError
 
-
-def as_revocations(snapshot: Snapshot, moment: float) -> Revocations:
-    """The values of ``snapshot`` in force at ``moment`` (epoch seconds)."""
-    return Revocations(
-        tokens=snapshot.values("tokens", moment),
-        subjects=snapshot.values("subjects", moment),
-        devices=frozenset(v.lower() for v in snapshot.values("devices", moment)),
-        addresses=snapshot.values("addresses", moment),
-    )
+__all__ = ["Revoker", "as_revocations"]
 
 
 log = logging.getLogger(__name__)

@@ -47,40 +47,9 @@ from gateway.policy import (
     canonical_path,
 )
 from gateway.state import RequestState, Runtime
+from gateway.trust_headers import FORWARDED as _FORWARDED
+from gateway.trust_headers import TRUST_HEADERS
 
-_FORWARDED = (
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-forwarded-user",
-    "x-real-ip",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-original-uri",
-    "x-original-host",
-    "x-original-method",
-)
-#: Headers apps and frameworks are known to trust for identity, address or method.
-TRUST_HEADERS = (
-    "true-client-ip",
-    "x-client-ip",
-    "client-ip",
-    "x-cluster-client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-    "x-authenticated-user",
-    "x-authenticated-userid",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "proxy-authorization",
-    "proxy-connection",
-    "keep-alive",
-)
 _OWN_PREFIX = b"x-tulou-"  # the gateway's header namespace: never accepted from a client
 _HOST, _AUTHORIZATION, _USER_AGENT, _CONNECTION = (
     b"host",
