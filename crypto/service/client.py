@@ -65,22 +65,22 @@ class KmsClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def request(
+    def _send(
         self,
         method: str,
         path: str,
-        body: Any = None,
         *,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+        **content: Any,
+    ) -> httpx.Response:
         extra = {
             "X-Tulou-Request-Id": secrets.token_hex(16),
             "X-Tulou-Request-Time": str(int(time.time() * 1000)),
             **(headers or {}),
         }
         try:
-            response = self._http.request(method, path, json=body, params=params, headers=extra)
+            response = self._http.request(method, path, params=params, headers=extra, **content)
         except httpx.HTTPError as exc:
             raise UnavailableError(
                 f"crypto service at {self.base_url} unreachable: {type(exc).__name__}"
@@ -94,36 +94,30 @@ class KmsClient:
             self.last_error_code = code if code in CODES else "unavailable"
             raise ServiceError(self.last_error_code, message).as_tulou_error()
         self.last_error_code = None
-        return response.json()
+        return response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """A JSON request; the JSON answer, or the :mod:`tulou.errors` class of its code."""
+        return self._send(method, path, params=params, headers=headers, json=body).json()
 
     def raw(
         self, method: str, path: str, content: bytes, *, params: dict[str, Any] | None = None
     ) -> bytes:
         """A request with a binary body and a binary answer (RFC 3161 over HTTP)."""
-        headers = {
-            "X-Tulou-Request-Id": secrets.token_hex(16),
-            "X-Tulou-Request-Time": str(int(time.time() * 1000)),
-            "Content-Type": "application/timestamp-query",
-        }
-        try:
-            response = self._http.request(
-                method, path, content=content, params=params, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            raise UnavailableError(
-                f"crypto service at {self.base_url} unreachable: {type(exc).__name__}"
-            ) from None
-        if response.status_code >= 400:
-            try:
-                code, message = (
-                    response.json()["error"]["code"],
-                    response.json()["error"]["message"],
-                )
-            except (ValueError, KeyError, TypeError):
-                code, message = "unavailable", f"HTTP {response.status_code}"
-            self.last_error_code = code if code in CODES else "unavailable"
-            raise ServiceError(self.last_error_code, str(message)).as_tulou_error()
-        return response.content
+        headers = {"Content-Type": "application/timestamp-query"}
+        return self._send(method, path, params=params, headers=headers, content=content).content
+
+    def get_bytes(self, path: str, *, params: dict[str, Any] | None = None) -> bytes:
+        """A published document (CA certificate, CRL, TSA certificate)."""
+        return self._send("GET", path, params=params).content
 
     # -- convenience -------------------------------------------------------------------------
     def key_url(self, key: str) -> str:
