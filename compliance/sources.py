@@ -23,6 +23,8 @@ stops the report::
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,43 @@ def _absolute(value: Any, base: Path) -> Any:
     if isinstance(value, list):
         return [_absolute(v, base) for v in value]
     return value
+
+
+#: The first line of a sources file a program wrote (the demo), so it knows it may replace it.
+GENERATED = "# written by tulou; replace it with your own (docs/reports.md)"
+
+
+def dump_sources(sources: Sources) -> str:
+    """The YAML of ``sources`` as :func:`load_sources` reads it (unset fields left out)."""
+    data = sources.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    return f"{GENERATED}\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def write_sources(path: Path, sources: Sources) -> Path:
+    """Write ``sources`` to ``path`` whole or not at all (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".sources-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(dump_sources(sources))
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def written_by_tulou(path: Path) -> bool:
+    """Whether the sources file at ``path`` is one a program wrote (absent counts as yes)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.readline().rstrip("\n") == GENERATED
+    except FileNotFoundError:
+        return True
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def load_sources(settings: Settings, path: Path | None = None) -> Sources:

@@ -24,6 +24,13 @@ ASSERTION_ISSUER = "tulou-city-gateway"
 #: The envelope name of this range's gateway and of the peer system that sends to it.
 GATEWAY_SYSTEM = "city-gw"
 PEER_SYSTEM = "civil-affairs-gw"
+#: The city's applications (route id -> host): the inventory the compliance report measures the
+#: gateway's coverage against.
+APPLICATIONS: dict[str, str] = {
+    "portal": "portal.city.test",
+    "exchange": "exchange.city.test",
+    "admin": "admin.city.test",
+}
 #: Where attackers come from (a loopback address no lab person uses).
 ATTACKER_ADDRESS = "127.0.0.66"
 
@@ -161,22 +168,22 @@ def write_gateway_config(work: Path, pki: RangePki, ports: dict[str, int]) -> Pa
         "routes": [
             {
                 "id": "portal",
-                "host": "portal.city.test",
+                "host": APPLICATIONS["portal"],
                 "upstream": f"http://127.0.0.1:{portal}",
             },
             {
                 "id": "exchange",
-                "host": "exchange.city.test",
+                "host": APPLICATIONS["exchange"],
                 "upstream": f"http://127.0.0.1:{exchange}",
             },
             {
                 "id": "exchange-inbound",
-                "host": "exchange.city.test",
+                "host": APPLICATIONS["exchange"],
                 "prefix": "/inbound",
                 "upstream": f"http://127.0.0.1:{exchange}",
                 "inter_system": "open",
             },
-            {"id": "admin", "host": "admin.city.test", "upstream": f"http://127.0.0.1:{admin}"},
+            {"id": "admin", "host": APPLICATIONS["admin"], "upstream": f"http://127.0.0.1:{admin}"},
         ],
         "rate_limit": {
             "subject": {"rate": 100, "burst": 200},

@@ -187,6 +187,8 @@ def demo(ci: bool, port: int, names: tuple[str, ...], data_dir: Path | None) -> 
             scenarios, lambda o: _say(f"  [{'pass' if o.ok else 'FAIL'}] {o.name}")
         )
         data = summary(outcomes, time.monotonic() - started, session.store_url)
+        sources = session.write_report_sources()
+        data["report_sources"] = str(sources) if sources else None
         data["soc"] = {"url": session.soc.url, "username": "analyst"}
         ui_error = None
         if ci:

@@ -7,6 +7,10 @@ and close it (the demo keeps it open for the analyst). Layout under the data dir
     <data_dir>/detect/events.db    the event store (SQLite default; the SOC reads evidence here)
     <data_dir>/lab/range/          the city range: PKI, gateway config, audit, app logs
     <data_dir>/lab/runs/<stamp>/   each scenario's artifacts, the dead-letter file, the spool
+    <data_dir>/reports/sources.yaml  where the compliance report finds this session's evidence
+                                   (:meth:`LabSession.write_report_sources`; the backup
+                                   scenario's site status and drill records are under
+                                   <data_dir>/backup, where the report looks by default)
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class LabSession:
     city: CityRange | None
     run_dir: Path
     store_url: str
+    data_dir: Path
+    rules_dir: Path = RULES_DIR
 
     @property
     def env(self) -> dict[str, str]:
@@ -54,6 +60,42 @@ class LabSession:
             env=self.env,
             progress=progress,
         )
+
+    def write_report_sources(self) -> Path | None:
+        """Name this session's evidence for ``tulou report compliance`` (its default file).
+
+        The city's applications, the range's gateway config (routes, policy, keys, audit log),
+        the rules and the event store detection used. A sources file someone wrote by hand is
+        never replaced: returns None then.
+        """
+        from compliance.sources import (  # noqa: PLC0415 - only the demo writes report sources
+            Application,
+            GatewaySources,
+            Sources,
+            SystemInfo,
+            write_sources,
+            written_by_tulou,
+        )
+        from lab.cityconfig import APPLICATIONS  # noqa: PLC0415
+
+        path = self.data_dir / "reports" / "sources.yaml"
+        if not written_by_tulou(path):
+            return None
+        sources = Sources(
+            system=SystemInfo(name="土楼实验城市（Tulou lab range）", operator="Tulou lab"),
+            rules=self.rules_dir,
+            events=self.store_url,
+        )
+        if self.city is not None:
+            sources = sources.model_copy(
+                update={
+                    "applications": [
+                        Application(name=name, host=host) for name, host in APPLICATIONS.items()
+                    ],
+                    "gateway": GatewaySources(config=self.city.workdir / "gateway.yaml"),
+                }
+            )
+        return write_sources(path, sources)
 
 
 def default_store(data_dir: Path) -> str:
@@ -88,4 +130,4 @@ def open_session(
             stack.callback(city.stop)
         detection = Detection(store, soc, rules_dir, run_dir)
         stack.callback(detection.close)
-        yield LabSession(soc, detection, city, run_dir, store)
+        yield LabSession(soc, detection, city, run_dir, store, data_dir, rules_dir)

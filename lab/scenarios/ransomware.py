@@ -3,7 +3,8 @@
 ``ransomware`` plays both halves for real, in the scenario's work directory:
 
 1. the file share (sixty documents of four departments) is backed up with ``tulou backup`` to a
-   policy of two local sites (primary, then a copy to the second);
+   policy of two local sites (primary, then a copy to the second), and each site is verified
+   (``backup verify --read-data``: every byte read back);
 2. the "ransomware" overwrites every document with ciphertext and renames it to ``*.locked``,
    leaving a note per folder; auditd on the file server records each rename (the audit log is
    written from what was actually done, paths mapped to ``/srv/share``);
@@ -104,6 +105,10 @@ class Ransomware(Scenario):
             "--json", "backup", "init", "--policy", str(policy), "--kdf-iterations", KDF_ITERATIONS
         )
         backup = json.loads(cli.tulou("--json", "backup", "run", "--policy", str(policy)).stdout)
+        for site in backup["sites"]:  # every byte read back: the site status records it
+            cli.tulou(
+                "--json", "backup", "verify", "--policy", str(policy), "--site", site, "--read-data"
+            )
         incident = self._encrypt_share(stage, share, originals)
         drill = json.loads(
             cli.tulou(
